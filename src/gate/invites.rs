@@ -1,0 +1,262 @@
+//! Invite policy: what a valid invite request is, making the link (shown
+//! once), the owner's first setup link, checking a presented token, and
+//! redeeming it into a new person. Shared by the admin pages and the CLI.
+
+use std::time::Duration;
+
+use super::audit::{Actor, record};
+use super::error::GateError;
+use super::password;
+use super::secret::{self, Secret};
+use crate::config::Settings;
+use crate::store::{InviteRow, InviteStatus, NewInvite, Redemption, Role, Store, now};
+
+/// What the owner asks for when making an invite.
+#[derive(Debug, Clone)]
+pub struct InviteRequest {
+    pub note: String,
+    pub role: Role,
+    pub groups: Vec<String>,
+    /// (app id, app role)
+    pub grants: Vec<(String, String)>,
+    pub expires: Duration,
+    pub uses: u32,
+}
+
+/// A new invite: its id and the link, which exists nowhere else.
+#[derive(Debug)]
+pub struct CreatedInvite {
+    pub id: i64,
+    pub link: String,
+}
+
+pub const MAX_NOTE: usize = 200;
+pub const MAX_USES: u32 = 1000;
+pub const MIN_EXPIRY: Duration = Duration::from_secs(1);
+pub const MAX_EXPIRY: Duration = Duration::from_secs(365 * 86400);
+
+/// A group or app name: 1 to 32 of a-z, 0-9, '-' and '_'.
+pub fn valid_name(s: &str) -> bool {
+    (1..=32).contains(&s.len())
+        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+}
+
+/// Parses `family, friends` into checked group names.
+pub fn parse_groups(text: &str) -> Result<Vec<String>, GateError> {
+    let mut groups = Vec::new();
+    for g in text.split(',').map(|g| g.trim().to_ascii_lowercase()).filter(|g| !g.is_empty()) {
+        if !valid_name(&g) {
+            return Err(GateError::Invalid(format!(
+                "\"{g}\" is not a usable group name: use 1 to 32 lower-case letters, digits, '-' or '_'"
+            )));
+        }
+        if !groups.contains(&g) {
+            groups.push(g);
+        }
+    }
+    Ok(groups)
+}
+
+/// Parses `photos:viewer` into an (app, role) grant.
+pub fn parse_grant(text: &str) -> Result<(String, String), GateError> {
+    let text = text.trim().to_ascii_lowercase();
+    match text.split_once(':') {
+        Some((app, role)) if valid_name(app) && valid_name(role) => Ok((app.to_owned(), role.to_owned())),
+        _ => Err(GateError::Invalid(format!(
+            "\"{text}\" is not an app grant: write it as APP:ROLE, for example photos:viewer"
+        ))),
+    }
+}
+
+pub fn join_link(base_url: &str, token: &str) -> String {
+    format!("{base_url}/join/{token}")
+}
+
+/// Creates an invite after checking the request. `by` is the person making
+/// it (`None`: the command line).
+pub async fn create(store: &Store, base_url: &str, req: InviteRequest, by: Actor) -> Result<CreatedInvite, GateError> {
+    let note = req.note.trim().to_owned();
+    if note.chars().count() > MAX_NOTE {
+        return Err(GateError::Invalid(format!("The note can be at most {MAX_NOTE} characters.")));
+    }
+    if !(1..=MAX_USES).contains(&req.uses) {
+        return Err(GateError::Invalid(format!("An invite can be used from 1 to {MAX_USES} times.")));
+    }
+    if !(MIN_EXPIRY..=MAX_EXPIRY).contains(&req.expires) {
+        return Err(GateError::Invalid("An invite can last from 1 second to 365 days.".into()));
+    }
+    let secret = Secret::generate();
+    let created_at = now();
+    let expires_at = created_at.saturating_add(i64::try_from(req.expires.as_secs()).unwrap_or(i64::MAX));
+    let id = store
+        .create_invite(&NewInvite {
+            token_hash: *secret.hash(),
+            owner_setup: false,
+            note: note.clone(),
+            role: req.role,
+            created_by: by.person_id(),
+            created_at,
+            expires_at,
+            max_uses: i64::from(req.uses),
+            groups: req.groups.clone(),
+            grants: req.grants.clone(),
+        })
+        .await?;
+    let grants: Vec<String> = req.grants.iter().map(|(a, r)| format!("{a}:{r}")).collect();
+    let detail = format!(
+        "note {note:?}, role {}, groups [{}], apps [{}], {} use(s), expires in {}",
+        req.role,
+        req.groups.join(", "),
+        grants.join(", "),
+        req.uses,
+        humantime::format_duration(req.expires)
+    );
+    record(store, by, "invite.created", &format!("invite {id}"), &detail).await;
+    Ok(CreatedInvite { id, link: join_link(base_url, secret.text()) })
+}
+
+/// While no owner can sign in, makes a fresh one-time owner setup link (and
+/// revokes older unused ones, so only the newest printed link works).
+pub async fn ensure_owner_setup(
+    store: &Store,
+    settings: &Settings,
+    base_url: &str,
+) -> Result<Option<String>, GateError> {
+    if store.active_owner_count().await? > 0 {
+        return Ok(None);
+    }
+    let at = now();
+    store.revoke_unused_owner_setup(at).await?;
+    let secret = Secret::generate();
+    let expires = i64::try_from(settings.invite_expires.as_secs()).unwrap_or(i64::MAX);
+    let id = store
+        .create_invite(&NewInvite {
+            token_hash: *secret.hash(),
+            owner_setup: true,
+            note: "Owner setup".into(),
+            role: Role::Owner,
+            created_by: None,
+            created_at: at,
+            expires_at: at.saturating_add(expires),
+            max_uses: 1,
+            groups: Vec::new(),
+            grants: Vec::new(),
+        })
+        .await?;
+    record(store, Actor::System, "invite.created", &format!("invite {id}"), "owner setup link").await;
+    Ok(Some(join_link(base_url, secret.text())))
+}
+
+/// Revokes an invite; false if it did not exist or was revoked already.
+pub async fn revoke(store: &Store, id: i64, by: Actor) -> Result<bool, GateError> {
+    let done = store.revoke_invite(id, now()).await?;
+    if done {
+        record(store, by, "invite.revoked", &format!("invite {id}"), "").await;
+    }
+    Ok(done)
+}
+
+/// Finds the live invite behind a presented token. Anything else (malformed,
+/// unknown, expired, used up, revoked) is audited with its reason and comes
+/// back as `None`, so every dead link looks the same to the visitor.
+pub async fn check(store: &Store, token: &str, ip: Option<String>) -> Result<Option<InviteRow>, GateError> {
+    let found = match secret::hash_presented(token) {
+        Some(hash) => store.invite_by_hash(&hash).await?.filter(|row| secret::hashes_match(&row.token_hash, &hash)),
+        None => None,
+    };
+    let (subject, reason) = match &found {
+        None => (String::new(), "unknown or malformed token"),
+        Some(row) => match row.status(now()) {
+            InviteStatus::Active => return Ok(found),
+            status => (format!("invite {}", row.id), status.as_str()),
+        },
+    };
+    record(store, Actor::Anonymous { ip }, "invite.refused", &subject, reason).await;
+    Ok(None)
+}
+
+/// What happened when someone submitted the join form.
+pub enum JoinResult {
+    Joined {
+        person_id: i64,
+    },
+    /// The form needs another go; the message says why.
+    Retry(String),
+    /// The invite stopped working meanwhile.
+    Dead,
+}
+
+/// Checks the chosen name and password and redeems the invite.
+pub async fn join(
+    store: &Store,
+    settings: &Settings,
+    invite: &InviteRow,
+    name: &str,
+    password_text: &str,
+    confirm: &str,
+    ip: Option<String>,
+) -> Result<JoinResult, GateError> {
+    let name = name.trim();
+    if let Err(message) = check_display_name(name) {
+        return Ok(JoinResult::Retry(message));
+    }
+    if let Err(message) = password::check_new(password_text, confirm, settings.password_min_length) {
+        return Ok(JoinResult::Retry(message));
+    }
+    if store.person_by_name(name).await?.is_some() {
+        return Ok(JoinResult::Retry(format!("Someone here is already called \"{name}\". Please pick another name.")));
+    }
+    let phc = password::hash(password_text.to_owned()).await?;
+    match store.redeem_invite(invite, name, &phc, now()).await? {
+        Redemption::Joined(person_id) => {
+            let subject = format!("invite {}", invite.id);
+            let detail = format!("{name} joined as {}", invite.role);
+            record(store, Actor::Person { id: person_id, ip }, "invite.used", &subject, &detail).await;
+            Ok(JoinResult::Joined { person_id })
+        }
+        Redemption::NameTaken => {
+            Ok(JoinResult::Retry(format!("Someone here is already called \"{name}\". Please pick another name.")))
+        }
+        Redemption::NoLongerValid => Ok(JoinResult::Dead),
+    }
+}
+
+pub const MAX_NAME: usize = 40;
+
+/// A display name: 1 to 40 printable characters, no leading/trailing space.
+pub fn check_display_name(name: &str) -> Result<(), String> {
+    let count = name.chars().count();
+    if count == 0 {
+        return Err("Please pick a name others will know you by.".into());
+    }
+    if count > MAX_NAME {
+        return Err(format!("Your name can have at most {MAX_NAME} characters."));
+    }
+    if name.chars().any(char::is_control) {
+        return Err("Your name cannot contain control characters.".into());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn groups_and_grants_parse_strictly() {
+        assert_eq!(parse_groups(" Family, friends ,family").expect("ok"), vec!["family", "friends"]);
+        assert!(parse_groups("../etc").is_err());
+        assert_eq!(parse_grant("photos:viewer").expect("ok"), ("photos".into(), "viewer".into()));
+        assert!(parse_grant("photos").is_err());
+        assert!(parse_grant("photos:").is_err());
+    }
+
+    #[test]
+    fn display_names() {
+        assert!(check_display_name("Grandma").is_ok());
+        assert!(check_display_name("").is_err());
+        assert!(check_display_name("a\u{7}b").is_err());
+        assert!(check_display_name(&"x".repeat(MAX_NAME)).is_ok());
+        assert!(check_display_name(&"x".repeat(MAX_NAME + 1)).is_err());
+    }
+}

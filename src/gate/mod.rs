@@ -1,0 +1,61 @@
+//! The gate layer: everything between a request arriving (already carrying
+//! its client address from the edge) and a response. It decides who is
+//! calling before anything else runs, routes by host, serves porch's own
+//! pages (sign-in, join, account, admin), and enforces invites, sessions,
+//! CSRF protection and security headers.
+
+pub mod audit;
+mod error;
+mod host;
+pub mod invites;
+mod pages;
+pub mod password;
+pub mod people;
+mod routes;
+pub mod secret;
+pub mod sessions;
+mod web;
+
+use std::ops::Deref;
+use std::sync::Arc;
+
+use axum::Router;
+
+pub use error::GateError;
+pub use host::{HostKind, classify};
+pub use web::{ClientAddr, Visitor};
+
+use crate::config::Settings;
+use crate::store::Store;
+
+/// Shared state of the gate: cheap to clone, one per server.
+#[derive(Clone)]
+pub struct Gate(Arc<GateInner>);
+
+pub struct GateInner {
+    pub store: Store,
+    pub settings: Settings,
+    /// Origin people reach porch at, e.g. `http://localhost:8080`.
+    pub base_url: String,
+    pages: pages::Pages,
+}
+
+impl Deref for Gate {
+    type Target = GateInner;
+    fn deref(&self) -> &GateInner {
+        &self.0
+    }
+}
+
+impl Gate {
+    pub fn new(store: Store, settings: Settings, base_url: String) -> Result<Gate, GateError> {
+        let pages = pages::Pages::load()?;
+        Ok(Gate(Arc::new(GateInner { store, settings, base_url, pages })))
+    }
+}
+
+/// The gate's whole router. Requests must carry a [`ClientAddr`] extension
+/// (the edge adds it).
+pub fn router(gate: Gate) -> Router {
+    web::wrap(routes::porch_routes(gate.clone()), gate)
+}

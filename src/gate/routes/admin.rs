@@ -1,0 +1,215 @@
+//! The owner's admin pages: people (role, groups, disable), invites (create
+//! with a QR code shown once, list, revoke) and the audit log.
+
+use std::time::Duration;
+
+use axum::extract::{Path, Query, State};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use minijinja::context;
+use serde::Deserialize;
+
+use super::door::CsrfOnly;
+use crate::gate::Gate;
+use crate::gate::error::GateError;
+use crate::gate::invites::{self, InviteRequest};
+use crate::gate::people;
+use crate::gate::web::{Checked, CsrfForm, Owner};
+use crate::store::{Role, now};
+
+pub async fn people_page(State(gate): State<Gate>, Owner(visitor): Owner) -> Result<Html<String>, GateError> {
+    let people = gate.store.people().await?;
+    gate.pages.render("admin_people.html", context! { people, ..visitor.page_context() })
+}
+
+#[derive(Deserialize)]
+pub struct PersonForm {
+    csrf: String,
+    role: String,
+    #[serde(default)]
+    groups: String,
+}
+
+impl CsrfForm for PersonForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
+async fn person(gate: &Gate, id: i64) -> Result<crate::store::PersonRow, GateError> {
+    gate.store.person(id).await?.ok_or(GateError::NotFound)
+}
+
+pub async fn person_change(
+    State(gate): State<Gate>,
+    Path(id): Path<i64>,
+    Checked(caller, visitor, form): Checked<PersonForm>,
+) -> Result<Response, GateError> {
+    require_owner(&caller)?;
+    let person = person(&gate, id).await?;
+    let role = Role::parse(&form.role).ok_or_else(|| GateError::Invalid("role must be owner or member".into()))?;
+    let groups = invites::parse_groups(&form.groups)?;
+    people::change(&gate.store, &person, role, &groups, visitor.actor()).await?;
+    Ok(Redirect::to("/admin/people").into_response())
+}
+
+pub async fn person_disable(
+    State(gate): State<Gate>,
+    Path(id): Path<i64>,
+    Checked(caller, visitor, _): Checked<CsrfOnly>,
+) -> Result<Response, GateError> {
+    require_owner(&caller)?;
+    let person = person(&gate, id).await?;
+    people::disable(&gate.store, &person, visitor.actor()).await?;
+    Ok(Redirect::to("/admin/people").into_response())
+}
+
+pub async fn person_enable(
+    State(gate): State<Gate>,
+    Path(id): Path<i64>,
+    Checked(caller, visitor, _): Checked<CsrfOnly>,
+) -> Result<Response, GateError> {
+    require_owner(&caller)?;
+    let person = person(&gate, id).await?;
+    people::enable(&gate.store, &person, visitor.actor()).await?;
+    Ok(Redirect::to("/admin/people").into_response())
+}
+
+fn require_owner(caller: &crate::gate::sessions::Caller) -> Result<(), GateError> {
+    if caller.person.role == Role::Owner {
+        Ok(())
+    } else {
+        Err(GateError::Forbidden("only the owners of this porch can do that".into()))
+    }
+}
+
+/// Expiry choices offered by the form, in seconds.
+const EXPIRY_CHOICES: &[(&str, u64)] =
+    &[("1 hour", 3600), ("1 day", 86400), ("7 days", 7 * 86400), ("30 days", 30 * 86400), ("90 days", 90 * 86400)];
+
+async fn render_invites(
+    gate: &Gate,
+    visitor: &crate::gate::Visitor,
+    error: Option<String>,
+) -> Result<Html<String>, GateError> {
+    let at = now();
+    let invites: Vec<_> = gate
+        .store
+        .invites()
+        .await?
+        .into_iter()
+        .map(|i| {
+            let status = i.status(at).as_str();
+            let groups = i.group_list();
+            let grants = i.grant_list();
+            context! { status, groups, grants, ..minijinja::Value::from_serialize(&i) }
+        })
+        .collect();
+    let expiries: Vec<_> = EXPIRY_CHOICES.iter().map(|(label, secs)| context! { label, secs }).collect();
+    let ctx = context! {
+        invites,
+        expiries,
+        default_expiry => gate.settings.invite_expires.as_secs(),
+        default_uses => gate.settings.invite_uses,
+        error,
+        ..visitor.page_context()
+    };
+    gate.pages.render("admin_invites.html", ctx)
+}
+
+pub async fn invites_page(State(gate): State<Gate>, Owner(visitor): Owner) -> Result<Html<String>, GateError> {
+    render_invites(&gate, &visitor, None).await
+}
+
+#[derive(Deserialize)]
+pub struct InviteForm {
+    csrf: String,
+    #[serde(default)]
+    note: String,
+    role: String,
+    #[serde(default)]
+    groups: String,
+    #[serde(default)]
+    apps: String,
+    expires: u64,
+    uses: u32,
+}
+
+impl CsrfForm for InviteForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
+fn invite_request(form: &InviteForm) -> Result<InviteRequest, GateError> {
+    let role = Role::parse(&form.role).ok_or_else(|| GateError::Invalid("role must be owner or member".into()))?;
+    let grants = form
+        .apps
+        .split([',', ' ', '\n'])
+        .filter(|s| !s.trim().is_empty())
+        .map(invites::parse_grant)
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(InviteRequest {
+        note: form.note.clone(),
+        role,
+        groups: invites::parse_groups(&form.groups)?,
+        grants,
+        expires: Duration::from_secs(form.expires),
+        uses: form.uses,
+    })
+}
+
+pub async fn invite_create(
+    State(gate): State<Gate>,
+    Checked(caller, visitor, form): Checked<InviteForm>,
+) -> Result<Response, GateError> {
+    require_owner(&caller)?;
+    let request = match invite_request(&form) {
+        Ok(r) => r,
+        Err(e @ GateError::Invalid(_)) => {
+            return Ok(render_invites(&gate, &visitor, Some(e.public_message())).await?.into_response());
+        }
+        Err(e) => return Err(e),
+    };
+    let created = match invites::create(&gate.store, &gate.base_url, request, visitor.actor()).await {
+        Ok(c) => c,
+        Err(e @ GateError::Invalid(_)) => {
+            return Ok(render_invites(&gate, &visitor, Some(e.public_message())).await?.into_response());
+        }
+        Err(e) => return Err(e),
+    };
+    let qr = qr_svg(&created.link);
+    let invite = gate.store.invite(created.id).await?.ok_or(GateError::NotFound)?;
+    let ctx = context! { link => created.link, qr, invite, ..visitor.page_context() };
+    Ok(gate.pages.render("admin_invite_created.html", ctx)?.into_response())
+}
+
+/// The link as an inline SVG QR code, made here (no outside service).
+fn qr_svg(link: &str) -> Option<String> {
+    let code = qrcode::QrCode::new(link.as_bytes()).ok()?;
+    Some(code.render::<qrcode::render::svg::Color<'_>>().min_dimensions(240, 240).quiet_zone(true).build())
+}
+
+pub async fn invite_revoke(
+    State(gate): State<Gate>,
+    Path(id): Path<i64>,
+    Checked(caller, visitor, _): Checked<CsrfOnly>,
+) -> Result<Response, GateError> {
+    require_owner(&caller)?;
+    invites::revoke(&gate.store, id, visitor.actor()).await?;
+    Ok(Redirect::to("/admin/invites").into_response())
+}
+
+#[derive(Deserialize)]
+pub struct AuditQuery {
+    limit: Option<i64>,
+}
+
+pub async fn audit_page(
+    State(gate): State<Gate>,
+    Owner(visitor): Owner,
+    Query(q): Query<AuditQuery>,
+) -> Result<Html<String>, GateError> {
+    let limit = q.limit.unwrap_or(200).clamp(1, 5000);
+    let events = gate.store.audit_events(limit).await?;
+    gate.pages.render("admin_audit.html", context! { events, limit, ..visitor.page_context() })
+}

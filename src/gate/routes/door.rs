@@ -1,0 +1,161 @@
+//! The front door: signing in and out, and joining through an invite link.
+
+use axum::Form;
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum_extra::extract::cookie::CookieJar;
+use minijinja::context;
+use serde::Deserialize;
+
+use crate::gate::Gate;
+use crate::gate::audit::record;
+use crate::gate::error::GateError;
+use crate::gate::invites::{self, JoinResult};
+use crate::gate::people::{self, SignIn};
+use crate::gate::sessions;
+use crate::gate::web::{Checked, CsrfForm, Visitor, safe_next};
+
+#[derive(Deserialize)]
+pub struct NextQuery {
+    next: Option<String>,
+}
+
+pub async fn signin_page(
+    State(gate): State<Gate>,
+    visitor: Visitor,
+    Query(q): Query<NextQuery>,
+) -> Result<Response, GateError> {
+    let next = safe_next(q.next.as_deref());
+    if visitor.caller.is_some() {
+        return Ok(Redirect::to(&next).into_response());
+    }
+    Ok(gate.pages.render("signin.html", context! { next, ..visitor.page_context() })?.into_response())
+}
+
+#[derive(Deserialize)]
+pub struct SignInForm {
+    name: String,
+    password: String,
+    next: Option<String>,
+}
+
+pub async fn signin_submit(
+    State(gate): State<Gate>,
+    visitor: Visitor,
+    jar: CookieJar,
+    Form(form): Form<SignInForm>,
+) -> Result<Response, GateError> {
+    let next = safe_next(form.next.as_deref());
+    let error = match people::sign_in(&gate.store, &form.name, &form.password, visitor.ip_text()).await? {
+        SignIn::Ok(person) => {
+            let cookie = sessions::start(&gate.store, &gate.settings, person.id, &visitor.user_agent).await?;
+            return Ok((jar.add(cookie), Redirect::to(&next)).into_response());
+        }
+        SignIn::Wrong => "That name and password do not match. Check both and try again.",
+        SignIn::Disabled => "This account has been turned off. Ask the person who runs this porch.",
+    };
+    let page = gate.pages.render("signin.html", context! { next, error, name => form.name })?;
+    Ok((StatusCode::UNAUTHORIZED, page).into_response())
+}
+
+#[derive(Deserialize)]
+pub struct CsrfOnly {
+    csrf: String,
+}
+
+impl CsrfForm for CsrfOnly {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
+pub async fn signout(
+    State(gate): State<Gate>,
+    jar: CookieJar,
+    Checked(caller, visitor, _): Checked<CsrfOnly>,
+) -> Result<Response, GateError> {
+    gate.store.end_session(caller.session_id, caller.person.id).await?;
+    record(&gate.store, visitor.actor(), "signout", &caller.person.display_name, "").await;
+    Ok((jar.add(sessions::removal(&gate.settings)), Redirect::to("/")).into_response())
+}
+
+/// The one page every dead link gets, whatever the reason.
+fn dead_link(gate: &Gate, visitor: &Visitor) -> Result<Response, GateError> {
+    let html = gate.pages.render("join_dead.html", visitor.page_context())?;
+    Ok((StatusCode::NOT_FOUND, [(header::CACHE_CONTROL, "no-store")], html).into_response())
+}
+
+pub async fn join_page(
+    State(gate): State<Gate>,
+    visitor: Visitor,
+    Path(token): Path<String>,
+) -> Result<Response, GateError> {
+    let Some(invite) = invites::check(&gate.store, &token, visitor.ip_text()).await? else {
+        return dead_link(&gate, &visitor);
+    };
+    render_join(&gate, &visitor, &invite, None, "").map(IntoResponse::into_response)
+}
+
+fn render_join(
+    gate: &Gate,
+    visitor: &Visitor,
+    invite: &crate::store::InviteRow,
+    error: Option<String>,
+    name: &str,
+) -> Result<Html<String>, GateError> {
+    let ctx = context! {
+        inviter => invite.created_by_name.clone(),
+        owner_setup => invite.purpose == "owner-setup",
+        note => invite.note.clone(),
+        role => invite.role.as_str(),
+        min_length => gate.settings.password_min_length,
+        error,
+        name,
+        ..visitor.page_context()
+    };
+    gate.pages.render("join.html", ctx)
+}
+
+#[derive(Deserialize)]
+pub struct JoinForm {
+    name: String,
+    password: String,
+    confirm: String,
+}
+
+pub async fn join_submit(
+    State(gate): State<Gate>,
+    visitor: Visitor,
+    jar: CookieJar,
+    Path(token): Path<String>,
+    Form(form): Form<JoinForm>,
+) -> Result<Response, GateError> {
+    let Some(invite) = invites::check(&gate.store, &token, visitor.ip_text()).await? else {
+        return dead_link(&gate, &visitor);
+    };
+    let result = invites::join(
+        &gate.store,
+        &gate.settings,
+        &invite,
+        &form.name,
+        &form.password,
+        &form.confirm,
+        visitor.ip_text(),
+    )
+    .await?;
+    match result {
+        JoinResult::Joined { person_id } => {
+            if let Some(old) = &visitor.caller {
+                gate.store.end_session(old.session_id, old.person.id).await?;
+            }
+            let cookie = sessions::start(&gate.store, &gate.settings, person_id, &visitor.user_agent).await?;
+            Ok((jar.add(cookie), Redirect::to("/account?welcome=1")).into_response())
+        }
+        JoinResult::Retry(message) => {
+            let page = render_join(&gate, &visitor, &invite, Some(message), form.name.trim())?;
+            Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
+        }
+        JoinResult::Dead => dead_link(&gate, &visitor),
+    }
+}

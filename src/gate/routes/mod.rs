@@ -1,0 +1,50 @@
+//! porch's own routes on the apex host, and the reserved `/.porch/` paths.
+
+mod account;
+mod admin;
+mod door;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use minijinja::context;
+
+use super::Gate;
+use super::error::GateError;
+use super::pages;
+use super::web::Visitor;
+
+pub fn porch_routes(gate: Gate) -> Router<Gate> {
+    Router::new()
+        .route("/", get(home))
+        .route("/signin", get(door::signin_page).post(door::signin_submit))
+        .route("/signout", post(door::signout))
+        .route("/join/{token}", get(door::join_page).post(door::join_submit))
+        .route("/account", get(account::page))
+        .route("/account/sessions/{id}/end", post(account::end_session))
+        .route("/admin", get(|| async { Redirect::to("/admin/people") }))
+        .route("/admin/people", get(admin::people_page))
+        .route("/admin/people/{id}", post(admin::person_change))
+        .route("/admin/people/{id}/disable", post(admin::person_disable))
+        .route("/admin/people/{id}/enable", post(admin::person_enable))
+        .route("/admin/invites", get(admin::invites_page).post(admin::invite_create))
+        .route("/admin/invites/{id}/revoke", post(admin::invite_revoke))
+        .route("/admin/audit", get(admin::audit_page))
+        .route("/.porch/health", get(|| async { "ok" }))
+        .route("/.porch/static/{*path}", get(static_file))
+        .fallback(|| async { GateError::NotFound })
+        .layer(DefaultBodyLimit::max(gate.settings.form_body_limit))
+}
+
+async fn home(State(gate): State<Gate>, visitor: Visitor) -> Result<Html<String>, GateError> {
+    let apps = match &visitor.caller {
+        Some(c) => gate.store.grants(c.person.id).await?,
+        None => Vec::new(),
+    };
+    gate.pages.render("home.html", context! { apps, ..visitor.page_context() })
+}
+
+async fn static_file(Path(path): Path<String>) -> Response {
+    pages::static_file(&path).into_response()
+}

@@ -1,0 +1,122 @@
+//! Sessions: starting one at sign-in (a 256-bit secret in a host-only
+//! cookie), finding the caller from the cookie on every request, sliding the
+//! expiry while it is used, and the cookie's attributes.
+
+use axum_extra::extract::cookie::{Cookie, SameSite};
+use time::Duration as CookieDuration;
+
+use super::error::GateError;
+use super::secret::{self, Secret};
+use crate::config::Settings;
+use crate::store::{PersonRow, SessionRow, Store, now};
+
+/// A session is slid forward (and its cookie re-sent) at most this often,
+/// so busy pages do not write to the database on every request.
+pub const SLIDE_EVERY_SECS: i64 = 60;
+
+/// Cookie name: `__Host-` on TLS makes browsers insist on Secure, Path=/ and
+/// no Domain, so no other host can set or read it.
+pub fn cookie_name(settings: &Settings) -> &'static str {
+    if settings.secure_cookies() { "__Host-porch_session" } else { "porch_session" }
+}
+
+/// The signed-in person behind a request.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub person: PersonRow,
+    pub session_id: i64,
+    /// Token every state-changing form of this session must carry.
+    pub csrf: String,
+}
+
+/// Starts a session for a person and returns its cookie.
+pub async fn start(
+    store: &Store,
+    settings: &Settings,
+    person_id: i64,
+    user_agent: &str,
+) -> Result<Cookie<'static>, GateError> {
+    let secret = Secret::generate();
+    let at = now();
+    let lifetime = lifetime_secs(settings);
+    store.create_session(secret.hash(), person_id, at, at.saturating_add(lifetime), &device_label(user_agent)).await?;
+    Ok(cookie(settings, secret.text().to_owned()))
+}
+
+fn lifetime_secs(settings: &Settings) -> i64 {
+    i64::try_from(settings.session_lifetime.as_secs()).unwrap_or(i64::MAX)
+}
+
+/// A session cookie carrying `value`, with every protective attribute.
+pub fn cookie(settings: &Settings, value: String) -> Cookie<'static> {
+    let mut c = Cookie::new(cookie_name(settings), value);
+    c.set_http_only(true);
+    c.set_same_site(SameSite::Lax);
+    c.set_path("/");
+    c.set_secure(settings.secure_cookies());
+    c.set_max_age(CookieDuration::seconds(lifetime_secs(settings)));
+    c
+}
+
+/// A cookie that makes the browser forget the session.
+pub fn removal(settings: &Settings) -> Cookie<'static> {
+    let mut c = cookie(settings, String::new());
+    c.set_max_age(CookieDuration::ZERO);
+    c
+}
+
+/// What resolving a cookie found.
+pub struct Resolved {
+    pub caller: Caller,
+    /// Set when the session was slid forward and the cookie should be re-sent.
+    pub refreshed: Option<Cookie<'static>>,
+}
+
+/// Finds the live session and its enabled person for a cookie value.
+pub async fn resolve(store: &Store, settings: &Settings, token: &str) -> Result<Option<Resolved>, GateError> {
+    let Some(hash) = secret::hash_presented(token) else { return Ok(None) };
+    let at = now();
+    let Some(session) = store.session_by_hash(&hash, at).await? else { return Ok(None) };
+    if !secret::hashes_match(&session.token_hash, &hash) {
+        return Ok(None);
+    }
+    let Some(person) = store.person(session.person_id).await?.filter(|p| !p.is_disabled()) else {
+        return Ok(None);
+    };
+    let refreshed = if at - session.last_seen_at >= SLIDE_EVERY_SECS {
+        store.touch_session(session.id, at, at.saturating_add(lifetime_secs(settings))).await?;
+        Some(cookie(settings, token.to_owned()))
+    } else {
+        None
+    };
+    let caller = Caller { person, session_id: session.id, csrf: secret::derive(token, "porch-csrf") };
+    Ok(Some(Resolved { caller, refreshed }))
+}
+
+/// The sessions shown on the account page, this one marked.
+pub async fn list(store: &Store, person_id: i64) -> Result<Vec<SessionRow>, GateError> {
+    Ok(store.sessions_of(person_id, now()).await?)
+}
+
+/// "Firefox on Android", "Safari on iPhone" and so on, from a User-Agent.
+pub fn device_label(user_agent: &str) -> String {
+    let ua: String = user_agent.chars().take(512).collect();
+    match woothee::parser::Parser::new().parse(&ua) {
+        Some(r) if r.name != "UNKNOWN" && r.os != "UNKNOWN" => format!("{} on {}", r.name, r.os),
+        _ if ua.is_empty() => "Unknown device".into(),
+        _ => ua.chars().take(60).collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn device_labels_are_readable() {
+        let chrome_android = "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Mobile Safari/537.36";
+        assert_eq!(device_label(chrome_android), "Chrome on Android");
+        assert_eq!(device_label(""), "Unknown device");
+        assert_eq!(device_label("curl/8.5.0"), "curl/8.5.0");
+    }
+}

@@ -1,0 +1,324 @@
+//! The gate's request pipeline, outermost first: security headers, host
+//! routing, identifying the caller from the session cookie, refusing
+//! cross-site state changes, and turning errors into friendly pages. Also the
+//! extractors handlers use to demand a signed-in person, an owner, or a form
+//! that carries its CSRF token.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+use axum::Router;
+use axum::extract::{Form, FromRequest, FromRequestParts, Request, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum_extra::extract::cookie::CookieJar;
+use minijinja::context;
+use serde::de::DeserializeOwned;
+
+use super::Gate;
+use super::audit::{Actor, record};
+use super::error::{ErrorPage, GateError};
+use super::host::{HostKind, classify};
+use super::sessions::{self, Caller};
+use crate::store::Role;
+
+/// The client's address as the edge determined it. The gate never looks at
+/// the socket or forwarding headers itself.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientAddr(pub SocketAddr);
+
+/// Who is calling: set for every request before any handler runs.
+#[derive(Debug, Clone)]
+pub struct Visitor {
+    pub ip: IpAddr,
+    pub user_agent: String,
+    pub caller: Option<Caller>,
+}
+
+impl Visitor {
+    pub fn ip_text(&self) -> Option<String> {
+        Some(self.ip.to_string())
+    }
+
+    pub fn actor(&self) -> Actor {
+        match &self.caller {
+            Some(c) => Actor::Person { id: c.person.id, ip: self.ip_text() },
+            None => Actor::Anonymous { ip: self.ip_text() },
+        }
+    }
+
+    /// Template values every page uses: who is signed in and their token.
+    pub fn page_context(&self) -> minijinja::Value {
+        match &self.caller {
+            Some(c) => context! {
+                me => context! { id => c.person.id, name => c.person.display_name, role => c.person.role.as_str() },
+                csrf => c.csrf,
+            },
+            None => context! {},
+        }
+    }
+}
+
+/// Adds the pipeline around porch's routes.
+pub fn wrap(routes: Router<Gate>, gate: Gate) -> Router {
+    routes
+        .layer(middleware::from_fn_with_state(gate.clone(), render_errors))
+        .layer(middleware::from_fn_with_state(gate.clone(), refuse_cross_site))
+        .layer(middleware::from_fn_with_state(gate.clone(), identify))
+        .layer(middleware::from_fn_with_state(gate.clone(), route_host))
+        .layer(middleware::from_fn(security_headers))
+        .with_state(gate)
+}
+
+/// Security headers on every response of porch's own pages.
+async fn security_headers(request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    let h = response.headers_mut();
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'self'; img-src 'self'; style-src 'self'; script-src 'self'; \
+             form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'",
+        ),
+    );
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        "permissions-policy",
+        HeaderValue::from_static("camera=(), microphone=(), geolocation=(), interest-cohort=()"),
+    );
+    if !h.contains_key(header::CACHE_CONTROL) {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    response
+}
+
+/// Sends each request to the part of porch its Host names. `/.porch/` is
+/// reserved on every host and always answered by porch.
+async fn route_host(State(gate): State<Gate>, request: Request, next: Next) -> Response {
+    let host = request.headers().get(header::HOST).and_then(|h| h.to_str().ok());
+    let reserved = request.uri().path().starts_with("/.porch/");
+    match classify(host, &gate.settings.domain) {
+        HostKind::Porch => next.run(request).await,
+        _ if reserved => next.run(request).await,
+        HostKind::App(app) => {
+            let message = format!("There is no app called \"{app}\" on this porch.");
+            error_page(&gate, StatusCode::NOT_FOUND, &message, &Visitor::anonymous(&request))
+        }
+        HostKind::Unknown => {
+            let message = format!("This porch answers to {} only.", gate.settings.domain);
+            error_page(&gate, StatusCode::MISDIRECTED_REQUEST, &message, &Visitor::anonymous(&request))
+        }
+    }
+}
+
+impl Visitor {
+    fn anonymous(request: &Request) -> Visitor {
+        Visitor { ip: client_ip(request), user_agent: user_agent(request.headers()), caller: None }
+    }
+}
+
+fn client_ip(request: &Request) -> IpAddr {
+    request.extensions().get::<ClientAddr>().map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip())
+}
+
+fn user_agent(headers: &HeaderMap) -> String {
+    headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or_default().chars().take(512).collect()
+}
+
+/// Decides who is calling from the session cookie, before anything else.
+async fn identify(State(gate): State<Gate>, mut request: Request, next: Next) -> Response {
+    let jar = CookieJar::from_headers(request.headers());
+    let mut visitor = Visitor::anonymous(&request);
+    let mut refreshed = None;
+    if let Some(cookie) = jar.get(sessions::cookie_name(&gate.settings)) {
+        match sessions::resolve(&gate.store, &gate.settings, cookie.value()).await {
+            Ok(Some(found)) => {
+                visitor.caller = Some(found.caller);
+                refreshed = found.refreshed;
+            }
+            Ok(None) => {}
+            Err(e) => return e.into_response(),
+        }
+    }
+    request.extensions_mut().insert(visitor);
+    let mut response = next.run(request).await;
+    if let Some(cookie) = refreshed
+        && !response.headers().contains_key(header::SET_COOKIE)
+        && let Ok(v) = HeaderValue::from_str(&cookie.to_string())
+    {
+        response.headers_mut().append(header::SET_COOKIE, v);
+    }
+    response
+}
+
+/// Refuses state-changing requests that a browser says came from another
+/// site: `Sec-Fetch-Site` when sent, else `Origin` against `Host`. Requests
+/// with neither (not from a browser) pass; signed-in forms still need their
+/// per-session token (see [`Checked`]).
+async fn refuse_cross_site(State(gate): State<Gate>, request: Request, next: Next) -> Response {
+    if matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
+        return next.run(request).await;
+    }
+    let headers = request.headers();
+    let fetch_site = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok());
+    let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok());
+    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
+    let same = match (fetch_site, origin) {
+        (Some(site), _) => site == "same-origin" || site == "none",
+        (None, Some(origin)) => origin_matches_host(origin, host),
+        (None, None) => true,
+    };
+    if same {
+        return next.run(request).await;
+    }
+    let visitor = request.extensions().get::<Visitor>().cloned().unwrap_or_else(|| Visitor::anonymous(&request));
+    let detail = format!("{} {} from origin {}", request.method(), request.uri().path(), origin.unwrap_or("(none)"));
+    record(&gate.store, visitor.actor(), "csrf.refused", "", &detail).await;
+    GateError::CrossSite.into_response()
+}
+
+fn origin_matches_host(origin: &str, host: Option<&str>) -> bool {
+    let Some(host) = host else { return false };
+    match url::Url::parse(origin) {
+        Ok(url) => {
+            let origin_host = match (url.host_str(), url.port()) {
+                (Some(h), Some(p)) => format!("{h}:{p}"),
+                (Some(h), None) => h.to_owned(),
+                _ => return false,
+            };
+            origin_host.eq_ignore_ascii_case(host)
+        }
+        Err(_) => false,
+    }
+}
+
+/// Turns error markers (and bare 404/405s from the router) into pages.
+async fn render_errors(State(gate): State<Gate>, request: Request, next: Next) -> Response {
+    let visitor = request.extensions().get::<Visitor>().cloned().unwrap_or_else(|| Visitor::anonymous(&request));
+    let response = next.run(request).await;
+    let is_html = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/html"));
+    if let Some(page) = response.extensions().get::<ErrorPage>() {
+        return error_page(&gate, page.status, &page.message, &visitor);
+    }
+    let status = response.status();
+    if status.is_client_error() && !is_html {
+        let message = match status {
+            StatusCode::NOT_FOUND => "There is nothing here. Check the address, or go back to the start page.",
+            StatusCode::PAYLOAD_TOO_LARGE => "What you sent is too large for this page.",
+            StatusCode::METHOD_NOT_ALLOWED => "This page cannot be used that way.",
+            _ => "This request could not be understood. Go back and try again.",
+        };
+        return error_page(&gate, status, message, &visitor);
+    }
+    response
+}
+
+/// A friendly page with a status and a message.
+pub fn error_page(gate: &Gate, status: StatusCode, message: &str, visitor: &Visitor) -> Response {
+    let ctx =
+        context! { status => status.as_u16(), reason => status.canonical_reason(), message, ..visitor.page_context() };
+    match gate.pages.render("error.html", ctx) {
+        Ok(html) => (status, html).into_response(),
+        Err(_) => (status, message.to_owned()).into_response(),
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Visitor {
+    type Rejection = GateError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Visitor, GateError> {
+        parts.extensions.get::<Visitor>().cloned().ok_or(GateError::Forbidden("no visitor".into()))
+    }
+}
+
+/// A signed-in person; anyone else is sent to the sign-in page.
+pub struct SignedIn(pub Caller, pub Visitor);
+
+impl<S: Send + Sync> FromRequestParts<S> for SignedIn {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<SignedIn, Response> {
+        let visitor = Visitor::from_request_parts(parts, state).await.map_err(IntoResponse::into_response)?;
+        match visitor.caller.clone() {
+            Some(caller) => Ok(SignedIn(caller, visitor)),
+            None => Err(to_signin(&parts.uri)),
+        }
+    }
+}
+
+fn to_signin(uri: &Uri) -> Response {
+    let next = uri.path_and_query().map_or("/", |p| p.as_str());
+    let query = serde_urlencoded_next(next);
+    Redirect::to(&format!("/signin?{query}")).into_response()
+}
+
+fn serde_urlencoded_next(next: &str) -> String {
+    url::form_urlencoded::Serializer::new(String::new()).append_pair("next", next).finish()
+}
+
+/// An owner; members get 403, anonymous visitors the sign-in page.
+pub struct Owner(pub Visitor);
+
+impl<S: Send + Sync> FromRequestParts<S> for Owner {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Owner, Response> {
+        let SignedIn(caller, visitor) = SignedIn::from_request_parts(parts, state).await?;
+        if caller.person.role != Role::Owner {
+            return Err(GateError::Forbidden("only the owners of this porch can open this page".into()).into_response());
+        }
+        Ok(Owner(visitor))
+    }
+}
+
+/// A form with a `csrf` field.
+pub trait CsrfForm {
+    fn csrf(&self) -> &str;
+}
+
+/// A form posted by a signed-in person that carries this session's CSRF
+/// token; a missing or wrong token is refused with 403 and audited.
+pub struct Checked<T>(pub Caller, pub Visitor, pub T);
+
+impl<T> FromRequest<Gate> for Checked<T>
+where
+    T: DeserializeOwned + CsrfForm + Send,
+{
+    type Rejection = Response;
+
+    async fn from_request(request: Request, gate: &Gate) -> Result<Checked<T>, Response> {
+        let (mut parts, body) = request.into_parts();
+        let SignedIn(caller, visitor) = SignedIn::from_request_parts(&mut parts, gate).await?;
+        let path = parts.uri.path().to_owned();
+        let Form(form) = Form::<T>::from_request(Request::from_parts(parts, body), gate)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        if !super::secret::text_matches(form.csrf(), &caller.csrf) {
+            record(
+                &gate.store,
+                visitor.actor(),
+                "csrf.refused",
+                "",
+                &format!("POST {path} without a valid form token"),
+            )
+            .await;
+            return Err(GateError::CrossSite.into_response());
+        }
+        Ok(Checked(caller, visitor, form))
+    }
+}
+
+/// The page a signed-in form should return to, if it is one of ours.
+pub fn safe_next(next: Option<&str>) -> String {
+    match next {
+        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.starts_with("/\\") => n.to_owned(),
+        _ => "/".to_owned(),
+    }
+}

@@ -1,0 +1,13 @@
+//! porch: a personal trust-boundary gateway for private family sharing.
+//!
+//! Requests flow inward through the layers, each calling only the one below:
+//! [`edge`] (listeners, client address, shutdown) → [`gate`] (who is calling,
+//! porch's own pages, invites, sessions) → [`store`] (SQLite). [`config`]
+//! reads `porch.toml`; [`server`] puts the layers together for `porch serve`.
+//! See ARCHITECTURE.md for the map and the invariants.
+
+pub mod config;
+pub mod edge;
+pub mod gate;
+pub mod server;
+pub mod store;

@@ -1,0 +1,280 @@
+//! The `porch` command line: parses flags with clap, loads settings, and
+//! calls into the library. Every subcommand but `serve` works on the same
+//! data folder while a server is running.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Parser, Subcommand};
+use porch::config::{self, Overrides, Settings};
+use porch::gate::audit::Actor;
+use porch::gate::invites::{self, InviteRequest};
+use porch::gate::people;
+use porch::store::{Role, Store, now};
+
+#[derive(Parser)]
+#[command(name = "porch", version, about = "A private front door for your family's sharing apps")]
+struct Cli {
+    /// Config file (default: ./porch.toml when it exists).
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Data folder (default: ./porch-data).
+    #[arg(long, global = true, value_name = "DIR")]
+    data: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve porch until SIGINT/SIGTERM (the default command).
+    Serve(ServeArgs),
+    /// Create the data folder and database, write porch.toml if missing, and
+    /// print the owner setup link while there is no owner.
+    Init,
+    /// Create, list and revoke invite links.
+    #[command(subcommand)]
+    Invite(InviteCommand),
+    /// List, disable and enable people.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Show the newest audit log events.
+    Audit {
+        /// How many events to show.
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+    },
+}
+
+#[derive(Args, Default)]
+struct ServeArgs {
+    /// Address and port to listen on, e.g. 0.0.0.0:443.
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<String>,
+    /// The domain porch answers to.
+    #[arg(long, value_name = "NAME")]
+    domain: Option<String>,
+    /// off, self-signed, files or acme.
+    #[arg(long, value_name = "MODE")]
+    tls: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum InviteCommand {
+    /// Create an invite; the link is printed as the last line.
+    Create {
+        /// Who it is for, shown on the join page ("for Grandma").
+        #[arg(long, default_value = "")]
+        note: String,
+        /// member or owner.
+        #[arg(long, default_value = "member")]
+        role: String,
+        /// A group the new person joins (repeatable).
+        #[arg(long = "group", value_name = "GROUP")]
+        groups: Vec<String>,
+        /// An app grant as APP:ROLE (repeatable).
+        #[arg(long = "app", value_name = "APP:ROLE")]
+        apps: Vec<String>,
+        /// How long the link works, e.g. 7d, 12h (default from config).
+        #[arg(long, value_name = "DURATION")]
+        expires: Option<String>,
+        /// How many people the link admits (default from config).
+        #[arg(long)]
+        uses: Option<u32>,
+    },
+    /// List every invite and its status.
+    List,
+    /// Revoke an invite by id.
+    Revoke { id: i64 },
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// List everyone.
+    List,
+    /// Turn off a person (by id or name) and end all their sessions now.
+    Disable { person: String },
+    /// Let a disabled person sign in again.
+    Enable { person: String },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let serve_args = match &cli.command {
+        Some(Command::Serve(args)) => Some(args),
+        None => None,
+        _ => None,
+    };
+    let overrides = Overrides {
+        data_dir: cli.data.clone(),
+        domain: serve_args.and_then(|a| a.domain.clone()),
+        listen: serve_args.and_then(|a| a.listen.clone()),
+        tls: serve_args.and_then(|a| a.tls.clone()),
+    };
+    let settings = match config::load(cli.config.as_deref(), &overrides) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("porch: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    init_logging(&settings);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("porch: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli, settings)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("porch: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(settings: &Settings) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .or_else(|_| tracing_subscriber::EnvFilter::try_new(&settings.log))
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}
+
+async fn run(cli: Cli, settings: Settings) -> Result<()> {
+    let command = cli.command.unwrap_or(Command::Serve(ServeArgs::default()));
+    if let Command::Serve(_) = command {
+        porch::server::run(settings).await?;
+        return Ok(());
+    }
+    let store = Store::open(&settings.data_dir).await?;
+    let result = match command {
+        Command::Serve(_) => Ok(()),
+        Command::Init => init(&store, &settings, cli.config).await,
+        Command::Invite(cmd) => invite(&store, &settings, cmd).await,
+        Command::User(cmd) => user(&store, cmd).await,
+        Command::Audit { limit } => audit(&store, limit).await,
+    };
+    store.close().await;
+    result
+}
+
+/// The link base: what the last `porch serve` on this data folder recorded,
+/// else what the config says.
+async fn base_url(store: &Store, settings: &Settings) -> Result<String> {
+    if let Some(url) = &settings.public_url {
+        return Ok(url.as_str().trim_end_matches('/').to_owned());
+    }
+    match store.setting("public_url").await? {
+        Some(url) => Ok(url),
+        None => Ok(settings.base_url(settings.listen)),
+    }
+}
+
+async fn init(store: &Store, settings: &Settings, config: Option<PathBuf>) -> Result<()> {
+    let path = config.unwrap_or_else(|| PathBuf::from("porch.toml"));
+    if path.exists() {
+        println!("Config file {} already exists; left as it is.", path.display());
+    } else {
+        std::fs::write(&path, config::example_file()).with_context(|| format!("cannot write {}", path.display()))?;
+        println!("Wrote {} with every setting explained.", path.display());
+    }
+    println!("Data folder ready: {}", settings.data_dir.display());
+    let base = base_url(store, settings).await?;
+    match invites::ensure_owner_setup(store, settings, &base).await? {
+        Some(link) => println!("Owner setup link: {link}"),
+        None => println!("This porch already has an owner."),
+    }
+    Ok(())
+}
+
+async fn invite(store: &Store, settings: &Settings, cmd: InviteCommand) -> Result<()> {
+    match cmd {
+        InviteCommand::Create { note, role, groups, apps, expires, uses } => {
+            let Some(role) = Role::parse(&role) else { bail!("--role must be member or owner, not {role:?}") };
+            let expires = match expires {
+                Some(text) => {
+                    config::parse_duration(&text, invites::MIN_EXPIRY, invites::MAX_EXPIRY).with_context(|| {
+                        format!("--expires {text:?}: use a duration from 1s to 365d, such as 7d or 12h")
+                    })?
+                }
+                None => settings.invite_expires,
+            };
+            let request = InviteRequest {
+                note,
+                role,
+                groups: invites::parse_groups(&groups.join(","))?,
+                grants: apps.iter().map(|a| invites::parse_grant(a)).collect::<Result<_, _>>()?,
+                expires,
+                uses: uses.unwrap_or(settings.invite_uses),
+            };
+            let base = base_url(store, settings).await?;
+            let created = invites::create(store, &base, request, Actor::Console).await?;
+            println!("Invite {} created. Send this link (it is shown only once):", created.id);
+            println!("{}", created.link);
+        }
+        InviteCommand::List => {
+            let at = now();
+            println!("{:<5} {:<9} {:<7} {:<6} {:<22} NOTE", "ID", "STATUS", "ROLE", "USES", "EXPIRES");
+            for i in store.invites().await? {
+                println!(
+                    "{:<5} {:<9} {:<7} {:<6} {:<22} {}",
+                    i.id,
+                    i.status(at).as_str(),
+                    i.role,
+                    format!("{}/{}", i.uses, i.max_uses),
+                    when(i.expires_at),
+                    i.note
+                );
+            }
+        }
+        InviteCommand::Revoke { id } => {
+            if invites::revoke(store, id, Actor::Console).await? {
+                println!("Invite {id} revoked; its link no longer works.");
+            } else {
+                bail!("no active invite {id} to revoke; `porch invite list` shows them");
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn user(store: &Store, cmd: UserCommand) -> Result<()> {
+    match cmd {
+        UserCommand::List => {
+            println!("{:<5} {:<24} {:<7} {:<9} GROUPS", "ID", "NAME", "ROLE", "STATUS");
+            for p in store.people().await? {
+                let status = if p.is_disabled() { "disabled" } else { "active" };
+                println!("{:<5} {:<24} {:<7} {:<9} {}", p.id, p.display_name, p.role, status, p.groups);
+            }
+        }
+        UserCommand::Disable { person } => {
+            let p = people::find(store, &person).await?;
+            let ended = people::disable(store, &p, Actor::Console).await?;
+            println!("{} is disabled; {ended} session(s) ended.", p.display_name);
+        }
+        UserCommand::Enable { person } => {
+            let p = people::find(store, &person).await?;
+            people::enable(store, &p, Actor::Console).await?;
+            println!("{} can sign in again.", p.display_name);
+        }
+    }
+    Ok(())
+}
+
+async fn audit(store: &Store, limit: i64) -> Result<()> {
+    for e in store.audit_events(limit.clamp(1, 100_000)).await? {
+        let actor = e.actor_name.as_deref().unwrap_or("-");
+        let ip = e.ip.as_deref().unwrap_or("-");
+        println!("{}  {:<16} {:<14} {:<16} {:<15} {}", when(e.at), e.action, actor, e.subject, ip, e.detail);
+    }
+    Ok(())
+}
+
+fn when(secs: i64) -> String {
+    let d = Duration::from_secs(u64::try_from(secs).unwrap_or(0));
+    humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + d).to_string()
+}

@@ -1,0 +1,59 @@
+//! `porch serve`: opens the store, binds the listener, prints the owner's
+//! setup link while no owner exists, serves until a signal, then closes the
+//! database cleanly.
+
+use std::time::Duration;
+
+use crate::config::Settings;
+use crate::edge::{self, EdgeError};
+use crate::gate::{self, Gate, GateError};
+use crate::store::{Store, StoreError, now};
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServeError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Edge(#[from] EdgeError),
+    #[error(transparent)]
+    Gate(#[from] GateError),
+}
+
+/// How often expired sessions are swept from the database.
+const SWEEP_EVERY: Duration = Duration::from_secs(3600);
+
+/// Runs porch until SIGINT/SIGTERM.
+pub async fn run(settings: Settings) -> Result<(), ServeError> {
+    let store = Store::open(&settings.data_dir).await?;
+    let listener = edge::bind(settings.listen).await?;
+    let bound = listener.local_addr().map_err(|source| EdgeError::Bind { addr: settings.listen, source })?;
+    let base_url = settings.base_url(bound);
+    store.set_setting("public_url", &base_url).await?;
+
+    // Registered before announcing readiness: see edge::shutdown_signal.
+    let shutdown = edge::shutdown_signal();
+    if let Some(link) = gate::invites::ensure_owner_setup(&store, &settings, &base_url).await? {
+        println!("Owner setup link: {link}");
+    }
+    println!("porch is serving {base_url} (listening on {bound}, data in {})", settings.data_dir.display());
+
+    let sweeper = tokio::spawn(sweep_sessions(store.clone()));
+    let grace = settings.shutdown_grace;
+    let gate = Gate::new(store.clone(), settings, base_url)?;
+    let served = edge::serve(listener, gate::router(gate), shutdown, grace).await;
+    sweeper.abort();
+    store.close().await;
+    tracing::info!("stopped; database closed");
+    Ok(served?)
+}
+
+async fn sweep_sessions(store: Store) {
+    let mut every = tokio::time::interval(SWEEP_EVERY);
+    loop {
+        every.tick().await;
+        if let Err(e) = store.purge_expired_sessions(now()).await {
+            tracing::warn!(error = %e, "could not sweep expired sessions");
+        }
+    }
+}

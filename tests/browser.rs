@@ -1,0 +1,148 @@
+//! Browser flows in real headless Chromium driven over WebDriver: the owner
+//! opens the setup link, creates an invite in the admin UI, and a second
+//! browser (its own profile, so its own cookies) redeems it.
+//!
+//! Needs Debian's `chromium` and `chromium-driver`. In CI a missing browser
+//! fails the test; elsewhere it is skipped with a loud message.
+
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use tempfile::TempDir;
+
+use crate::util::{OWNER, PASSWORD, Porch, in_ci};
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+
+/// A running chromedriver, stopped on drop.
+pub struct Driver {
+    child: Child,
+    pub url: String,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts chromedriver, or returns None (after saying so loudly) when the
+/// browser is not installed outside CI.
+pub fn driver() -> Option<Driver> {
+    if !Path::new(CHROMIUM).exists() || !Path::new(CHROMEDRIVER).exists() {
+        let message = "Chromium or chromedriver is missing: install them with \
+                       `apt-get install chromium chromium-driver` to run the browser tests";
+        assert!(!in_ci(), "{message}");
+        eprintln!("\n!!! SKIPPING BROWSER TEST: {message} !!!\n");
+        return None;
+    }
+    let port = TcpListener::bind("127.0.0.1:0").expect("port").local_addr().expect("addr").port();
+    let child = Command::new(CHROMEDRIVER)
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start chromedriver");
+    let url = format!("http://127.0.0.1:{port}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "chromedriver did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Some(Driver { child, url })
+}
+
+/// A fresh headless Chromium with its own profile, sized like a phone.
+pub async fn browser(driver: &Driver, profile: &TempDir) -> Client {
+    let args = [
+        "--headless=new".to_owned(),
+        "--no-sandbox".into(),
+        "--disable-gpu".into(),
+        "--disable-dev-shm-usage".into(),
+        "--disable-background-networking".into(),
+        "--disable-component-update".into(),
+        "--disable-sync".into(),
+        "--disable-quic".into(),
+        "--no-first-run".into(),
+        "--window-size=360,800".into(),
+        format!("--user-data-dir={}", profile.path().display()),
+    ];
+    let mut caps = serde_json::Map::new();
+    caps.insert("goog:chromeOptions".into(), serde_json::json!({ "binary": CHROMIUM, "args": args }));
+    ClientBuilder::rustls()
+        .expect("rustls")
+        .capabilities(caps)
+        .connect(&driver.url)
+        .await
+        .expect("connect to chromedriver")
+}
+
+async fn fill(c: &Client, css: &str, text: &str) {
+    let field = c.find(Locator::Css(css)).await.unwrap_or_else(|e| panic!("no {css}: {e}"));
+    field.clear().await.expect("clear");
+    field.send_keys(text).await.expect("type");
+}
+
+async fn click(c: &Client, css: &str) {
+    c.find(Locator::Css(css)).await.unwrap_or_else(|e| panic!("no {css}: {e}")).click().await.expect("click");
+}
+
+async fn text_of(c: &Client, css: &str) -> String {
+    match c.wait().at_most(Duration::from_secs(20)).for_element(Locator::Css(css)).await {
+        Ok(el) => el.text().await.expect("text"),
+        Err(e) => {
+            let url = c.current_url().await.ok();
+            let source = c.source().await.unwrap_or_default();
+            panic!("no {css} on {url:?}: {e}\n{source}")
+        }
+    }
+}
+
+async fn join(c: &Client, link: &str, name: &str) {
+    c.goto(link).await.expect("open link");
+    fill(c, "input[name=name]", name).await;
+    fill(c, "input[name=password]", PASSWORD).await;
+    fill(c, "input[name=confirm]", PASSWORD).await;
+    click(c, "#join-form button[type=submit]").await;
+}
+
+#[tokio::test]
+async fn owner_invites_a_relative_who_joins_in_a_second_browser() {
+    let Some(driver) = driver() else { return };
+    let porch = Porch::start();
+    let setup = porch.setup_link.clone().expect("setup link");
+    let (p1, p2) = (TempDir::new().expect("profile"), TempDir::new().expect("profile"));
+
+    let owner = browser(&driver, &p1).await;
+    join(&owner, &setup, OWNER).await;
+    assert_eq!(text_of(&owner, "#account-name").await, OWNER);
+
+    owner.goto(&format!("{}/admin/invites", porch.url)).await.expect("admin");
+    fill(&owner, "#invite-form input[name=note]", "for Grandma").await;
+    fill(&owner, "#invite-form input[name=groups]", "family").await;
+    click(&owner, "#invite-form button[type=submit]").await;
+    let link = text_of(&owner, "#invite-link").await;
+    assert!(link.starts_with(&format!("{}/join/", porch.url)), "{link}");
+    assert!(owner.find(Locator::Css("figure.qr svg")).await.is_ok(), "QR code shown");
+
+    let grandma = browser(&driver, &p2).await;
+    grandma.goto(&link).await.expect("open invite");
+    let page = grandma.source().await.expect("source");
+    assert!(page.contains("for Grandma") && page.contains(OWNER), "join page names inviter and note");
+    join(&grandma, &link, "Grandma").await;
+    assert_eq!(text_of(&grandma, "#account-name").await, "Grandma");
+    let groups = text_of(&grandma, "p.muted").await;
+    assert!(groups.contains("family"), "{groups}");
+
+    // The two browsers are separate people.
+    owner.goto(&format!("{}/account", porch.url)).await.expect("account");
+    assert_eq!(text_of(&owner, "#account-name").await, OWNER);
+
+    owner.close().await.expect("close");
+    grandma.close().await.expect("close");
+}

@@ -1,0 +1,9 @@
+//! porch's integration tests: one test binary whose modules start the real
+//! `porch` binary on ephemeral ports with temporary data folders.
+
+mod browser;
+mod cli;
+mod config;
+mod identity;
+mod tidy;
+mod util;

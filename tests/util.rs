@@ -1,0 +1,310 @@
+//! Shared test helpers: [`Porch`] runs the real binary on an ephemeral port
+//! with its own temporary data folder; [`Browser`] is an HTTP client with a
+//! cookie jar that posts forms the way a browser on porch's pages does.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use tempfile::TempDir;
+
+pub const OWNER: &str = "Olivia Owner";
+pub const PASSWORD: &str = "correct horse battery";
+
+/// A running `porch serve` and its data folder.
+pub struct Porch {
+    child: Option<Child>,
+    dir: TempDir,
+    /// e.g. `http://localhost:40123`
+    pub url: String,
+    /// The owner setup link printed at start-up, if one was.
+    pub setup_link: Option<String>,
+    /// Every line the server printed on standard output.
+    pub stdout: Vec<String>,
+}
+
+impl Porch {
+    /// Starts porch on a fresh data folder.
+    pub fn start() -> Porch {
+        Porch::start_with(&[])
+    }
+
+    pub fn start_with(extra: &[&str]) -> Porch {
+        let dir = TempDir::new().expect("temp dir");
+        let mut porch = Porch { child: None, dir, url: String::new(), setup_link: None, stdout: Vec::new() };
+        porch.spawn(extra, "127.0.0.1:0");
+        porch
+    }
+
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn data(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    fn spawn(&mut self, extra: &[&str], listen: &str) {
+        let data = self.data();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_porch"))
+            .arg("serve")
+            .arg("--data")
+            .arg(&data)
+            .args(["--listen", listen])
+            .args(extra)
+            .current_dir(self.dir.path())
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start porch");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        self.child = Some(child);
+        self.setup_link = None;
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line =
+                rx.recv_timeout(left).unwrap_or_else(|_| panic!("porch did not start; it printed {:?}", self.stdout));
+            self.stdout.push(line.clone());
+            if let Some(link) = line.strip_prefix("Owner setup link: ") {
+                self.setup_link = Some(link.to_owned());
+            }
+            if let Some(rest) = line.strip_prefix("porch is serving ") {
+                self.url = rest.split_whitespace().next().expect("url").to_owned();
+                break;
+            }
+        }
+    }
+
+    /// Sends SIGTERM and waits for a clean exit.
+    pub fn stop(&mut self) -> ExitStatus {
+        let mut child = self.child.take().expect("running");
+        let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("kill");
+        assert!(status.success());
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = child.try_wait().expect("wait") {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "porch did not stop within 30 s of SIGTERM");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Stops (cleanly) and starts again on the same data folder and port,
+    /// as a real restart would.
+    pub fn restart(&mut self) {
+        let status = self.stop();
+        assert!(status.success(), "porch exited with {status}");
+        let port = self.url.rsplit(':').next().expect("port").to_owned();
+        self.spawn(&[], &format!("127.0.0.1:{port}"));
+    }
+
+    /// Runs a porch CLI command on this server's data folder.
+    pub fn cli(&self, args: &[&str]) -> CliOutput {
+        let out = Command::new(env!("CARGO_BIN_EXE_porch"))
+            .args(args)
+            .arg("--data")
+            .arg(self.data())
+            .current_dir(self.dir.path())
+            .env("RUST_LOG", "warn")
+            .output()
+            .expect("run porch");
+        CliOutput {
+            success: out.status.success(),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// `porch invite create ARGS`, returning the link (its last line).
+    pub fn invite(&self, args: &[&str]) -> String {
+        let mut all = vec!["invite", "create"];
+        all.extend_from_slice(args);
+        let out = self.cli(&all);
+        assert!(out.success, "invite create failed: {}", out.stderr);
+        out.stdout.lines().last().expect("a link").to_owned()
+    }
+
+    pub fn browser(&self) -> Browser {
+        Browser::new(
+            &self.url,
+            "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36",
+        )
+    }
+
+    /// A browser signed in as the owner, who joined through the setup link.
+    pub async fn owner(&self) -> Browser {
+        let link = self.setup_link.clone().expect("a fresh porch prints an owner setup link");
+        let b = self.browser();
+        let page = b.join(&link, OWNER, PASSWORD).await;
+        assert_eq!(page.status, 303, "owner could not join: {}", page.body);
+        b
+    }
+
+    /// The audit log as printed by `porch audit`.
+    pub fn audit(&self) -> String {
+        let out = self.cli(&["audit", "--limit", "1000"]);
+        assert!(out.success, "{}", out.stderr);
+        out.stdout
+    }
+}
+
+impl Drop for Porch {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+pub struct CliOutput {
+    pub success: bool,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// A response, read whole.
+#[derive(Debug)]
+pub struct Page {
+    pub status: u16,
+    pub location: Option<String>,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: String,
+}
+
+impl Page {
+    /// The CSRF token of the first form on the page.
+    pub fn csrf(&self) -> String {
+        between(&self.body, "name=\"csrf\" value=\"", "\"").unwrap_or_else(|| panic!("no csrf token in {}", self.body))
+    }
+}
+
+/// Text between two markers, with HTML entities for `/` and `&` undone.
+pub fn between(haystack: &str, start: &str, end: &str) -> Option<String> {
+    let from = haystack.find(start)? + start.len();
+    let len = haystack[from..].find(end)?;
+    Some(unescape(&haystack[from..from + len]))
+}
+
+pub fn unescape(s: &str) -> String {
+    s.replace("&#x2f;", "/").replace("&#x3d;", "=").replace("&amp;", "&").replace("&quot;", "\"").replace("&#x27;", "'")
+}
+
+/// An HTTP client with its own cookie jar that does not follow redirects.
+pub struct Browser {
+    client: reqwest::Client,
+    pub base: String,
+}
+
+impl Browser {
+    pub fn new(base: &str, user_agent: &str) -> Browser {
+        let client = reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(user_agent)
+            .timeout(Duration::from_secs(30))
+            // A fresh connection per request: a restarted server must not
+            // meet a keep-alive connection its predecessor closed.
+            .pool_max_idle_per_host(0)
+            .build()
+            .expect("client");
+        Browser { client, base: base.to_owned() }
+    }
+
+    fn url(&self, path: &str) -> String {
+        if path.starts_with("http") { path.to_owned() } else { format!("{}{}", self.base, path) }
+    }
+
+    pub async fn get(&self, path: &str) -> Page {
+        read(self.client.get(self.url(path)).send().await.expect("GET")).await
+    }
+
+    pub async fn get_with_host(&self, path: &str, host: &str) -> Page {
+        read(self.client.get(self.url(path)).header("host", host).send().await.expect("GET")).await
+    }
+
+    /// Posts a form from porch's own origin, as a browser on its pages would.
+    pub async fn post(&self, path: &str, form: &[(&str, &str)]) -> Page {
+        self.post_from(path, form, Some(&self.base.clone())).await
+    }
+
+    /// Posts a form with the given Origin header (None: no Origin at all).
+    pub async fn post_from(&self, path: &str, form: &[(&str, &str)], origin: Option<&str>) -> Page {
+        let mut req = self.client.post(self.url(path)).form(form);
+        if let Some(origin) = origin {
+            req = req.header("origin", origin);
+        }
+        read(req.send().await.expect("POST")).await
+    }
+
+    pub async fn post_raw(&self, path: &str, body: Vec<u8>) -> Page {
+        let req = self
+            .client
+            .post(self.url(path))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("origin", &self.base)
+            .body(body);
+        read(req.send().await.expect("POST")).await
+    }
+
+    /// Fetches `page` for its CSRF token and posts `form` (plus the token) to `action`.
+    pub async fn submit(&self, page: &str, action: &str, form: &[(&str, &str)]) -> Page {
+        let token = self.get(page).await.csrf();
+        let mut all = form.to_vec();
+        all.push(("csrf", &token));
+        self.post(action, &all).await
+    }
+
+    pub async fn join(&self, link: &str, name: &str, password: &str) -> Page {
+        let page = self.get(link).await;
+        assert_eq!(page.status, 200, "join page for {link}: {}", page.body);
+        self.post(link, &[("name", name), ("password", password), ("confirm", password)]).await
+    }
+
+    pub async fn sign_in(&self, name: &str, password: &str) -> Page {
+        self.post("/signin", &[("name", name), ("password", password), ("next", "/account")]).await
+    }
+
+    /// Whether this browser is signed in (the account page opens).
+    pub async fn signed_in(&self) -> bool {
+        let page = self.get("/account").await;
+        match page.status {
+            200 => true,
+            303 => false,
+            other => panic!("unexpected status {other} for /account"),
+        }
+    }
+}
+
+async fn read(response: reqwest::Response) -> Page {
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let location = headers.get("location").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let body = response.text().await.unwrap_or_default();
+    Page { status, location, headers, body }
+}
+
+/// Path of `../shared/fixtures` when present (CI always has it).
+#[allow(dead_code)]
+pub fn shared_fixtures() -> Option<PathBuf> {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures");
+    p.is_dir().then_some(p)
+}
+
+/// True when running in CI, where every external tool must be present.
+pub fn in_ci() -> bool {
+    std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false")
+}
