@@ -105,6 +105,18 @@ pub const KEYS: &[Key] = &[
         allowed: "a duration from 0s to 10m",
         doc: "How long requests in flight may take to finish after SIGINT/SIGTERM.",
     },
+    Key {
+        name: "apps.instances",
+        default: "256",
+        allowed: "a whole number from 1 to 10000",
+        doc: "How many app instances may run at once across all apps (the pooling allocator reserves room for this many).",
+    },
+    Key {
+        name: "apps.pooling",
+        default: "auto",
+        allowed: "auto or off",
+        doc: "auto: use wasmtime's pooling allocator when its address space can be reserved, else on-demand. off: always on-demand.",
+    },
 ];
 
 /// Configuration problems, each naming the key and what is allowed.
@@ -160,6 +172,8 @@ pub struct Settings {
     pub form_body_limit: usize,
     pub shutdown_grace: Duration,
     pub log: String,
+    pub app_instances: u32,
+    pub app_pooling: bool,
 }
 
 impl Settings {
@@ -347,6 +361,12 @@ impl Validator {
             shutdown_grace: self
                 .get("limits.shutdown_grace", |v| parse_duration(v, Duration::ZERO, Duration::from_secs(600)))?,
             log: self.get("log", |v| (!v.is_empty()).then(|| v.to_owned()))?,
+            app_instances: self.get("apps.instances", |v| v.parse().ok().filter(|n| (1..=10_000).contains(n)))?,
+            app_pooling: self.get("apps.pooling", |v| match v {
+                "auto" => Some(true),
+                "off" => Some(false),
+                _ => None,
+            })?,
         })
     }
 }

@@ -2,10 +2,12 @@
 //!
 //! Requests flow inward through the layers, each calling only the one below:
 //! [`edge`] (listeners, client address, shutdown) → [`gate`] (who is calling,
-//! porch's own pages, invites, sessions) → [`store`] (SQLite). [`config`]
+//! porch's own pages, invites, sessions, the door to apps) → [`apps`]
+//! (WebAssembly components in wasmtime) → [`store`] (SQLite, blob files). [`config`]
 //! reads `porch.toml`; [`server`] puts the layers together for `porch serve`.
 //! See ARCHITECTURE.md for the map and the invariants.
 
+pub mod apps;
 pub mod config;
 pub mod edge;
 pub mod gate;

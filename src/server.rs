@@ -4,6 +4,9 @@
 
 use std::time::Duration;
 
+use std::sync::Arc;
+
+use crate::apps::{AppError, Apps};
 use crate::config::Settings;
 use crate::edge::{self, EdgeError};
 use crate::gate::{self, Gate, GateError};
@@ -18,6 +21,8 @@ pub enum ServeError {
     Edge(#[from] EdgeError),
     #[error(transparent)]
     Gate(#[from] GateError),
+    #[error(transparent)]
+    App(#[from] AppError),
 }
 
 /// How often expired sessions are swept from the database.
@@ -31,6 +36,16 @@ pub async fn run(settings: Settings) -> Result<(), ServeError> {
     let base_url = settings.base_url(bound);
     store.set_setting("public_url", &base_url).await?;
 
+    let apps = Arc::new(Apps::open(store.clone(), &settings.data_dir, settings.app_instances, settings.app_pooling)?);
+    apps.install_bundled().await?;
+    let loaded = apps.load_all().await?;
+    let (hits, misses) = apps.cache_stats();
+    let allocator = match apps.allocator() {
+        crate::apps::Allocator::Pooling => "pooling",
+        crate::apps::Allocator::OnDemand => "on-demand",
+    };
+    println!("Apps ready: {loaded} ({hits} from the compiled-code cache, {misses} compiled; {allocator} allocator)");
+
     // Registered before announcing readiness: see edge::shutdown_signal.
     let shutdown = edge::shutdown_signal();
     if let Some(link) = gate::invites::ensure_owner_setup(&store, &settings, &base_url).await? {
@@ -40,7 +55,7 @@ pub async fn run(settings: Settings) -> Result<(), ServeError> {
 
     let sweeper = tokio::spawn(sweep_sessions(store.clone()));
     let grace = settings.shutdown_grace;
-    let gate = Gate::new(store.clone(), settings, base_url)?;
+    let gate = Gate::new(store.clone(), settings, base_url, apps)?;
     let served = edge::serve(listener, gate::router(gate), shutdown, grace).await;
     sweeper.abort();
     store.close().await;

@@ -26,6 +26,8 @@ pub enum GateError {
     Template(#[from] minijinja::Error),
     #[error("password hashing failed: {0}")]
     Hashing(String),
+    #[error("app failure: {0}")]
+    App(String),
 }
 
 /// What the page layer needs to draw an error page.
@@ -41,7 +43,9 @@ impl GateError {
             GateError::Invalid(_) => StatusCode::BAD_REQUEST,
             GateError::NotFound => StatusCode::NOT_FOUND,
             GateError::Forbidden(_) | GateError::CrossSite => StatusCode::FORBIDDEN,
-            GateError::Store(_) | GateError::Template(_) | GateError::Hashing(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            GateError::Store(_) | GateError::Template(_) | GateError::Hashing(_) | GateError::App(_) => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
         }
     }
 

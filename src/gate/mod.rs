@@ -4,6 +4,7 @@
 //! pages (sign-in, join, account, admin), and enforces invites, sessions,
 //! CSRF protection and security headers.
 
+mod app_door;
 pub mod audit;
 mod error;
 mod host;
@@ -21,10 +22,12 @@ use std::sync::Arc;
 
 use axum::Router;
 
+pub use app_door::app_origin;
 pub use error::GateError;
 pub use host::{HostKind, classify};
 pub use web::{ClientAddr, Visitor};
 
+use crate::apps::Apps;
 use crate::config::Settings;
 use crate::store::Store;
 
@@ -37,6 +40,7 @@ pub struct GateInner {
     pub settings: Settings,
     /// Origin people reach porch at, e.g. `http://localhost:8080`.
     pub base_url: String,
+    pub apps: Arc<Apps>,
     pages: pages::Pages,
 }
 
@@ -48,9 +52,9 @@ impl Deref for Gate {
 }
 
 impl Gate {
-    pub fn new(store: Store, settings: Settings, base_url: String) -> Result<Gate, GateError> {
+    pub fn new(store: Store, settings: Settings, base_url: String, apps: Arc<Apps>) -> Result<Gate, GateError> {
         let pages = pages::Pages::load()?;
-        Ok(Gate(Arc::new(GateInner { store, settings, base_url, pages })))
+        Ok(Gate(Arc::new(GateInner { store, settings, base_url, apps, pages })))
     }
 }
 

@@ -71,9 +71,13 @@ pub fn wrap(routes: Router<Gate>, gate: Gate) -> Router {
         .with_state(gate)
 }
 
-/// Security headers on every response of porch's own pages.
+/// Security headers on every response of porch's own pages (apps' own
+/// responses get theirs in `app_door`).
 async fn security_headers(request: Request, next: Next) -> Response {
     let mut response = next.run(request).await;
+    if response.extensions().get::<super::app_door::AppResponse>().is_some() {
+        return response;
+    }
     let h = response.headers_mut();
     h.insert(
         header::CONTENT_SECURITY_POLICY,
@@ -102,11 +106,11 @@ async fn route_host(State(gate): State<Gate>, request: Request, next: Next) -> R
     let reserved = request.uri().path().starts_with("/.porch/");
     match classify(host, &gate.settings.domain) {
         HostKind::Porch => next.run(request).await,
-        _ if reserved => next.run(request).await,
-        HostKind::App(app) => {
-            let message = format!("There is no app called \"{app}\" on this porch.");
-            error_page(&gate, StatusCode::NOT_FOUND, &message, &Visitor::anonymous(&request))
+        HostKind::App(app) if request.uri().path() == "/.porch/ticket" => {
+            super::app_door::ticket(&gate, &app, request).await
         }
+        _ if reserved => next.run(request).await,
+        HostKind::App(app) => super::app_door::proxy(&gate, &app, request).await,
         HostKind::Unknown => {
             let message = format!("This porch answers to {} only.", gate.settings.domain);
             error_page(&gate, StatusCode::MISDIRECTED_REQUEST, &message, &Visitor::anonymous(&request))
@@ -115,7 +119,7 @@ async fn route_host(State(gate): State<Gate>, request: Request, next: Next) -> R
 }
 
 impl Visitor {
-    fn anonymous(request: &Request) -> Visitor {
+    pub(super) fn anonymous(request: &Request) -> Visitor {
         Visitor { ip: client_ip(request), user_agent: user_agent(request.headers()), caller: None }
     }
 }

@@ -4,8 +4,12 @@
 //! Nothing above this layer writes SQL. Every function here takes plain values
 //! and returns row structs; policy (who may do what) lives in the gate.
 
+mod apps;
 mod audit;
+pub mod blobfiles;
+mod blobs;
 mod invites;
+mod kv;
 mod people;
 mod sessions;
 mod settings;
@@ -17,8 +21,11 @@ use std::time::Duration;
 use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
+pub use apps::{AppRow, AppVisitor};
 pub use audit::{AuditEvent, NewAuditEvent};
+pub use blobs::{BlobRow, NewBlob};
 pub use invites::{InviteRow, InviteStatus, NewInvite, Redemption};
+pub use kv::OverQuota;
 pub use people::{PersonRow, Role};
 pub use sessions::SessionRow;
 

@@ -31,6 +31,7 @@ pub fn porch_routes(gate: Gate) -> Router<Gate> {
         .route("/admin/invites", get(admin::invites_page).post(admin::invite_create))
         .route("/admin/invites/{id}/revoke", post(admin::invite_revoke))
         .route("/admin/audit", get(admin::audit_page))
+        .route("/.porch/enter", get(super::app_door::enter))
         .route("/.porch/health", get(|| async { "ok" }))
         .route("/.porch/static/{*path}", get(static_file))
         .fallback(|| async { GateError::NotFound })

@@ -1,0 +1,95 @@
+//! Builds the apps in `plugins/` for `wasm32-wasip2` and embeds the bundled
+//! ones in the binary. Test apps are laid out as installable folders
+//! (`app.toml` + component) whose location reaches the tests through the
+//! `PORCH_TEST_APPS` environment variable.
+
+use std::env;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Apps embedded in the binary and installed on first start.
+const BUNDLED: &[&str] = &["hello"];
+/// Every app in the plugins workspace: (crate name, folder).
+const APPS: &[(&str, &str)] =
+    &[("hello", "hello"), ("echo", "test-apps/echo"), ("hostile", "test-apps/hostile"), ("snoop", "test-apps/snoop")];
+
+fn main() {
+    let root = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR"));
+    let plugins = root.join("plugins");
+    let out = PathBuf::from(env::var("OUT_DIR").expect("OUT_DIR"));
+    watch(&plugins);
+
+    // One wasm target folder beside the host's, shared by every profile.
+    let target_dir = out.ancestors().nth(4).map_or_else(|| out.join("wasm"), |t| t.join("wasm-plugins"));
+    let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.args(["build", "--release", "--target", "wasm32-wasip2"])
+        .arg("--manifest-path")
+        .arg(plugins.join("Cargo.toml"))
+        .arg("--target-dir")
+        .arg(&target_dir);
+    if env::var_os("PORCH_PLUGINS_UNLOCKED").is_none() {
+        cmd.arg("--locked");
+    }
+    // The outer build's flags and wrappers (clippy, coverage) are for the
+    // host, not for the apps.
+    for var in [
+        "RUSTFLAGS",
+        "CARGO_ENCODED_RUSTFLAGS",
+        "RUSTC_WORKSPACE_WRAPPER",
+        "RUSTC_WRAPPER",
+        "CARGO_TARGET_DIR",
+        "CARGO_BUILD_TARGET",
+    ] {
+        cmd.env_remove(var);
+    }
+    let status = cmd.status().expect("run cargo to build the apps in plugins/");
+    if !status.success() {
+        panic!(
+            "building the apps in plugins/ for wasm32-wasip2 failed (see above). \
+             If the target is missing, run `rustup target add wasm32-wasip2`."
+        );
+    }
+
+    let built = target_dir.join("wasm32-wasip2").join("release");
+    let apps_out = out.join("apps");
+    let mut bundled = String::from("pub const BUNDLED: &[Bundled] = &[\n");
+    for (name, folder) in APPS {
+        let dest = apps_out.join(name);
+        std::fs::create_dir_all(&dest).expect("app folder");
+        let wasm = dest.join(format!("{name}.wasm"));
+        std::fs::copy(built.join(format!("{name}.wasm")), &wasm).expect("copy component");
+        let manifest = plugins.join(folder).join("app.toml");
+        std::fs::copy(&manifest, dest.join("app.toml")).expect("copy manifest");
+        if BUNDLED.contains(name) {
+            writeln!(
+                bundled,
+                "    Bundled {{ id: {name:?}, manifest: include_str!({:?}), component: include_bytes!({:?}) }},",
+                manifest.display().to_string(),
+                wasm.display().to_string()
+            )
+            .expect("write");
+        }
+    }
+    bundled.push_str("];\n");
+    std::fs::write(out.join("bundled.rs"), bundled).expect("bundled.rs");
+    println!("cargo:rustc-env=PORCH_TEST_APPS={}", apps_out.display());
+}
+
+/// Re-run when anything the apps are built from changes.
+fn watch(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let name = entry.file_name();
+        if name == "target" {
+            continue;
+        }
+        if path.is_dir() {
+            watch(&path);
+        } else {
+            println!("cargo:rerun-if-changed={}", path.display());
+        }
+    }
+}

@@ -1,0 +1,72 @@
+//! hostile: an app that misbehaves on purpose, one way per path, so tests
+//! can show each is contained while other apps keep serving.
+
+use std::hint::black_box;
+
+use porch_app::{blobs, kv};
+use wstd::http::body::Bytes;
+use wstd::http::{Body, Error, Request, Response};
+
+#[wstd::http_server]
+async fn main(request: Request<Body>) -> Result<Response<Body>, Error> {
+    let path = request.uri().path().to_owned();
+    let text = match path.as_str() {
+        "/loop" => spin_forever(),
+        "/hog" => hog_memory(),
+        "/recurse" => format!("{}", recurse(black_box(u64::MAX))),
+        "/panic" => panic!("hostile app panics on purpose"),
+        "/huge" => return Ok(Response::new(huge_body())),
+        "/kv-flood" => kv_flood(),
+        "/blob-flood" => blob_flood(),
+        _ => "I am hostile, but this path is harmless.".to_owned(),
+    };
+    Ok(Response::new(text.into()))
+}
+
+fn spin_forever() -> String {
+    let mut n: u64 = 0;
+    loop {
+        n = black_box(n.wrapping_add(1));
+    }
+}
+
+fn hog_memory() -> String {
+    let mut hoard: Vec<Vec<u8>> = Vec::new();
+    loop {
+        let mut chunk = vec![0u8; 1 << 20];
+        chunk[0] = black_box(1);
+        hoard.push(chunk);
+        black_box(&hoard);
+    }
+}
+
+fn recurse(n: u64) -> u64 {
+    if n == 0 { 0 } else { black_box(recurse(black_box(n - 1))).wrapping_add(1) }
+}
+
+/// Ten gigabytes of zeros, streamed.
+fn huge_body() -> Body {
+    let chunk = Bytes::from(vec![0u8; 1 << 20]);
+    Body::from_stream(futures_lite::stream::iter(std::iter::repeat_n(chunk, 10 * 1024)))
+}
+
+fn kv_flood() -> String {
+    let value = vec![7u8; 4096];
+    for i in 0..100_000u32 {
+        if let Err(e) = kv::set(&format!("flood/{i}"), &value) {
+            return format!("kv refused write {i}: {e}");
+        }
+    }
+    "kv never refused".to_owned()
+}
+
+fn blob_flood() -> String {
+    let w = blobs::Writer::new("flood", "application/octet-stream");
+    let chunk = vec![7u8; 64 * 1024];
+    for i in 0..100_000u32 {
+        if let Err(e) = w.write(&chunk) {
+            return format!("blobs refused chunk {i}: {e}");
+        }
+    }
+    "blobs never refused".to_owned()
+}

@@ -1,0 +1,377 @@
+//! What an app instance can reach: the per-request store state (WASI context
+//! with no preopens, no environment and no network; memory limits) and
+//! porch's own imports `kv`, `blobs`, `media` and `people`, each scoped to
+//! the calling app's namespace and refused unless its manifest declared it.
+
+use std::sync::Arc;
+
+use wasmtime::component::{Resource, ResourceTable};
+use wasmtime::{StoreLimits, StoreLimitsBuilder};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
+
+use super::bindings::porch::app::types::Error;
+use super::bindings::porch::app::{blobs, kv, media, people, types};
+use super::manifest::Manifest;
+use crate::store::blobfiles::{BlobFiles, TempBlob};
+use crate::store::{NewBlob, OverQuota, Store, now};
+
+pub const MAX_KEY: usize = 512;
+pub const MAX_VALUE: usize = 1 << 20;
+pub const MAX_READ: u32 = 4 << 20;
+pub const MAX_LIST: u32 = 1000;
+pub const MAX_NAME: usize = 512;
+
+/// What a capability call needs to know about its app.
+pub struct AppScope {
+    pub manifest: Arc<Manifest>,
+    pub store: Store,
+    pub blobs: BlobFiles,
+}
+
+/// The `T` of each request's `wasmtime::Store<T>`.
+pub struct AppState {
+    wasi: WasiCtx,
+    http: WasiHttpCtx,
+    table: ResourceTable,
+    hooks: NoNetwork,
+    pub(super) limits: StoreLimits,
+    scope: Arc<AppScope>,
+}
+
+impl AppState {
+    pub fn new(scope: Arc<AppScope>) -> AppState {
+        let limits = StoreLimitsBuilder::new()
+            .memory_size(scope.manifest.limits.memory)
+            .instances(64)
+            .tables(64)
+            .memories(16)
+            .table_elements(1 << 20)
+            .trap_on_grow_failure(true)
+            .build();
+        // No preopened folders, no environment variables, no arguments, no
+        // stdin; stdout/stderr go nowhere. Clocks and random are real.
+        let wasi = WasiCtx::builder().build();
+        AppState { wasi, http: WasiHttpCtx::new(), table: ResourceTable::new(), hooks: NoNetwork, limits, scope }
+    }
+}
+
+impl WasiView for AppState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+impl WasiHttpView for AppState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView { ctx: &mut self.http, table: &mut self.table, hooks: &mut self.hooks }
+    }
+}
+
+/// Apps get no network: every outgoing HTTP request is refused.
+pub struct NoNetwork;
+
+impl WasiHttpHooks for NoNetwork {
+    fn send_request(
+        &mut self,
+        _request: http::Request<wasmtime_wasi_http::WasiBody>,
+        _options: Option<wasmtime_wasi_http::RequestOptions>,
+        _fut: Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>,
+    ) -> Box<
+        dyn Future<
+                Output = Result<
+                    (
+                        http::Response<wasmtime_wasi_http::WasiBody>,
+                        Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>,
+                    ),
+                    wasmtime_wasi_http::Error,
+                >,
+            > + Send,
+    > {
+        Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) })
+    }
+}
+
+fn internal(e: impl std::fmt::Display) -> Error {
+    tracing::error!(error = %e, "app host call failed");
+    Error::Internal("porch could not complete this call; try again later".into())
+}
+
+fn over(q: OverQuota, what: &str) -> Error {
+    Error::QuotaExceeded(format!(
+        "{what} quota of {} bytes would be exceeded ({} used, {} more asked for)",
+        q.quota, q.used, q.wanted
+    ))
+}
+
+fn not_declared(capability: &str) -> Error {
+    Error::Invalid(format!("this app did not declare the `{capability}` capability in its app.toml"))
+}
+
+fn check_key(kind: &str, key: &str, max: usize) -> Result<(), Error> {
+    if key.is_empty() || key.len() > max || key.chars().any(char::is_control) {
+        return Err(Error::Invalid(format!("a {kind} must be 1 to {max} bytes without control characters")));
+    }
+    Ok(())
+}
+
+impl AppState {
+    fn app(&self) -> &str {
+        &self.scope.manifest.id
+    }
+
+    fn kv_quota(&self) -> Result<u64, Error> {
+        self.scope.manifest.capabilities.kv.ok_or_else(|| not_declared("kv"))
+    }
+
+    fn blob_quota(&self) -> Result<u64, Error> {
+        self.scope.manifest.capabilities.blobs.ok_or_else(|| not_declared("blobs"))
+    }
+}
+
+impl types::Host for AppState {}
+
+impl kv::Host for AppState {
+    async fn get(&mut self, key: String) -> Result<Option<Vec<u8>>, Error> {
+        self.kv_quota()?;
+        check_key("key", &key, MAX_KEY)?;
+        self.scope.store.kv_get(self.app(), &key).await.map_err(internal)
+    }
+
+    async fn set(&mut self, key: String, value: Vec<u8>) -> Result<(), Error> {
+        let quota = self.kv_quota()?;
+        check_key("key", &key, MAX_KEY)?;
+        if value.len() > MAX_VALUE {
+            return Err(Error::Invalid(format!("a value can be at most {MAX_VALUE} bytes")));
+        }
+        match self.scope.store.kv_set(self.app(), &key, &value, quota).await.map_err(internal)? {
+            Ok(()) => Ok(()),
+            Err(q) => Err(over(q, "kv")),
+        }
+    }
+
+    async fn delete(&mut self, key: String) -> Result<bool, Error> {
+        self.kv_quota()?;
+        check_key("key", &key, MAX_KEY)?;
+        self.scope.store.kv_delete(self.app(), &key).await.map_err(internal)
+    }
+
+    async fn list_keys(&mut self, prefix: String, after: Option<String>, limit: u32) -> Result<Vec<String>, Error> {
+        self.kv_quota()?;
+        let limit = limit.min(MAX_LIST);
+        self.scope.store.kv_list(self.app(), &prefix, after.as_deref(), limit).await.map_err(internal)
+    }
+}
+
+/// A blob being written by a guest.
+pub struct BlobWriter {
+    name: String,
+    content_type: String,
+    temp: Option<TempBlob>,
+    failed: Option<Error>,
+}
+
+fn info(row: crate::store::BlobRow) -> blobs::BlobInfo {
+    blobs::BlobInfo {
+        name: row.name,
+        size: u64::try_from(row.size).unwrap_or(0),
+        sha256: row.sha256,
+        content_type: row.content_type,
+        created_at: row.created_at,
+    }
+}
+
+/// Removes a blob file once no app refers to it any more.
+async fn collect_if_unused(scope: &AppScope, sha: &str) {
+    {
+        match scope.store.blob_hash_in_use(sha).await {
+            Ok(false) => {
+                if let Err(e) = scope.blobs.remove(sha).await {
+                    tracing::warn!(error = %e, sha, "could not remove an unused blob file");
+                }
+            }
+            Ok(true) => {}
+            Err(e) => tracing::warn!(error = %e, "could not check blob use"),
+        }
+    }
+}
+
+impl blobs::HostWriter for AppState {
+    async fn new(&mut self, name: String, content_type: String) -> wasmtime::Result<Resource<BlobWriter>> {
+        let failed = match self.blob_quota() {
+            Err(e) => Some(e),
+            Ok(_) => check_key("blob name", &name, MAX_NAME).err(),
+        };
+        let temp = match failed {
+            Some(_) => None,
+            None => Some(self.scope.blobs.create().await?),
+        };
+        let content_type: String = content_type.chars().filter(|c| !c.is_control()).take(128).collect();
+        Ok(self.table.push(BlobWriter { name, content_type, temp, failed })?)
+    }
+
+    async fn write(&mut self, writer: Resource<BlobWriter>, chunk: Vec<u8>) -> wasmtime::Result<Result<(), Error>> {
+        let quota_and_use = match self.blob_quota() {
+            Ok(q) => self.scope.store.blob_usage(self.app()).await.map_err(internal).map(|u| (q, u)),
+            Err(e) => Err(e),
+        };
+        let w = self.table.get_mut(&writer)?;
+        if let Some(e) = &w.failed {
+            return Ok(Err(e.clone()));
+        }
+        let (quota, used) = match quota_and_use {
+            Ok(pair) => pair,
+            Err(e) => return Ok(Err(e)),
+        };
+        let Some(temp) = w.temp.as_mut() else { return Ok(Err(Error::Invalid("this writer is finished".into()))) };
+        let wanted = temp.size() + chunk.len() as u64;
+        if used.saturating_add(wanted) > quota {
+            let e = over(OverQuota { used, wanted, quota }, "blob");
+            w.failed = Some(e.clone());
+            w.temp = None;
+            return Ok(Err(e));
+        }
+        if let Err(e) = temp.write(&chunk).await {
+            let e = internal(e);
+            w.failed = Some(e.clone());
+            w.temp = None;
+            return Ok(Err(e));
+        }
+        Ok(Ok(()))
+    }
+
+    async fn finish(&mut self, writer: Resource<BlobWriter>) -> wasmtime::Result<Result<blobs::BlobInfo, Error>> {
+        let quota = match self.blob_quota() {
+            Ok(q) => q,
+            Err(e) => return Ok(Err(e)),
+        };
+        let w = self.table.get_mut(&writer)?;
+        if let Some(e) = &w.failed {
+            return Ok(Err(e.clone()));
+        }
+        let Some(temp) = w.temp.take() else { return Ok(Err(Error::Invalid("this writer is finished".into()))) };
+        let (name, content_type) = (w.name.clone(), w.content_type.clone());
+        let (sha, size) = match self.scope.blobs.persist(temp).await {
+            Ok(done) => done,
+            Err(e) => return Ok(Err(internal(e))),
+        };
+        let at = now();
+        let app = self.scope.manifest.id.clone();
+        let row = NewBlob { app: &app, name: &name, sha256: &sha, size, content_type: &content_type, at };
+        match self.scope.store.put_blob(&row, quota).await {
+            Ok(Ok(replaced)) => {
+                if let Some(old) = replaced {
+                    collect_if_unused(&self.scope.clone(), &old).await;
+                }
+                let size = i64::try_from(size).unwrap_or(i64::MAX);
+                Ok(Ok(info(crate::store::BlobRow { name, sha256: sha, size, content_type, created_at: at })))
+            }
+            Ok(Err(q)) => {
+                collect_if_unused(&self.scope.clone(), &sha).await;
+                Ok(Err(over(q, "blob")))
+            }
+            Err(e) => {
+                collect_if_unused(&self.scope.clone(), &sha).await;
+                Ok(Err(internal(e)))
+            }
+        }
+    }
+
+    async fn drop(&mut self, writer: Resource<BlobWriter>) -> wasmtime::Result<()> {
+        // Dropping the temp file's handle removes it.
+        self.table.delete(writer)?;
+        Ok(())
+    }
+}
+
+impl blobs::Host for AppState {
+    async fn stat(&mut self, name: String) -> Result<Option<blobs::BlobInfo>, Error> {
+        self.blob_quota()?;
+        Ok(self.scope.store.blob(self.app(), &name).await.map_err(internal)?.map(info))
+    }
+
+    async fn read(&mut self, name: String, offset: u64, len: u32) -> Result<Vec<u8>, Error> {
+        self.blob_quota()?;
+        let row = self.scope.store.blob(self.app(), &name).await.map_err(internal)?.ok_or(Error::NotFound)?;
+        let len = len.min(MAX_READ) as usize;
+        self.scope.blobs.read_at(&row.sha256, offset, len).await.map_err(internal)
+    }
+
+    async fn delete(&mut self, name: String) -> Result<bool, Error> {
+        self.blob_quota()?;
+        match self.scope.store.delete_blob(self.app(), &name).await.map_err(internal)? {
+            Some(sha) => {
+                collect_if_unused(&self.scope.clone(), &sha).await;
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    async fn list_blobs(
+        &mut self,
+        prefix: String,
+        after: Option<String>,
+        limit: u32,
+    ) -> Result<Vec<blobs::BlobInfo>, Error> {
+        self.blob_quota()?;
+        let rows = self.scope.store.list_blobs(self.app(), &prefix, after.as_deref(), limit.min(MAX_LIST)).await;
+        Ok(rows.map_err(internal)?.into_iter().map(info).collect())
+    }
+}
+
+impl media::Host for AppState {
+    async fn probe(&mut self, _blob: String) -> Result<media::ProbeInfo, Error> {
+        self.media_declared()?;
+        Err(media_unavailable())
+    }
+
+    async fn thumbnail(
+        &mut self,
+        _blob: String,
+        _target: String,
+        _max_edge: u32,
+        _format: media::ImageFormat,
+    ) -> Result<blobs::BlobInfo, Error> {
+        self.media_declared()?;
+        Err(media_unavailable())
+    }
+
+    async fn strip_metadata(&mut self, _blob: String, _target: String) -> Result<blobs::BlobInfo, Error> {
+        self.media_declared()?;
+        Err(media_unavailable())
+    }
+}
+
+fn media_unavailable() -> Error {
+    Error::Unsupported("image processing is not available in this version of porch".into())
+}
+
+impl AppState {
+    fn media_declared(&self) -> Result<(), Error> {
+        if self.scope.manifest.allows_interface("media") { Ok(()) } else { Err(not_declared("media")) }
+    }
+}
+
+impl people::Host for AppState {
+    async fn list_people(&mut self) -> Vec<people::Person> {
+        if !self.scope.manifest.capabilities.people {
+            return Vec::new();
+        }
+        match self.scope.store.app_people(self.app()).await {
+            Ok(rows) => rows
+                .into_iter()
+                .map(|(id, name, groups, app_role)| people::Person {
+                    id,
+                    name,
+                    groups: groups.split(',').filter(|g| !g.is_empty()).map(str::to_owned).collect(),
+                    app_role,
+                })
+                .collect(),
+            Err(e) => {
+                tracing::error!(error = %e, "could not list people for an app");
+                Vec::new()
+            }
+        }
+    }
+}

@@ -1,0 +1,278 @@
+//! `app.toml`: what an app is (id, name, version, roles), the host
+//! capabilities it asks for (each with its quota), and its limits. Parsed
+//! strictly: an unknown key or a bad value is refused with a message naming
+//! the key, the value and what is allowed.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::AppError;
+use crate::config::{parse_duration, parse_size};
+
+/// A checked manifest.
+#[derive(Debug, Clone)]
+pub struct Manifest {
+    pub id: String,
+    pub name: String,
+    pub version: String,
+    /// File name of the component next to the manifest.
+    pub component: String,
+    /// Roles a person can have in this app; the first is the default.
+    pub roles: Vec<String>,
+    pub capabilities: Capabilities,
+    pub limits: Limits,
+}
+
+/// Host capabilities the app may use; anything else it imports is refused.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Capabilities {
+    /// kv quota in bytes, if kv is declared.
+    pub kv: Option<u64>,
+    /// blob quota in bytes, if blobs is declared.
+    pub blobs: Option<u64>,
+    pub media: bool,
+    pub people: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// Linear memory an instance may grow to.
+    pub memory: usize,
+    /// Wall time one request may take, body streaming included.
+    pub time: Duration,
+    pub request_body: u64,
+    pub response_body: u64,
+    /// Requests of this app running at once; more get 503.
+    pub concurrency: u32,
+}
+
+/// The largest values any manifest may ask for.
+pub const MAX_MEMORY: usize = 1 << 30;
+pub const MAX_TIME: Duration = Duration::from_secs(3600);
+pub const MAX_BODY: u64 = 64 << 30;
+pub const MAX_KV_QUOTA: u64 = 1 << 30;
+pub const MAX_BLOB_QUOTA: u64 = 16 << 40;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawManifest {
+    id: String,
+    name: String,
+    version: String,
+    component: Option<String>,
+    roles: Vec<String>,
+    #[serde(default)]
+    capabilities: RawCapabilities,
+    #[serde(default)]
+    limits: RawLimits,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawCapabilities {
+    kv: Option<RawQuota>,
+    blobs: Option<RawQuota>,
+    #[serde(default)]
+    media: bool,
+    #[serde(default)]
+    people: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawQuota {
+    quota: String,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawLimits {
+    memory: Option<String>,
+    time: Option<String>,
+    request_body: Option<String>,
+    response_body: Option<String>,
+    concurrency: Option<u32>,
+}
+
+fn bad(key: &str, value: &str, allowed: &str) -> AppError {
+    AppError::Manifest(format!("`{key}` = {value:?} is not allowed: use {allowed}"))
+}
+
+fn size(key: &str, value: Option<&str>, default: u64, min: u64, max: u64, allowed: &str) -> Result<u64, AppError> {
+    match value {
+        None => Ok(default),
+        Some(v) => {
+            parse_size(v).map(|n| n as u64).filter(|n| (min..=max).contains(n)).ok_or_else(|| bad(key, v, allowed))
+        }
+    }
+}
+
+/// A lower-case DNS label: it becomes the app's host name.
+pub fn valid_app_id(id: &str) -> bool {
+    (1..=32).contains(&id.len())
+        && !id.starts_with('-')
+        && !id.ends_with('-')
+        && id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+impl Manifest {
+    pub fn parse(text: &str) -> Result<Manifest, AppError> {
+        let raw: RawManifest = toml::from_str(text).map_err(|e| AppError::Manifest(e.message().to_owned()))?;
+        if !valid_app_id(&raw.id) {
+            return Err(bad(
+                "id",
+                &raw.id,
+                "1 to 32 lower-case letters, digits or inner hyphens (it becomes <id>.<domain>)",
+            ));
+        }
+        if raw.name.trim().is_empty() || raw.name.chars().count() > 60 {
+            return Err(bad("name", &raw.name, "1 to 60 characters"));
+        }
+        if raw.version.is_empty() || raw.version.len() > 32 {
+            return Err(bad("version", &raw.version, "1 to 32 characters, such as 1.2.0"));
+        }
+        if raw.roles.is_empty() || raw.roles.len() > 16 {
+            return Err(AppError::Manifest("`roles` must list 1 to 16 roles, such as [\"viewer\", \"editor\"]".into()));
+        }
+        for role in &raw.roles {
+            if !crate::gate::invites::valid_name(role) {
+                return Err(bad("roles", role, "1 to 32 lower-case letters, digits, '-' or '_'"));
+            }
+        }
+        let component = raw.component.unwrap_or_else(|| format!("{}.wasm", raw.id));
+        if component.contains(['/', '\\']) || component.starts_with('.') || !component.ends_with(".wasm") {
+            return Err(bad("component", &component, "a file name next to app.toml ending in .wasm"));
+        }
+        let caps = raw.capabilities;
+        let kv = match &caps.kv {
+            Some(q) => {
+                Some(size("capabilities.kv.quota", Some(&q.quota), 0, 1024, MAX_KV_QUOTA, "a size from 1KiB to 1GiB")?)
+            }
+            None => None,
+        };
+        let blobs = match &caps.blobs {
+            Some(q) => Some(size(
+                "capabilities.blobs.quota",
+                Some(&q.quota),
+                0,
+                1024,
+                MAX_BLOB_QUOTA,
+                "a size from 1KiB to 16TiB",
+            )?),
+            None => None,
+        };
+        let l = raw.limits;
+        let memory = size(
+            "limits.memory",
+            l.memory.as_deref(),
+            64 << 20,
+            1 << 20,
+            MAX_MEMORY as u64,
+            "a size from 1MiB to 1GiB",
+        )?;
+        let time = match l.time.as_deref() {
+            None => Duration::from_secs(30),
+            Some(v) => parse_duration(v, Duration::from_millis(10), MAX_TIME)
+                .ok_or_else(|| bad("limits.time", v, "a duration from 10ms to 1h"))?,
+        };
+        let limits = Limits {
+            memory: usize::try_from(memory).unwrap_or(MAX_MEMORY),
+            time,
+            request_body: size(
+                "limits.request_body",
+                l.request_body.as_deref(),
+                1 << 20,
+                0,
+                MAX_BODY,
+                "a size up to 64GiB",
+            )?,
+            response_body: size(
+                "limits.response_body",
+                l.response_body.as_deref(),
+                64 << 20,
+                0,
+                MAX_BODY,
+                "a size up to 64GiB",
+            )?,
+            concurrency: match l.concurrency {
+                None => 16,
+                Some(n) if (1..=1024).contains(&n) => n,
+                Some(n) => return Err(bad("limits.concurrency", &n.to_string(), "a whole number from 1 to 1024")),
+            },
+        };
+        Ok(Manifest {
+            id: raw.id,
+            name: raw.name.trim().to_owned(),
+            version: raw.version,
+            component,
+            roles: raw.roles,
+            capabilities: Capabilities { kv, blobs, media: caps.media, people: caps.people },
+            limits,
+        })
+    }
+
+    /// The porch interfaces this manifest allows the component to import.
+    pub fn allows_interface(&self, interface: &str) -> bool {
+        match interface {
+            "types" => true,
+            "kv" => self.capabilities.kv.is_some(),
+            "blobs" => self.capabilities.blobs.is_some(),
+            // media works on blobs, so it needs them too.
+            "media" => self.capabilities.media && self.capabilities.blobs.is_some(),
+            "people" => self.capabilities.people,
+            _ => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+        id = "photos"
+        name = "Photos"
+        version = "1.0.0"
+        roles = ["viewer", "contributor"]
+        [capabilities]
+        kv = { quota = "10MiB" }
+        blobs = { quota = "100GiB" }
+        media = true
+        [limits]
+        memory = "128MiB"
+        time = "30s"
+    "#;
+
+    #[test]
+    fn a_good_manifest_parses_with_defaults() {
+        let m = Manifest::parse(GOOD).expect("valid");
+        assert_eq!(m.component, "photos.wasm");
+        assert_eq!(m.capabilities.kv, Some(10 << 20));
+        assert_eq!(m.capabilities.blobs, Some(100 << 30));
+        assert!(m.allows_interface("media") && !m.allows_interface("people"));
+        assert_eq!(m.limits.request_body, 1 << 20);
+    }
+
+    #[test]
+    fn bad_manifests_say_what_is_wrong() {
+        let cases = [
+            (GOOD.replace("\"photos\"", "\"Photos!\""), "`id`"),
+            (GOOD.replace("128MiB", "9GiB"), "`limits.memory`"),
+            (GOOD.replace("30s", "forever"), "`limits.time`"),
+            (GOOD.replace("media = true", "network = true"), "unknown field `network`"),
+            (GOOD.replace("[\"viewer\", \"contributor\"]", "[]"), "`roles`"),
+            (GOOD.replace("10MiB", "lots"), "`capabilities.kv.quota`"),
+        ];
+        for (text, expected) in cases {
+            let err = Manifest::parse(&text).expect_err(expected).to_string();
+            assert!(err.contains(expected), "{expected}: {err}");
+        }
+    }
+
+    #[test]
+    fn component_names_cannot_escape_the_app_folder() {
+        let text = GOOD.replace("version = \"1.0.0\"", "version = \"1.0.0\"\ncomponent = \"../../etc/x.wasm\"");
+        assert!(Manifest::parse(&text).is_err());
+    }
+}

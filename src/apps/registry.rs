@@ -1,0 +1,208 @@
+//! The app registry: installing (manifest checked, component compiled and
+//! its imports checked, then the component file written atomically and the
+//! row committed), removing, the bundled apps offered on first start, and
+//! keeping the running server's compiled apps in step with what is
+//! installed (the CLI may install or remove while the server runs).
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+
+use sha2::{Digest, Sha256};
+
+use super::AppError;
+use super::bundled::BUNDLED;
+use super::host::AppScope;
+use super::manifest::Manifest;
+use super::run::LoadedApp;
+use super::runtime::{Allocator, Runtime};
+use crate::gate::audit::{Actor, record};
+use crate::store::blobfiles::BlobFiles;
+use crate::store::{AppRow, Store, now};
+
+pub struct Apps {
+    runtime: Arc<Runtime>,
+    store: Store,
+    blobs: BlobFiles,
+    dir: PathBuf,
+    loaded: RwLock<HashMap<String, Arc<LoadedApp>>>,
+}
+
+/// Settings-table key remembering that a bundled app was offered once, so
+/// an owner who removes it does not get it back on the next start.
+fn offered_key(id: &str) -> String {
+    format!("bundled-offered:{id}")
+}
+
+impl Apps {
+    pub fn open(store: Store, data_dir: &Path, instances: u32, pooling: bool) -> Result<Apps, AppError> {
+        let data_dir =
+            std::path::absolute(data_dir).map_err(|e| AppError::Io(format!("{}: {e}", data_dir.display())))?;
+        let runtime = Runtime::new(&data_dir.join("cache").join("wasm"), instances, pooling)?;
+        let dir = data_dir.join("apps");
+        std::fs::create_dir_all(&dir).map_err(|e| AppError::Io(format!("{}: {e}", dir.display())))?;
+        let blobs = BlobFiles::open(&data_dir).map_err(|e| AppError::Io(format!("blob folder: {e}")))?;
+        Ok(Apps { runtime: Arc::new(runtime), store, blobs, dir, loaded: RwLock::new(HashMap::new()) })
+    }
+
+    pub fn allocator(&self) -> Allocator {
+        self.runtime.allocator
+    }
+
+    pub fn cache_stats(&self) -> (usize, usize) {
+        self.runtime.cache_stats()
+    }
+
+    fn component_path(&self, sha: &str) -> PathBuf {
+        self.dir.join(format!("{sha}.wasm"))
+    }
+
+    /// Compiles and checks on the blocking pool (it is CPU-heavy).
+    async fn prepare(&self, manifest: Arc<Manifest>, bytes: Arc<Vec<u8>>, sha: String) -> Result<LoadedApp, AppError> {
+        let runtime = self.runtime.clone();
+        let m = manifest.clone();
+        let pre = tokio::task::spawn_blocking(move || runtime.prepare(&m, &bytes))
+            .await
+            .map_err(|e| AppError::Engine(e.to_string()))??;
+        let scope =
+            Arc::new(AppScope { manifest: manifest.clone(), store: self.store.clone(), blobs: self.blobs.clone() });
+        Ok(LoadedApp::new(manifest, sha, pre, scope))
+    }
+
+    /// Installs (or upgrades) an app from its manifest text and component.
+    pub async fn install(
+        &self,
+        manifest_text: &str,
+        component: Vec<u8>,
+        bundled: bool,
+        by: Actor,
+    ) -> Result<Manifest, AppError> {
+        let manifest = Arc::new(Manifest::parse(manifest_text)?);
+        let sha = hex::encode(Sha256::digest(&component));
+        let bytes = Arc::new(component);
+        let loaded = self.prepare(manifest.clone(), bytes.clone(), sha.clone()).await?;
+        let path = self.component_path(&sha);
+        write_atomically(&path, &bytes).await.map_err(|e| AppError::Io(format!("{}: {e}", path.display())))?;
+        self.store
+            .upsert_app(&AppRow {
+                id: manifest.id.clone(),
+                name: manifest.name.clone(),
+                version: manifest.version.clone(),
+                manifest: manifest_text.to_owned(),
+                component_sha256: sha.clone(),
+                bundled,
+                installed_at: now(),
+            })
+            .await?;
+        self.loaded.write().map_err(|_| AppError::Poisoned)?.insert(manifest.id.clone(), Arc::new(loaded));
+        let detail = format!("{} {} ({})", manifest.name, manifest.version, &sha[..12]);
+        record(&self.store, by, "app.installed", &manifest.id, &detail).await;
+        Ok((*manifest).clone())
+    }
+
+    /// Installs from a folder holding `app.toml` and the component it names
+    /// (or from the path of an `app.toml`).
+    pub async fn install_path(&self, path: &Path, by: Actor) -> Result<Manifest, AppError> {
+        let manifest_path = if path.is_dir() { path.join("app.toml") } else { path.to_path_buf() };
+        let text = tokio::fs::read_to_string(&manifest_path)
+            .await
+            .map_err(|e| AppError::Io(format!("cannot read {}: {e}", manifest_path.display())))?;
+        let manifest = Manifest::parse(&text)?;
+        let folder = manifest_path.parent().unwrap_or(Path::new("."));
+        let component_path = folder.join(&manifest.component);
+        let bytes = tokio::fs::read(&component_path)
+            .await
+            .map_err(|e| AppError::Io(format!("cannot read the component {}: {e}", component_path.display())))?;
+        self.install(&text, bytes, false, by).await
+    }
+
+    /// Removes an app (and with `purge` its data). False if not installed.
+    pub async fn remove(&self, id: &str, purge: bool, by: Actor) -> Result<bool, AppError> {
+        let Some(hashes) = self.store.remove_app(id, purge).await? else { return Ok(false) };
+        self.loaded.write().map_err(|_| AppError::Poisoned)?.remove(id);
+        for sha in hashes {
+            if !self.store.blob_hash_in_use(&sha).await? {
+                let _ = self.blobs.remove(&sha).await;
+            }
+        }
+        let detail = if purge { "data deleted" } else { "data kept" };
+        record(&self.store, by, "app.removed", id, detail).await;
+        Ok(true)
+    }
+
+    /// Installs bundled apps never offered before, and upgrades bundled apps
+    /// whose embedded component changed.
+    pub async fn install_bundled(&self) -> Result<(), AppError> {
+        for app in BUNDLED {
+            let sha = hex::encode(Sha256::digest(app.component));
+            let offered = self.store.setting(&offered_key(app.id)).await?.is_some();
+            let installed = self.store.app(app.id).await?;
+            let wanted = match &installed {
+                None => !offered,
+                Some(row) => row.bundled && row.component_sha256 != sha,
+            };
+            if wanted {
+                self.install(app.manifest, app.component.to_vec(), true, Actor::System).await?;
+            }
+            self.store.set_setting(&offered_key(app.id), "yes").await?;
+        }
+        Ok(())
+    }
+
+    /// Loads every installed app (compiling, or from the cache). An app that
+    /// no longer loads is logged and skipped; the others still serve.
+    pub async fn load_all(&self) -> Result<usize, AppError> {
+        let mut count = 0;
+        for row in self.store.apps().await? {
+            let current = self.loaded.read().map_err(|_| AppError::Poisoned)?.get(&row.id).map(|a| a.sha256.clone());
+            if current.as_deref() == Some(row.component_sha256.as_str()) {
+                count += 1;
+                continue;
+            }
+            match self.load(&row).await {
+                Ok(_) => count += 1,
+                Err(e) => tracing::error!(app = %row.id, error = %e, "app could not be loaded"),
+            }
+        }
+        Ok(count)
+    }
+
+    async fn load(&self, row: &AppRow) -> Result<Arc<LoadedApp>, AppError> {
+        let manifest = Arc::new(Manifest::parse(&row.manifest)?);
+        let path = self.component_path(&row.component_sha256);
+        let bytes = tokio::fs::read(&path).await.map_err(|e| AppError::Io(format!("{}: {e}", path.display())))?;
+        let loaded = Arc::new(self.prepare(manifest, Arc::new(bytes), row.component_sha256.clone()).await?);
+        self.loaded.write().map_err(|_| AppError::Poisoned)?.insert(row.id.clone(), loaded.clone());
+        Ok(loaded)
+    }
+
+    /// The app to serve for `id`, in step with what is installed now.
+    pub async fn resolve(&self, id: &str) -> Result<Option<Arc<LoadedApp>>, AppError> {
+        let Some(sha) = self.store.app_component(id).await? else {
+            self.loaded.write().map_err(|_| AppError::Poisoned)?.remove(id);
+            return Ok(None);
+        };
+        let current = self.loaded.read().map_err(|_| AppError::Poisoned)?.get(id).cloned();
+        match current {
+            Some(app) if app.sha256 == sha => Ok(Some(app)),
+            _ => match self.store.app(id).await? {
+                Some(row) => Ok(Some(self.load(&row).await?)),
+                None => Ok(None),
+            },
+        }
+    }
+}
+
+/// Writes a file via a temporary name, fsync and rename.
+async fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use tokio::io::AsyncWriteExt;
+    if tokio::fs::try_exists(path).await? {
+        return Ok(());
+    }
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    let mut file = tokio::fs::File::create(&tmp).await?;
+    file.write_all(bytes).await?;
+    file.sync_all().await?;
+    drop(file);
+    tokio::fs::rename(&tmp, path).await
+}

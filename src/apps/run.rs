@@ -1,0 +1,220 @@
+//! Running one request through an app: a fresh instance from the
+//! pre-instantiated component, memory capped by `StoreLimits`, a deadline
+//! for the whole request (the guest yields to other work every epoch tick,
+//! so a spinning app cannot starve the rest), the request body streamed in
+//! under its limit, and the response body cut at its limit. A trap, a
+//! timeout or an overrun ends that request with a clean 5xx and a log line.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use axum::body::Body;
+use axum::http::{HeaderValue, Request, Response, StatusCode, header};
+use bytes::Bytes;
+use http_body::{Frame, SizeHint};
+use http_body_util::BodyExt;
+use tokio::sync::Semaphore;
+use tokio::time::Instant;
+use wasmtime::Store;
+use wasmtime_wasi_http::WasiHttpView;
+use wasmtime_wasi_http::p2::bindings::ProxyPre;
+use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
+
+use super::host::{AppScope, AppState};
+use super::manifest::Manifest;
+
+/// A compiled, checked app ready to serve.
+pub struct LoadedApp {
+    pub manifest: Arc<Manifest>,
+    pub sha256: String,
+    pre: ProxyPre<AppState>,
+    scope: Arc<AppScope>,
+    running: Arc<Semaphore>,
+}
+
+/// Why a request did not get the app's own answer.
+#[derive(Debug)]
+pub enum Failure {
+    Busy,
+    TooLarge(u64),
+    Timeout,
+    Trap(String),
+    NoResponse,
+    Internal(String),
+}
+
+impl Failure {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Failure::Busy => StatusCode::SERVICE_UNAVAILABLE,
+            Failure::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Failure::Timeout => StatusCode::GATEWAY_TIMEOUT,
+            Failure::Trap(_) | Failure::NoResponse | Failure::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// What the visitor is told.
+    pub fn message(&self) -> String {
+        match self {
+            Failure::Busy => "This app is busy right now. Please try again in a moment.".into(),
+            Failure::TooLarge(limit) => format!("What you sent is larger than this app accepts ({limit} bytes)."),
+            Failure::Timeout => "This app took too long to answer, so porch stopped it.".into(),
+            Failure::Trap(_) | Failure::NoResponse => {
+                "This app failed while answering. porch stopped it; the rest of porch is fine.".into()
+            }
+            Failure::Internal(_) => "porch could not run this app right now.".into(),
+        }
+    }
+}
+
+impl LoadedApp {
+    pub fn new(manifest: Arc<Manifest>, sha256: String, pre: ProxyPre<AppState>, scope: Arc<AppScope>) -> LoadedApp {
+        let running = Arc::new(Semaphore::new(manifest.limits.concurrency as usize));
+        LoadedApp { manifest, sha256, pre, scope, running }
+    }
+
+    /// Runs one request. Headers must already be what the app may see.
+    pub async fn serve(&self, request: Request<Body>, https: bool) -> Result<Response<Body>, Failure> {
+        let limits = self.manifest.limits.clone();
+        let declared = request
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|n| n > limits.request_body) {
+            return Err(Failure::TooLarge(limits.request_body));
+        }
+        let permit = self.running.clone().try_acquire_owned().map_err(|_| Failure::Busy)?;
+        let deadline = Instant::now() + limits.time;
+
+        let mut store = Store::new(self.pre.engine(), AppState::new(self.scope.clone()));
+        store.limiter(|state| &mut state.limits);
+        store.epoch_deadline_async_yield_and_update(1);
+
+        let limit = limits.request_body;
+        let (parts, body) = request.into_parts();
+        let body = http_body_util::Limited::new(body, usize::try_from(limit).unwrap_or(usize::MAX)).map_err(move |e| {
+            if e.is::<http_body_util::LengthLimitError>() {
+                wasmtime_wasi_http::Error::HttpRequestBodySize(Some(limit))
+            } else {
+                wasmtime_wasi_http::Error::InternalError(Some(e.to_string()))
+            }
+        });
+        let request = hyper::Request::from_parts(parts, body);
+        let scheme = if https { Scheme::Https } else { Scheme::Http };
+        let (sender, receiver) = tokio::sync::oneshot::channel();
+        let state = store.data_mut();
+        let incoming =
+            state.http().new_incoming_request(scheme, request).map_err(|e| Failure::Internal(e.to_string()))?;
+        let outparam = state.http().new_response_outparam(sender).map_err(|e| Failure::Internal(e.to_string()))?;
+
+        let pre = self.pre.clone();
+        let app_id = self.manifest.id.clone();
+        // The guest keeps running after it sends the response head, to
+        // stream the body; the deadline covers that too.
+        let task = tokio::spawn(async move {
+            let _permit = permit;
+            let run = async {
+                let proxy = pre.instantiate_async(&mut store).await?;
+                proxy.wasi_http_incoming_handler().call_handle(&mut store, incoming, outparam).await
+            };
+            match tokio::time::timeout_at(deadline, run).await {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(e)) => Err(classify(&e)),
+                Err(_) => Err(Failure::Timeout),
+            }
+        });
+
+        let failure = match tokio::time::timeout_at(deadline, receiver).await {
+            Ok(Ok(Ok(response))) => {
+                let (parts, body) = response.into_parts();
+                let body = CappedBody { inner: body, left: limits.response_body, app: app_id };
+                return Ok(Response::from_parts(parts, Body::new(body)));
+            }
+            Ok(Ok(Err(code))) => Failure::Trap(format!("the app answered with an error code: {code:?}")),
+            Ok(Err(_)) => match task.await {
+                Ok(Err(failure)) => failure,
+                Ok(Ok(())) => Failure::NoResponse,
+                Err(e) => Failure::Internal(e.to_string()),
+            },
+            Err(_) => Failure::Timeout,
+        };
+        tracing::warn!(app = %self.manifest.id, failure = ?failure, "app request failed");
+        Err(failure)
+    }
+}
+
+fn classify(e: &wasmtime::Error) -> Failure {
+    if let Some(trap) = e.downcast_ref::<wasmtime::Trap>() {
+        return match trap {
+            wasmtime::Trap::Interrupt => Failure::Timeout,
+            other => Failure::Trap(format!("trap: {other}")),
+        };
+    }
+    Failure::Trap(format!("{e:#}"))
+}
+
+/// A response body that ends in an error once more than `left` bytes were
+/// sent, so the connection is cut instead of streaming without end.
+struct CappedBody<B> {
+    inner: B,
+    left: u64,
+    app: String,
+}
+
+impl<B> http_body::Body for CappedBody<B>
+where
+    B: http_body::Body<Data = Bytes> + Unpin,
+    B::Error: std::fmt::Display,
+{
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        let this = &mut *self;
+        match Pin::new(&mut this.inner).poll_frame(cx) {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(data) = frame.data_ref() {
+                    let len = data.len() as u64;
+                    if len > this.left {
+                        tracing::warn!(app = %this.app, "response body over the app's limit; cut");
+                        this.left = 0;
+                        return Poll::Ready(Some(Err(std::io::Error::other("response body over the app's limit"))));
+                    }
+                    this.left -= len;
+                }
+                Poll::Ready(Some(Ok(frame)))
+            }
+            Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(std::io::Error::other(e.to_string())))),
+            Poll::Ready(None) => Poll::Ready(None),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// Security headers for app responses, unless the app set its own.
+pub fn harden(headers: &mut axum::http::HeaderMap) {
+    let defaults = [
+        (
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; script-src 'self'; \
+             frame-ancestors 'self'; base-uri 'none'; form-action 'self'; object-src 'none'",
+        ),
+        (header::REFERRER_POLICY, "no-referrer"),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+    ];
+    for (name, value) in defaults {
+        if !headers.contains_key(&name) {
+            headers.insert(name, HeaderValue::from_static(value));
+        }
+    }
+}

@@ -1,0 +1,283 @@
+//! The door to apps. Each app has its own origin, `<app>.<domain>`, so it can
+//! never read porch's cookies. Entering one goes through a handshake:
+//!
+//! 1. The app host, seeing no app session, sends the browser to
+//!    `<domain>/.porch/enter?app=ID&next=PATH`.
+//! 2. There porch checks the signed-in person's grant (no grant: 403 and the
+//!    app is never instantiated) and redirects back with a one-time ticket
+//!    that lives for a minute.
+//! 3. The app host's `/.porch/ticket` trades the ticket for its own
+//!    host-only cookie, tied to the porch session (ending that ends this).
+//!
+//! Requests then reach the app with `porch-user-id`, `porch-user-name` and
+//! `porch-app-role` set by porch (any sent by the client are removed) and
+//! without porch's cookie.
+
+use axum::extract::{Query, Request, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
+use serde::Deserialize;
+
+use super::Gate;
+use super::audit::record;
+use super::error::GateError;
+use super::secret::{self, Secret};
+use super::web::{Visitor, error_page, safe_next};
+use crate::store::now;
+
+/// How long a ticket may take from porch to the app host.
+pub const TICKET_SECS: i64 = 60;
+
+/// Marks a response as the app's own, so porch's page headers leave it be.
+#[derive(Clone, Copy)]
+pub struct AppResponse;
+
+pub fn app_cookie_name(gate: &Gate) -> &'static str {
+    if gate.settings.secure_cookies() { "__Host-porch_app" } else { "porch_app" }
+}
+
+/// `http://photos.localhost:8080` for app `photos` under `http://localhost:8080`.
+pub fn app_origin(base_url: &str, app: &str) -> String {
+    match url::Url::parse(base_url) {
+        Ok(mut url) => {
+            let host = format!("{app}.{}", url.host_str().unwrap_or_default());
+            if url.set_host(Some(&host)).is_err() {
+                return base_url.to_owned();
+            }
+            url.as_str().trim_end_matches('/').to_owned()
+        }
+        Err(_) => base_url.to_owned(),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct EnterQuery {
+    app: String,
+    next: Option<String>,
+}
+
+fn query_string(pairs: &[(&str, &str)]) -> String {
+    let mut q = url::form_urlencoded::Serializer::new(String::new());
+    for (k, v) in pairs {
+        q.append_pair(k, v);
+    }
+    q.finish()
+}
+
+/// Step 2, on porch's own host.
+pub async fn enter(
+    State(gate): State<Gate>,
+    visitor: Visitor,
+    Query(q): Query<EnterQuery>,
+) -> Result<Response, GateError> {
+    let next = safe_next(q.next.as_deref());
+    let Some(caller) = &visitor.caller else {
+        let back = format!("/.porch/enter?{}", query_string(&[("app", &q.app), ("next", &next)]));
+        return Ok(Redirect::to(&format!("/signin?{}", query_string(&[("next", &back)]))).into_response());
+    };
+    let app = match gate.apps.resolve(&q.app).await {
+        Ok(Some(app)) if crate::apps::manifest::valid_app_id(&q.app) => app,
+        Ok(_) => return Ok(no_such_app(&gate, &q.app, &visitor)),
+        Err(e) => return Err(GateError::App(e.to_string())),
+    };
+    let Some(_role) = gate.store.app_role(caller.person.id, &q.app).await? else {
+        record(&gate.store, visitor.actor(), "app.denied", &q.app, "no grant").await;
+        let message = format!(
+            "You have not been given access to {}. Ask the person who runs this porch to share it with you.",
+            app.manifest.name
+        );
+        return Ok(error_page(&gate, StatusCode::FORBIDDEN, &message, &visitor));
+    };
+    let ticket = Secret::generate();
+    gate.store.create_ticket(ticket.hash(), caller.session_id, &q.app, now() + TICKET_SECS).await?;
+    let target = format!(
+        "{}/.porch/ticket?{}",
+        app_origin(&gate.base_url, &q.app),
+        query_string(&[("t", ticket.text()), ("next", &next)])
+    );
+    Ok(Redirect::to(&target).into_response())
+}
+
+fn no_such_app(gate: &Gate, app: &str, visitor: &Visitor) -> Response {
+    let shown: String = app.chars().take(40).collect();
+    error_page(gate, StatusCode::NOT_FOUND, &format!("There is no app called \"{shown}\" on this porch."), visitor)
+}
+
+#[derive(Deserialize)]
+struct TicketQuery {
+    t: String,
+    next: Option<String>,
+}
+
+/// Step 3, on the app's host.
+pub async fn ticket(gate: &Gate, app: &str, request: Request) -> Response {
+    let visitor = Visitor::anonymous(&request);
+    let query = request.uri().query().unwrap_or_default();
+    let Ok(q) = serde_urlencoded::from_str::<TicketQuery>(query) else {
+        return error_page(gate, StatusCode::BAD_REQUEST, "This sign-in link is incomplete.", &visitor);
+    };
+    let next = safe_next(q.next.as_deref());
+    let session = match secret::hash_presented(&q.t) {
+        Some(hash) => gate.store.take_ticket(&hash, app, now()).await,
+        None => Ok(None),
+    };
+    let session_id = match session {
+        Ok(Some(id)) => id,
+        Ok(None) => {
+            let message = "This sign-in step has expired or was already used. Open the app again to continue.";
+            return error_page(gate, StatusCode::BAD_REQUEST, message, &visitor);
+        }
+        Err(e) => return GateError::from(e).into_response(),
+    };
+    let app_session = Secret::generate();
+    if let Err(e) = gate.store.create_app_session(app_session.hash(), session_id, app, now()).await {
+        return GateError::from(e).into_response();
+    }
+    let jar = CookieJar::new().add(app_cookie(gate, app_session.text().to_owned()));
+    (jar, Redirect::to(&next)).into_response()
+}
+
+fn app_cookie(gate: &Gate, value: String) -> Cookie<'static> {
+    let mut c = Cookie::new(app_cookie_name(gate), value);
+    c.set_http_only(true);
+    c.set_same_site(SameSite::Lax);
+    c.set_path("/");
+    c.set_secure(gate.settings.secure_cookies());
+    c.set_max_age(time::Duration::seconds(i64::try_from(gate.settings.session_lifetime.as_secs()).unwrap_or(i64::MAX)));
+    c
+}
+
+/// Every other request on an app host: identify, then run the app.
+pub async fn proxy(gate: &Gate, app_id: &str, mut request: Request) -> Response {
+    let visitor = Visitor::anonymous(&request);
+    let app = match gate.apps.resolve(app_id).await {
+        Ok(Some(app)) => app,
+        Ok(None) => return no_such_app(gate, app_id, &visitor),
+        Err(e) => return GateError::App(e.to_string()).into_response(),
+    };
+    let cookie_name = app_cookie_name(gate);
+    let jar = CookieJar::from_headers(request.headers());
+    let found = match jar.get(cookie_name).and_then(|c| secret::hash_presented(c.value())) {
+        Some(hash) => gate.store.app_visitor(&hash, app_id, now()).await,
+        None => Ok(None),
+    };
+    let person = match found {
+        Ok(Some(person)) => person,
+        Ok(None) => {
+            if matches!(*request.method(), Method::GET | Method::HEAD) {
+                let next = request.uri().path_and_query().map_or("/", |p| p.as_str()).to_owned();
+                let target =
+                    format!("{}/.porch/enter?{}", gate.base_url, query_string(&[("app", app_id), ("next", &next)]));
+                return Redirect::to(&target).into_response();
+            }
+            let message = "You are not signed in to this app any more. Open it again to continue.";
+            return error_page(gate, StatusCode::UNAUTHORIZED, message, &visitor);
+        }
+        Err(e) => return GateError::from(e).into_response(),
+    };
+    // Using an app keeps the porch session alive, as visiting porch would.
+    let at = now();
+    if at - person.session_last_seen_at >= super::sessions::SLIDE_EVERY_SECS {
+        let lifetime = i64::try_from(gate.settings.session_lifetime.as_secs()).unwrap_or(i64::MAX);
+        if let Err(e) = gate.store.touch_session(person.session_id, at, at.saturating_add(lifetime)).await {
+            tracing::warn!(error = %e, "could not slide a session");
+        }
+    }
+    rewrite_headers(request.headers_mut(), cookie_name, person.person_id, &person.display_name, &person.app_role);
+    let https = gate.base_url.starts_with("https:");
+    match app.serve(request, https).await {
+        Ok(mut response) => {
+            strip_porch_cookies(response.headers_mut());
+            crate::apps::harden(response.headers_mut());
+            response.extensions_mut().insert(AppResponse);
+            response
+        }
+        Err(failure) => {
+            if failure.status().is_server_error() {
+                let detail = format!("{failure:?}");
+                record(
+                    &gate.store,
+                    visitor.actor(),
+                    "app.failed",
+                    app_id,
+                    &detail.chars().take(300).collect::<String>(),
+                )
+                .await;
+            }
+            error_page(gate, failure.status(), &failure.message(), &visitor)
+        }
+    }
+}
+
+/// Removes identity headers a client may have sent and porch's own cookie,
+/// then sets the identity headers porch vouches for.
+pub fn rewrite_headers(headers: &mut HeaderMap, cookie_name: &str, id: i64, name: &str, role: &str) {
+    let forged: Vec<HeaderName> = headers.keys().filter(|k| k.as_str().starts_with("porch-")).cloned().collect();
+    for name in forged {
+        headers.remove(name);
+    }
+    let kept: Vec<String> = headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .map(str::trim)
+        .filter(|c| !c.is_empty() && c.split('=').next().is_some_and(|n| n.trim() != cookie_name))
+        .map(str::to_owned)
+        .collect();
+    headers.remove(header::COOKIE);
+    if !kept.is_empty() {
+        if let Ok(v) = HeaderValue::from_str(&kept.join("; ")) {
+            headers.insert(header::COOKIE, v);
+        }
+    }
+    let encoded: String = url::form_urlencoded::byte_serialize(name.as_bytes()).collect::<String>().replace('+', "%20");
+    for (k, v) in [("porch-user-id", id.to_string()), ("porch-user-name", encoded), ("porch-app-role", role.to_owned())]
+    {
+        if let Ok(v) = HeaderValue::from_str(&v) {
+            headers.insert(HeaderName::from_static(k), v);
+        }
+    }
+}
+
+/// An app may set its own cookies, but never porch's.
+fn strip_porch_cookies(headers: &mut HeaderMap) {
+    let kept: Vec<HeaderValue> = headers
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .filter(|v| {
+            let name = v.to_str().ok().and_then(|s| s.split('=').next()).unwrap_or("").trim().to_ascii_lowercase();
+            !name.contains("porch_")
+        })
+        .cloned()
+        .collect();
+    headers.remove(header::SET_COOKIE);
+    for v in kept {
+        headers.append(header::SET_COOKIE, v);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn app_origins() {
+        assert_eq!(app_origin("http://localhost:8080", "photos"), "http://photos.localhost:8080");
+        assert_eq!(app_origin("https://family.example", "hello"), "https://hello.family.example");
+    }
+
+    #[test]
+    fn forged_identity_and_porch_cookie_are_removed() {
+        let mut h = HeaderMap::new();
+        h.insert("porch-user-id", HeaderValue::from_static("1"));
+        h.insert("Porch-App-Role", HeaderValue::from_static("owner"));
+        h.insert(header::COOKIE, HeaderValue::from_static("theme=dark; porch_app=secret; lang=en"));
+        rewrite_headers(&mut h, "porch_app", 7, "Grandma Ö", "viewer");
+        assert_eq!(h.get("porch-user-id").and_then(|v| v.to_str().ok()), Some("7"));
+        assert_eq!(h.get("porch-app-role").and_then(|v| v.to_str().ok()), Some("viewer"));
+        assert_eq!(h.get("porch-user-name").and_then(|v| v.to_str().ok()), Some("Grandma%20%C3%96"));
+        assert_eq!(h.get(header::COOKIE).and_then(|v| v.to_str().ok()), Some("theme=dark; lang=en"));
+    }
+}

@@ -1,0 +1,215 @@
+//! Queries on installed apps, grants, and the app-host handshake: one-time
+//! tickets and the app sessions they turn into.
+
+use serde::Serialize;
+use sqlx::FromRow;
+
+use super::{Result, Store};
+
+#[derive(Debug, Clone, Serialize, FromRow)]
+pub struct AppRow {
+    pub id: String,
+    pub name: String,
+    pub version: String,
+    pub manifest: String,
+    pub component_sha256: String,
+    pub bundled: bool,
+    pub installed_at: i64,
+}
+
+/// Who is behind a live app session.
+#[derive(Debug, Clone, FromRow)]
+pub struct AppVisitor {
+    pub session_id: i64,
+    pub session_last_seen_at: i64,
+    pub person_id: i64,
+    pub display_name: String,
+    pub app_role: String,
+}
+
+impl Store {
+    pub async fn upsert_app(&self, app: &AppRow) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO apps (id, name, version, manifest, component_sha256, bundled, installed_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET name = excluded.name, \
+             version = excluded.version, manifest = excluded.manifest, component_sha256 = excluded.component_sha256, \
+             bundled = excluded.bundled, installed_at = excluded.installed_at",
+        )
+        .bind(&app.id)
+        .bind(&app.name)
+        .bind(&app.version)
+        .bind(&app.manifest)
+        .bind(&app.component_sha256)
+        .bind(app.bundled)
+        .bind(app.installed_at)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    pub async fn app(&self, id: &str) -> Result<Option<AppRow>> {
+        Ok(sqlx::query_as("SELECT * FROM apps WHERE id = ?").bind(id).fetch_optional(self.pool()).await?)
+    }
+
+    pub async fn apps(&self) -> Result<Vec<AppRow>> {
+        Ok(sqlx::query_as("SELECT * FROM apps ORDER BY id").fetch_all(self.pool()).await?)
+    }
+
+    /// The component hash of an installed app (the hot-path check that the
+    /// running server still serves what is installed).
+    pub async fn app_component(&self, id: &str) -> Result<Option<String>> {
+        Ok(sqlx::query_scalar("SELECT component_sha256 FROM apps WHERE id = ?")
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?)
+    }
+
+    /// Removes an app and its grants; with `purge` also its kv and blob rows.
+    /// Returns the blob hashes that may now be unreferenced.
+    pub async fn remove_app(&self, id: &str, purge: bool) -> Result<Option<Vec<String>>> {
+        let mut tx = self.pool().begin().await?;
+        let gone = sqlx::query("DELETE FROM apps WHERE id = ?").bind(id).execute(&mut *tx).await?.rows_affected();
+        if gone == 0 {
+            return Ok(None);
+        }
+        sqlx::query("DELETE FROM grants WHERE app_id = ?").bind(id).execute(&mut *tx).await?;
+        sqlx::query("DELETE FROM app_sessions WHERE app_id = ?").bind(id).execute(&mut *tx).await?;
+        let mut hashes = Vec::new();
+        if purge {
+            hashes = sqlx::query_scalar("SELECT DISTINCT sha256 FROM app_blobs WHERE app_id = ?")
+                .bind(id)
+                .fetch_all(&mut *tx)
+                .await?;
+            for table in ["app_kv", "app_blobs", "app_usage"] {
+                sqlx::query(&format!("DELETE FROM {table} WHERE app_id = ?")).bind(id).execute(&mut *tx).await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(Some(hashes))
+    }
+
+    pub async fn grant(&self, person_id: i64, app_id: &str, app_role: &str) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO grants (person_id, app_id, app_role) VALUES (?, ?, ?) \
+             ON CONFLICT(person_id, app_id) DO UPDATE SET app_role = excluded.app_role",
+        )
+        .bind(person_id)
+        .bind(app_id)
+        .bind(app_role)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    pub async fn revoke_grant(&self, person_id: i64, app_id: &str) -> Result<bool> {
+        let mut tx = self.pool().begin().await?;
+        let done = sqlx::query("DELETE FROM grants WHERE person_id = ? AND app_id = ?")
+            .bind(person_id)
+            .bind(app_id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        sqlx::query(
+            "DELETE FROM app_sessions WHERE app_id = ? AND session_id IN (SELECT id FROM sessions WHERE person_id = ?)",
+        )
+        .bind(app_id)
+        .bind(person_id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(done == 1)
+    }
+
+    /// The role a person has in an app, if any.
+    pub async fn app_role(&self, person_id: i64, app_id: &str) -> Result<Option<String>> {
+        Ok(sqlx::query_scalar("SELECT app_role FROM grants WHERE person_id = ? AND app_id = ?")
+            .bind(person_id)
+            .bind(app_id)
+            .fetch_optional(self.pool())
+            .await?)
+    }
+
+    /// People with a grant for the app who can sign in: (id, name, groups, role).
+    pub async fn app_people(&self, app_id: &str) -> Result<Vec<(i64, String, String, String)>> {
+        Ok(sqlx::query_as(
+            "SELECT p.id, p.display_name, \
+               COALESCE((SELECT group_concat(g.name, ',') FROM person_groups pg JOIN groups g ON g.id = pg.group_id \
+                         WHERE pg.person_id = p.id), ''), \
+               gr.app_role \
+             FROM grants gr JOIN people p ON p.id = gr.person_id \
+             WHERE gr.app_id = ? AND p.disabled_at IS NULL ORDER BY p.display_name",
+        )
+        .bind(app_id)
+        .fetch_all(self.pool())
+        .await?)
+    }
+
+    pub async fn create_ticket(
+        &self,
+        token_hash: &[u8; 32],
+        session_id: i64,
+        app_id: &str,
+        expires_at: i64,
+    ) -> Result<()> {
+        sqlx::query("INSERT INTO app_tickets (token_hash, session_id, app_id, expires_at) VALUES (?, ?, ?, ?)")
+            .bind(&token_hash[..])
+            .bind(session_id)
+            .bind(app_id)
+            .bind(expires_at)
+            .execute(self.pool())
+            .await?;
+        sqlx::query("DELETE FROM app_tickets WHERE expires_at <= ?").bind(super::now()).execute(self.pool()).await?;
+        Ok(())
+    }
+
+    /// Consumes a ticket (it works once) and returns its porch session id if
+    /// it was live and for this app.
+    pub async fn take_ticket(&self, token_hash: &[u8; 32], app_id: &str, now: i64) -> Result<Option<i64>> {
+        Ok(sqlx::query_scalar(
+            "DELETE FROM app_tickets WHERE token_hash = ? RETURNING \
+             CASE WHEN app_id = ? AND expires_at > ? THEN session_id END",
+        )
+        .bind(&token_hash[..])
+        .bind(app_id)
+        .bind(now)
+        .fetch_optional(self.pool())
+        .await?
+        .flatten())
+    }
+
+    pub async fn create_app_session(
+        &self,
+        token_hash: &[u8; 32],
+        session_id: i64,
+        app_id: &str,
+        at: i64,
+    ) -> Result<()> {
+        sqlx::query("INSERT INTO app_sessions (token_hash, session_id, app_id, created_at) VALUES (?, ?, ?, ?)")
+            .bind(&token_hash[..])
+            .bind(session_id)
+            .bind(app_id)
+            .bind(at)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// The person behind an app session, if the session, its porch session,
+    /// the person and their grant are all still good.
+    pub async fn app_visitor(&self, token_hash: &[u8; 32], app_id: &str, now: i64) -> Result<Option<AppVisitor>> {
+        Ok(sqlx::query_as(
+            "SELECT s.id AS session_id, s.last_seen_at AS session_last_seen_at, p.id AS person_id, \
+                    p.display_name, g.app_role \
+             FROM app_sessions a \
+             JOIN sessions s ON s.id = a.session_id \
+             JOIN people p ON p.id = s.person_id \
+             JOIN grants g ON g.person_id = p.id AND g.app_id = a.app_id \
+             WHERE a.token_hash = ? AND a.app_id = ? AND s.expires_at > ? AND p.disabled_at IS NULL",
+        )
+        .bind(&token_hash[..])
+        .bind(app_id)
+        .bind(now)
+        .fetch_optional(self.pool())
+        .await?)
+    }
+}

@@ -1,0 +1,166 @@
+//! Blob files: content-addressed files under `<data>/blobs/`, named by their
+//! SHA-256. A new blob is streamed to a temporary file, fsynced, then renamed
+//! into place, so a crash leaves either no file or a whole one. Temporary
+//! files left by a crash are removed at open.
+//!
+//! The interface is deliberately narrow (write a temp, persist, read a range,
+//! remove) so a second backend (S3-compatible storage) can sit behind it.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
+
+#[derive(Debug, Clone)]
+pub struct BlobFiles {
+    root: PathBuf,
+}
+
+/// A blob being written; removed on drop unless persisted.
+pub struct TempBlob {
+    path: PathBuf,
+    file: Option<tokio::fs::File>,
+    hasher: Sha256,
+    size: u64,
+}
+
+fn is_hash(s: &str) -> bool {
+    s.len() == 64 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+impl BlobFiles {
+    /// Opens (creating) `<data>/blobs` and removes temporary files a crash
+    /// may have left behind.
+    pub fn open(data_dir: &Path) -> io::Result<BlobFiles> {
+        let root = data_dir.join("blobs");
+        std::fs::create_dir_all(root.join("tmp"))?;
+        for entry in std::fs::read_dir(root.join("tmp"))?.flatten() {
+            let _ = std::fs::remove_file(entry.path());
+        }
+        Ok(BlobFiles { root })
+    }
+
+    fn path_of(&self, sha256: &str) -> io::Result<PathBuf> {
+        if !is_hash(sha256) {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "not a SHA-256 hex digest"));
+        }
+        Ok(self.root.join(&sha256[..2]).join(sha256))
+    }
+
+    pub async fn create(&self) -> io::Result<TempBlob> {
+        let mut name = [0u8; 16];
+        rand::rngs::OsRng.fill_bytes(&mut name);
+        let path = self.root.join("tmp").join(hex::encode(name));
+        let file = tokio::fs::OpenOptions::new().write(true).create_new(true).open(&path).await?;
+        Ok(TempBlob { path, file: Some(file), hasher: Sha256::new(), size: 0 })
+    }
+
+    /// Makes a finished temp file the blob named by its hash (fsynced first).
+    /// Returns the hex SHA-256 and the size.
+    pub async fn persist(&self, mut temp: TempBlob) -> io::Result<(String, u64)> {
+        let Some(mut file) = temp.file.take() else {
+            return Err(io::Error::other("blob already persisted"));
+        };
+        file.flush().await?;
+        file.sync_all().await?;
+        drop(file);
+        let sha = hex::encode(std::mem::take(&mut temp.hasher).finalize());
+        let target = self.path_of(&sha)?;
+        if let Some(dir) = target.parent() {
+            tokio::fs::create_dir_all(dir).await?;
+        }
+        if tokio::fs::try_exists(&target).await? {
+            tokio::fs::remove_file(&temp.path).await?;
+        } else {
+            tokio::fs::rename(&temp.path, &target).await?;
+            if let Some(dir) = target.parent() {
+                tokio::fs::File::open(dir).await?.sync_all().await?;
+            }
+        }
+        temp.path = PathBuf::new();
+        Ok((sha, temp.size))
+    }
+
+    /// Up to `len` bytes of a blob from `offset`.
+    pub async fn read_at(&self, sha256: &str, offset: u64, len: usize) -> io::Result<Vec<u8>> {
+        let mut file = tokio::fs::File::open(self.path_of(sha256)?).await?;
+        file.seek(io::SeekFrom::Start(offset)).await?;
+        let mut buf = Vec::with_capacity(len.min(1 << 20));
+        file.take(len as u64).read_to_end(&mut buf).await?;
+        Ok(buf)
+    }
+
+    pub async fn open_file(&self, sha256: &str) -> io::Result<tokio::fs::File> {
+        tokio::fs::File::open(self.path_of(sha256)?).await
+    }
+
+    pub async fn remove(&self, sha256: &str) -> io::Result<()> {
+        match tokio::fs::remove_file(self.path_of(sha256)?).await {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl TempBlob {
+    pub async fn write(&mut self, chunk: &[u8]) -> io::Result<()> {
+        let file = self.file.as_mut().ok_or_else(|| io::Error::other("blob already persisted"))?;
+        file.write_all(chunk).await?;
+        self.hasher.update(chunk);
+        self.size += chunk.len() as u64;
+        Ok(())
+    }
+
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+}
+
+impl Drop for TempBlob {
+    fn drop(&mut self) {
+        if !self.path.as_os_str().is_empty() {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn write_persist_read_and_dedupe() {
+        let dir = tempfile::TempDir::new().expect("tmp");
+        let files = BlobFiles::open(dir.path()).expect("open");
+        let mut a = files.create().await.expect("create");
+        a.write(b"hello ").await.expect("write");
+        a.write(b"world").await.expect("write");
+        let (sha, size) = files.persist(a).await.expect("persist");
+        assert_eq!(size, 11);
+        assert_eq!(sha, hex::encode(Sha256::digest(b"hello world")));
+        assert_eq!(files.read_at(&sha, 6, 100).await.expect("read"), b"world");
+        let mut b = files.create().await.expect("create");
+        b.write(b"hello world").await.expect("write");
+        assert_eq!(files.persist(b).await.expect("persist").0, sha);
+        assert_eq!(std::fs::read_dir(dir.path().join("blobs/tmp")).expect("tmp").count(), 0);
+    }
+
+    #[tokio::test]
+    async fn an_abandoned_write_leaves_nothing() {
+        let dir = tempfile::TempDir::new().expect("tmp");
+        let files = BlobFiles::open(dir.path()).expect("open");
+        let mut a = files.create().await.expect("create");
+        a.write(b"half").await.expect("write");
+        drop(a);
+        assert_eq!(std::fs::read_dir(dir.path().join("blobs/tmp")).expect("tmp").count(), 0);
+    }
+
+    #[test]
+    fn only_hashes_name_files() {
+        let files = BlobFiles { root: PathBuf::from("/x") };
+        assert!(files.path_of("../../etc/passwd").is_err());
+        assert!(files.path_of(&"a".repeat(64)).is_ok());
+    }
+}

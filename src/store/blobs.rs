@@ -1,0 +1,135 @@
+//! Per-app blob rows: a name in an app's namespace pointing at a
+//! content-addressed file, with quota accounting. The file is written and
+//! renamed into place before its row is committed, so a row never points at
+//! a missing or half-written file.
+
+use serde::Serialize;
+use sqlx::FromRow;
+
+use super::kv::{OverQuota, set_usage};
+use super::{Result, Store};
+
+#[derive(Debug, Clone, Serialize, FromRow)]
+pub struct BlobRow {
+    pub name: String,
+    pub sha256: String,
+    pub size: i64,
+    pub content_type: String,
+    pub created_at: i64,
+}
+
+/// A finished blob file to record under a name.
+pub struct NewBlob<'a> {
+    pub app: &'a str,
+    pub name: &'a str,
+    pub sha256: &'a str,
+    pub size: u64,
+    pub content_type: &'a str,
+    pub at: i64,
+}
+
+impl Store {
+    pub async fn blob(&self, app: &str, name: &str) -> Result<Option<BlobRow>> {
+        Ok(sqlx::query_as(
+            "SELECT name, sha256, size, content_type, created_at FROM app_blobs WHERE app_id = ? AND name = ?",
+        )
+        .bind(app)
+        .bind(name)
+        .fetch_optional(self.pool())
+        .await?)
+    }
+
+    pub async fn blob_usage(&self, app: &str) -> Result<u64> {
+        let used: Option<i64> = sqlx::query_scalar("SELECT blob_bytes FROM app_usage WHERE app_id = ?")
+            .bind(app)
+            .fetch_optional(self.pool())
+            .await?;
+        Ok(used.map_or(0, |n| u64::try_from(n).unwrap_or(0)))
+    }
+
+    /// Records a finished blob (replacing any blob of that name) if the app's
+    /// quota allows. Returns the replaced blob's hash, if any.
+    pub async fn put_blob(&self, blob: &NewBlob<'_>, quota: u64) -> Result<Result<Option<String>, OverQuota>> {
+        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
+        let old: Option<(String, i64)> =
+            sqlx::query_as("SELECT sha256, size FROM app_blobs WHERE app_id = ? AND name = ?")
+                .bind(blob.app)
+                .bind(blob.name)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let used: Option<i64> = sqlx::query_scalar("SELECT blob_bytes FROM app_usage WHERE app_id = ?")
+            .bind(blob.app)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let used = used.map_or(0, |n| u64::try_from(n).unwrap_or(0));
+        let old_size = old.as_ref().map_or(0, |(_, s)| u64::try_from(*s).unwrap_or(0));
+        let after = used.saturating_sub(old_size) + blob.size;
+        if after > quota && blob.size > old_size {
+            return Ok(Err(OverQuota { used, wanted: blob.size, quota }));
+        }
+        sqlx::query(
+            "INSERT INTO app_blobs (app_id, name, sha256, size, content_type, created_at) VALUES (?, ?, ?, ?, ?, ?) \
+             ON CONFLICT(app_id, name) DO UPDATE SET sha256 = excluded.sha256, size = excluded.size, \
+             content_type = excluded.content_type, created_at = excluded.created_at",
+        )
+        .bind(blob.app)
+        .bind(blob.name)
+        .bind(blob.sha256)
+        .bind(i64::try_from(blob.size).unwrap_or(i64::MAX))
+        .bind(blob.content_type)
+        .bind(blob.at)
+        .execute(&mut *tx)
+        .await?;
+        set_usage(&mut tx, blob.app, "blob_bytes", after).await?;
+        tx.commit().await?;
+        Ok(Ok(old.map(|(sha, _)| sha).filter(|sha| sha != blob.sha256)))
+    }
+
+    /// Deletes a blob's row; returns its hash (the file may now be unused).
+    pub async fn delete_blob(&self, app: &str, name: &str) -> Result<Option<String>> {
+        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
+        let old: Option<(String, i64)> =
+            sqlx::query_as("DELETE FROM app_blobs WHERE app_id = ? AND name = ? RETURNING sha256, size")
+                .bind(app)
+                .bind(name)
+                .fetch_optional(&mut *tx)
+                .await?;
+        if let Some((_, size)) = &old {
+            sqlx::query("UPDATE app_usage SET blob_bytes = max(0, blob_bytes - ?) WHERE app_id = ?")
+                .bind(size)
+                .bind(app)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(old.map(|(sha, _)| sha))
+    }
+
+    pub async fn list_blobs(&self, app: &str, prefix: &str, after: Option<&str>, limit: u32) -> Result<Vec<BlobRow>> {
+        Ok(sqlx::query_as(
+            "SELECT name, sha256, size, content_type, created_at FROM app_blobs \
+             WHERE app_id = ? AND substr(name, 1, length(?)) = ? AND name > ? ORDER BY name LIMIT ?",
+        )
+        .bind(app)
+        .bind(prefix)
+        .bind(prefix)
+        .bind(after.unwrap_or(""))
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?)
+    }
+
+    /// Whether any app still has a blob with this content.
+    pub async fn blob_hash_in_use(&self, sha256: &str) -> Result<bool> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM app_blobs WHERE sha256 = ?")
+            .bind(sha256)
+            .fetch_one(self.pool())
+            .await?;
+        Ok(n > 0)
+    }
+
+    /// Every blob hash in use, for collecting unreferenced files.
+    pub async fn blob_hashes(&self) -> Result<Vec<String>> {
+        Ok(sqlx::query_scalar("SELECT DISTINCT sha256 FROM app_blobs").fetch_all(self.pool()).await?)
+    }
+}
