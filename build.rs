@@ -1,7 +1,7 @@
 //! Builds the apps in `plugins/` for `wasm32-wasip2` and embeds the bundled
 //! ones in the binary. Test apps are laid out as installable folders
 //! (`app.toml` + component) whose location reaches the tests through the
-//! `PORCH_TEST_APPS` environment variable.
+//! `TEST_APPS_DIR` environment variable.
 
 use std::env;
 use std::fmt::Write as _;
@@ -74,7 +74,7 @@ fn main() {
     }
     bundled.push_str("];\n");
     std::fs::write(out.join("bundled.rs"), bundled).expect("bundled.rs");
-    println!("cargo:rustc-env=PORCH_TEST_APPS={}", apps_out.display());
+    println!("cargo:rustc-env=TEST_APPS_DIR={}", apps_out.display());
 }
 
 /// Re-run when anything the apps are built from changes.

@@ -8,10 +8,11 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
+use porch::apps::Apps;
 use porch::config::{self, Overrides, Settings};
 use porch::gate::audit::Actor;
 use porch::gate::invites::{self, InviteRequest};
-use porch::gate::people;
+use porch::gate::{grants, people};
 use porch::store::{Role, Store, now};
 
 #[derive(Parser)]
@@ -40,6 +41,9 @@ enum Command {
     /// List, disable and enable people.
     #[command(subcommand)]
     User(UserCommand),
+    /// Install, list, remove and grant apps.
+    #[command(subcommand)]
+    App(AppCommand),
     /// Show the newest audit log events.
     Audit {
         /// How many events to show.
@@ -88,6 +92,25 @@ enum InviteCommand {
     List,
     /// Revoke an invite by id.
     Revoke { id: i64 },
+}
+
+#[derive(Subcommand)]
+enum AppCommand {
+    /// Install or upgrade an app from a folder with app.toml and its component.
+    Install { path: PathBuf },
+    /// List installed apps.
+    List,
+    /// Remove an app. Its data is kept (reinstalling brings it back) unless --purge.
+    Remove {
+        id: String,
+        /// Also delete the app's kv data and blobs.
+        #[arg(long)]
+        purge: bool,
+    },
+    /// Give a person (id or name) a role in an app: APP:ROLE.
+    Grant { person: String, grant: String },
+    /// Take an app away from a person.
+    Revoke { person: String, app: String },
 }
 
 #[derive(Subcommand)]
@@ -156,6 +179,7 @@ async fn run(cli: Cli, settings: Settings) -> Result<()> {
         Command::Init => init(&store, &settings, cli.config).await,
         Command::Invite(cmd) => invite(&store, &settings, cmd).await,
         Command::User(cmd) => user(&store, cmd).await,
+        Command::App(cmd) => app(&store, &settings, cmd).await,
         Command::Audit { limit } => audit(&store, limit).await,
     };
     store.close().await;
@@ -260,6 +284,61 @@ async fn user(store: &Store, cmd: UserCommand) -> Result<()> {
             let p = people::find(store, &person).await?;
             people::enable(store, &p, Actor::Console).await?;
             println!("{} can sign in again.", p.display_name);
+        }
+    }
+    Ok(())
+}
+
+async fn app(store: &Store, settings: &Settings, cmd: AppCommand) -> Result<()> {
+    match cmd {
+        AppCommand::Install { path } => {
+            let apps = Apps::open(store.clone(), &settings.data_dir, settings.app_instances, settings.app_pooling)?;
+            let m = apps.install_path(&path, Actor::Console).await?;
+            let base = base_url(store, settings).await?;
+            println!("Installed {} {} as \"{}\" with roles {}.", m.name, m.version, m.id, m.roles.join(", "));
+            println!(
+                "Grant it with `porch app grant PERSON {}:{}`; it lives at {}",
+                m.id,
+                m.roles[0],
+                porch::gate::app_origin(&base, &m.id)
+            );
+        }
+        AppCommand::List => {
+            println!("{:<16} {:<20} {:<10} {:<8} {:<13} ROLES", "ID", "NAME", "VERSION", "BUNDLED", "COMPONENT");
+            for a in store.apps().await? {
+                let roles = porch::apps::Manifest::parse(&a.manifest).map(|m| m.roles.join(", ")).unwrap_or_default();
+                let bundled = if a.bundled { "yes" } else { "no" };
+                println!(
+                    "{:<16} {:<20} {:<10} {:<8} {:<13} {}",
+                    a.id,
+                    a.name,
+                    a.version,
+                    bundled,
+                    &a.component_sha256[..12],
+                    roles
+                );
+            }
+        }
+        AppCommand::Remove { id, purge } => {
+            let apps = Apps::open(store.clone(), &settings.data_dir, settings.app_instances, settings.app_pooling)?;
+            if !apps.remove(&id, purge, Actor::Console).await? {
+                bail!("no app \"{id}\" is installed; `porch app list` shows them");
+            }
+            let kept = if purge { "its data was deleted" } else { "its data is kept; reinstalling brings it back" };
+            println!("Removed {id}; {kept}.");
+        }
+        AppCommand::Grant { person, grant } => {
+            let p = people::find(store, &person).await?;
+            let (app_id, role) = invites::parse_grant(&grant)?;
+            grants::grant(store, &p, &app_id, &role, Actor::Console).await?;
+            println!("{} can now use {app_id} as {role}.", p.display_name);
+        }
+        AppCommand::Revoke { person, app } => {
+            let p = people::find(store, &person).await?;
+            if !grants::revoke(store, &p, &app, Actor::Console).await? {
+                bail!("{} has no grant for {app}", p.display_name);
+            }
+            println!("{} can no longer use {app}.", p.display_name);
         }
     }
     Ok(())

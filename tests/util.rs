@@ -153,6 +153,18 @@ impl Porch {
         b
     }
 
+    /// `porch app grant PERSON APP:ROLE`.
+    pub fn grant(&self, person: &str, grant: &str) {
+        let out = self.cli(&["app", "grant", person, grant]);
+        assert!(out.success, "grant failed: {}", out.stderr);
+    }
+
+    /// `porch app install` of a test app built from plugins/test-apps.
+    pub fn install(&self, name: &str) -> CliOutput {
+        let path = test_app(name);
+        self.cli(&["app", "install", path.to_str().expect("utf-8 path")])
+    }
+
     /// The audit log as printed by `porch audit`.
     pub fn audit(&self) -> String {
         let out = self.cli(&["audit", "--limit", "1000"]);
@@ -209,9 +221,18 @@ pub struct Browser {
     pub base: String,
 }
 
+/// App hosts tests visit. Browsers resolve `*.localhost` to loopback by
+/// themselves; reqwest asks the system resolver, so these are pinned.
+pub const APP_HOSTS: &[&str] = &["hello", "echo", "hostile", "snoop", "broken", "nope", "photos"];
+
 impl Browser {
     pub fn new(base: &str, user_agent: &str) -> Browser {
-        let client = reqwest::Client::builder()
+        let port: u16 = base.rsplit(':').next().and_then(|p| p.parse().ok()).unwrap_or(80);
+        let mut builder = reqwest::Client::builder();
+        for app in APP_HOSTS {
+            builder = builder.resolve(&format!("{app}.localhost"), std::net::SocketAddr::from(([127, 0, 0, 1], port)));
+        }
+        let client = builder
             .cookie_store(true)
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(user_agent)
@@ -232,6 +253,31 @@ impl Browser {
         read(self.client.get(self.url(path)).send().await.expect("GET")).await
     }
 
+    /// GETs `url` and follows redirects (at most ten), as a browser would.
+    pub async fn follow(&self, url: &str) -> Page {
+        let mut url = self.url(url);
+        for _ in 0..10 {
+            let page = self.get(&url).await;
+            match (&page.status, &page.location) {
+                (301 | 302 | 303 | 307 | 308, Some(next)) => {
+                    url = if next.starts_with('/') {
+                        let origin: String = url.splitn(4, '/').take(3).collect::<Vec<_>>().join("/");
+                        format!("{origin}{next}")
+                    } else {
+                        next.clone()
+                    };
+                }
+                _ => return page,
+            }
+        }
+        panic!("too many redirects from {url}");
+    }
+
+    /// The origin of an app on this porch: `http://hello.localhost:PORT`.
+    pub fn app_url(&self, app: &str, path: &str) -> String {
+        format!("{}{path}", self.base.replacen("://", &format!("://{app}."), 1))
+    }
+
     pub async fn get_with_host(&self, path: &str, host: &str) -> Page {
         read(self.client.get(self.url(path)).header("host", host).send().await.expect("GET")).await
     }
@@ -248,6 +294,28 @@ impl Browser {
             req = req.header("origin", origin);
         }
         read(req.send().await.expect("POST")).await
+    }
+
+    pub async fn get_with_headers(&self, url: &str, headers: &[(&str, &str)]) -> Page {
+        let mut req = self.client.get(self.url(url));
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        read(req.send().await.expect("GET")).await
+    }
+
+    pub async fn post_bytes(&self, url: &str, body: Vec<u8>) -> Page {
+        read(self.client.post(self.url(url)).body(body).send().await.expect("POST")).await
+    }
+
+    /// How many body bytes arrive before the response ends or breaks.
+    pub async fn download_len(&self, url: &str) -> usize {
+        let mut response = self.client.get(self.url(url)).send().await.expect("GET");
+        let mut total = 0;
+        while let Ok(Some(chunk)) = response.chunk().await {
+            total += chunk.len();
+        }
+        total
     }
 
     pub async fn post_raw(&self, path: &str, body: Vec<u8>) -> Page {
@@ -278,7 +346,6 @@ impl Browser {
         self.post("/signin", &[("name", name), ("password", password), ("next", "/account")]).await
     }
 
-    /// Whether this browser is signed in (the account page opens).
     pub async fn signed_in(&self) -> bool {
         let page = self.get("/account").await;
         match page.status {
@@ -295,6 +362,11 @@ async fn read(response: reqwest::Response) -> Page {
     let location = headers.get("location").and_then(|v| v.to_str().ok()).map(str::to_owned);
     let body = response.text().await.unwrap_or_default();
     Page { status, location, headers, body }
+}
+
+/// An installable folder (app.toml + component) built by build.rs.
+pub fn test_app(name: &str) -> PathBuf {
+    Path::new(env!("TEST_APPS_DIR")).join(name)
 }
 
 /// Path of `../shared/fixtures` when present (CI always has it).

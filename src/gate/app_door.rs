@@ -227,10 +227,10 @@ pub fn rewrite_headers(headers: &mut HeaderMap, cookie_name: &str, id: i64, name
         .map(str::to_owned)
         .collect();
     headers.remove(header::COOKIE);
-    if !kept.is_empty() {
-        if let Ok(v) = HeaderValue::from_str(&kept.join("; ")) {
-            headers.insert(header::COOKIE, v);
-        }
+    if !kept.is_empty()
+        && let Ok(v) = HeaderValue::from_str(&kept.join("; "))
+    {
+        headers.insert(header::COOKIE, v);
     }
     let encoded: String = url::form_urlencoded::byte_serialize(name.as_bytes()).collect::<String>().replace('+', "%20");
     for (k, v) in [("porch-user-id", id.to_string()), ("porch-user-name", encoded), ("porch-app-role", role.to_owned())]

@@ -7,6 +7,7 @@
 mod app_door;
 pub mod audit;
 mod error;
+pub mod grants;
 mod host;
 pub mod invites;
 mod pages;

@@ -39,8 +39,17 @@ pub fn porch_routes(gate: Gate) -> Router<Gate> {
 }
 
 async fn home(State(gate): State<Gate>, visitor: Visitor) -> Result<Html<String>, GateError> {
-    let apps = match &visitor.caller {
-        Some(c) => gate.store.grants(c.person.id).await?,
+    let apps: Vec<_> = match &visitor.caller {
+        Some(c) => gate
+            .store
+            .grants(c.person.id)
+            .await?
+            .into_iter()
+            .map(|(id, role)| {
+                let url = format!("{}/", super::app_door::app_origin(&gate.base_url, &id));
+                context! { id, role, url }
+            })
+            .collect(),
         None => Vec::new(),
     };
     gate.pages.render("home.html", context! { apps, ..visitor.page_context() })
