@@ -298,3 +298,54 @@ async fn compiled_apps_come_from_the_cache_after_a_restart() {
     let line = ready(&porch);
     assert!(line.starts_with("Apps ready: 2 (2 from the compiled-code cache, 0 compiled"), "{line}");
 }
+
+#[tokio::test]
+async fn the_owner_grants_and_removes_access_on_the_admin_apps_page() {
+    let (porch, owner) = porch_with_owner(&[]).await;
+    let link = porch.invite(&[]);
+    let cousin = porch.browser();
+    cousin.join(&link, "Cousin", PASSWORD).await;
+    let page = owner.get("/admin/apps").await;
+    assert!(page.body.contains("Hello") && page.body.contains("Nobody can use it yet"), "{}", page.body);
+    let row = page.body.split("<option value=\"").find(|o| o.contains(">Cousin<")).expect("cousin listed");
+    let cousin_id = row.split('"').next().expect("id").to_owned();
+    let granted = owner
+        .post("/admin/apps/hello/grant", &[("csrf", &page.csrf()), ("person", &cousin_id), ("role", "visitor")])
+        .await;
+    assert_eq!(granted.status, 303);
+    assert!(cousin.follow(&cousin.app_url("hello", "/")).await.body.contains("Hello, Cousin!"));
+    let bad = owner
+        .post("/admin/apps/hello/grant", &[("csrf", &page.csrf()), ("person", &cousin_id), ("role", "king")])
+        .await;
+    assert_eq!(bad.status, 400);
+    assert!(bad.body.contains("no role"), "{}", bad.body);
+    let revoked = owner.post("/admin/apps/hello/revoke", &[("csrf", &page.csrf()), ("person", &cousin_id)]).await;
+    assert_eq!(revoked.status, 303);
+    assert_eq!(cousin.follow(&cousin.app_url("hello", "/")).await.status, 403);
+}
+
+#[tokio::test]
+async fn blobs_kv_and_people_work_inside_each_apps_own_namespace() {
+    let (porch, owner) = porch_with_owner(&["hello:visitor"]).await;
+    assert!(porch.install("hostile").success);
+    porch.grant(OWNER, "hostile:victim");
+    owner.follow(&owner.app_url("hello", "/")).await;
+    owner.follow(&owner.app_url("hostile", "/")).await;
+
+    let round = owner.get(&owner.app_url("hostile", "/blob-roundtrip")).await;
+    assert!(
+        round.body.starts_with("size=300000 same=true listed=1 stat=Some(300000) deleted=true after=None"),
+        "{}",
+        round.body
+    );
+    // The blob file is gone once nothing refers to it.
+    let sha = round.body.rsplit("sha256=").next().expect("sha");
+    assert!(!porch.data().join("blobs").join(&sha[..2]).join(sha).exists());
+
+    // hello counted a visit under its key; hostile cannot see it.
+    let peek = owner.get(&owner.app_url("hostile", "/kv-get?visits/1")).await;
+    assert_eq!(peek.body, "visits/1 = None");
+
+    let people = owner.get(&owner.app_url("hostile", "/people")).await;
+    assert_eq!(people.body, "Olivia Owner (victim)");
+}

@@ -43,7 +43,8 @@ pub struct Limits {
     pub time: Duration,
     pub request_body: u64,
     pub response_body: u64,
-    /// Requests of this app running at once; more get 503.
+    /// Requests of this app running at once; more wait for a slot (up to
+    /// `time`), then get 503.
     pub concurrency: u32,
 }
 

@@ -85,7 +85,13 @@ impl LoadedApp {
         if declared.is_some_and(|n| n > limits.request_body) {
             return Err(Failure::TooLarge(limits.request_body));
         }
-        let permit = self.running.clone().try_acquire_owned().map_err(|_| Failure::Busy)?;
+        // A burst queues for a slot (as long as the app may run), then is
+        // turned away; the app's time starts once it runs.
+        let queued = Instant::now() + limits.time;
+        let permit = match tokio::time::timeout_at(queued, self.running.clone().acquire_owned()).await {
+            Ok(Ok(permit)) => permit,
+            _ => return Err(Failure::Busy),
+        };
         let deadline = Instant::now() + limits.time;
 
         let mut store = Store::new(self.pre.engine(), AppState::new(self.scope.clone()));

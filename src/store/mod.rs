@@ -75,7 +75,7 @@ impl Store {
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10));
         let pool = SqlitePoolOptions::new()
-            .max_connections(8)
+            .max_connections(16)
             .connect_with(options)
             .await
             .map_err(|source| StoreError::Open { path: path.clone(), source })?;

@@ -3,7 +3,7 @@
 
 use std::hint::black_box;
 
-use porch_app::{blobs, kv};
+use porch_app::{Error as HostError, blobs, kv};
 use wstd::http::body::Bytes;
 use wstd::http::{Body, Error, Request, Response};
 
@@ -18,6 +18,9 @@ async fn main(request: Request<Body>) -> Result<Response<Body>, Error> {
         "/huge" => return Ok(Response::new(huge_body())),
         "/kv-flood" => kv_flood(),
         "/blob-flood" => blob_flood(),
+        "/blob-roundtrip" => blob_roundtrip().unwrap_or_else(|e| format!("failed: {e}")),
+        "/kv-get" => kv_get(request.uri().query().unwrap_or("")),
+        "/people" => porch_app::people::list().iter().map(|p| format!("{} ({})", p.name, p.app_role)).collect::<Vec<_>>().join(", "),
         _ => "I am hostile, but this path is harmless.".to_owned(),
     };
     Ok(Response::new(text.into()))
@@ -69,4 +72,36 @@ fn blob_flood() -> String {
         }
     }
     "blobs never refused".to_owned()
+}
+
+/// Writes a blob in chunks, reads it back in ranges, lists and deletes it.
+fn blob_roundtrip() -> Result<String, HostError> {
+    let data: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+    let w = blobs::Writer::new("photos/a.bin", "application/octet-stream");
+    for chunk in data.chunks(64 * 1024) {
+        w.write(chunk)?;
+    }
+    let info = w.finish()?;
+    let mut back = Vec::new();
+    while (back.len() as u64) < info.size {
+        back.extend(blobs::read("photos/a.bin", back.len() as u64, 100_000)?);
+    }
+    let listed = blobs::list("photos/", None, 10)?.len();
+    let stat = blobs::stat("photos/a.bin")?.map(|b| b.size);
+    let deleted = blobs::delete("photos/a.bin")?;
+    let after = blobs::stat("photos/a.bin")?;
+    Ok(format!(
+        "size={} same={} listed={listed} stat={stat:?} deleted={deleted} after={after:?} sha256={}",
+        info.size,
+        back == data,
+        info.sha256
+    ))
+}
+
+/// Reads a key of this app's kv: `?KEY`.
+fn kv_get(key: &str) -> String {
+    match kv::get(key) {
+        Ok(v) => format!("{key} = {:?}", v.map(|b| String::from_utf8_lossy(&b).into_owned())),
+        Err(e) => format!("error: {e}"),
+    }
 }
