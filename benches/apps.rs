@@ -40,7 +40,7 @@ fn main() {
 async fn in_process() {
     let dir = tempfile::TempDir::new().expect("temp");
     let store = porch::store::Store::open(dir.path()).await.expect("store");
-    let apps = porch::apps::Apps::open(store.clone(), dir.path(), 64, true).expect("apps");
+    let apps = porch::apps::Apps::open(store.clone(), dir.path(), &porch::apps::AppsConfig::default()).expect("apps");
     apps.install_bundled().await.expect("bundled");
     let hello = apps.resolve("hello").await.expect("resolve").expect("hello installed");
     let n = env_num("BENCH_REQUESTS", 2000);

@@ -117,6 +117,36 @@ pub const KEYS: &[Key] = &[
         allowed: "auto or off",
         doc: "auto: use wasmtime's pooling allocator when its address space can be reserved, else on-demand. off: always on-demand.",
     },
+    Key {
+        name: "media.max_input",
+        default: "128MiB",
+        allowed: "a size from 1MiB to 4GiB",
+        doc: "The largest image file porch will probe, thumbnail or strip.",
+    },
+    Key {
+        name: "media.max_pixels",
+        default: "100000000",
+        allowed: "a whole number of pixels from 1000000 to 1000000000",
+        doc: "The largest image (width × height) porch will decode; larger ones are refused before decoding.",
+    },
+    Key {
+        name: "media.max_memory",
+        default: "512MiB",
+        allowed: "a size from 16MiB to 16GiB",
+        doc: "The most memory one image decode may allocate.",
+    },
+    Key {
+        name: "media.timeout",
+        default: "30s",
+        allowed: "a duration from 1s to 10m",
+        doc: "How long one piece of image work may take before the app gets an error.",
+    },
+    Key {
+        name: "media.workers",
+        default: "2",
+        allowed: "a whole number from 1 to 64",
+        doc: "Image jobs that may run at once (each may use up to media.max_memory); more wait their turn.",
+    },
 ];
 
 /// Configuration problems, each naming the key and what is allowed.
@@ -174,6 +204,9 @@ pub struct Settings {
     pub log: String,
     pub app_instances: u32,
     pub app_pooling: bool,
+    pub media: crate::media::MediaLimits,
+    pub media_timeout: Duration,
+    pub media_workers: u32,
 }
 
 impl Settings {
@@ -367,6 +400,20 @@ impl Validator {
                 "off" => Some(false),
                 _ => None,
             })?,
+            media: crate::media::MediaLimits {
+                max_input: self.get("media.max_input", |v| {
+                    parse_size(v).map(|n| n as u64).filter(|n| ((1 << 20)..=(4u64 << 30)).contains(n))
+                })?,
+                max_pixels: self.get("media.max_pixels", |v| {
+                    v.parse().ok().filter(|n| (1_000_000..=1_000_000_000u64).contains(n))
+                })?,
+                max_memory: self.get("media.max_memory", |v| {
+                    parse_size(v).map(|n| n as u64).filter(|n| ((16 << 20)..=(16u64 << 30)).contains(n))
+                })?,
+            },
+            media_timeout: self
+                .get("media.timeout", |v| parse_duration(v, Duration::from_secs(1), Duration::from_secs(600)))?,
+            media_workers: self.get("media.workers", |v| v.parse().ok().filter(|n| (1..=64).contains(n)))?,
         })
     }
 }

@@ -11,5 +11,6 @@ pub mod apps;
 pub mod config;
 pub mod edge;
 pub mod gate;
+pub mod media;
 pub mod server;
 pub mod store;

@@ -292,7 +292,8 @@ async fn user(store: &Store, cmd: UserCommand) -> Result<()> {
 async fn app(store: &Store, settings: &Settings, cmd: AppCommand) -> Result<()> {
     match cmd {
         AppCommand::Install { path } => {
-            let apps = Apps::open(store.clone(), &settings.data_dir, settings.app_instances, settings.app_pooling)?;
+            let apps =
+                Apps::open(store.clone(), &settings.data_dir, &porch::apps::AppsConfig::from_settings(settings))?;
             let m = apps.install_path(&path, Actor::Console).await?;
             let base = base_url(store, settings).await?;
             println!("Installed {} {} as \"{}\" with roles {}.", m.name, m.version, m.id, m.roles.join(", "));
@@ -320,7 +321,8 @@ async fn app(store: &Store, settings: &Settings, cmd: AppCommand) -> Result<()> 
             }
         }
         AppCommand::Remove { id, purge } => {
-            let apps = Apps::open(store.clone(), &settings.data_dir, settings.app_instances, settings.app_pooling)?;
+            let apps =
+                Apps::open(store.clone(), &settings.data_dir, &porch::apps::AppsConfig::from_settings(settings))?;
             if !apps.remove(&id, purge, Actor::Console).await? {
                 bail!("no app \"{id}\" is installed; `porch app list` shows them");
             }

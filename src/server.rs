@@ -36,7 +36,12 @@ pub async fn run(settings: Settings) -> Result<(), ServeError> {
     let base_url = settings.base_url(bound);
     store.set_setting("public_url", &base_url).await?;
 
-    let apps = Arc::new(Apps::open(store.clone(), &settings.data_dir, settings.app_instances, settings.app_pooling)?);
+    let apps =
+        Arc::new(Apps::open(store.clone(), &settings.data_dir, &crate::apps::AppsConfig::from_settings(&settings))?);
+    let collected = apps.collect_blobs().await?;
+    if collected > 0 {
+        tracing::info!(collected, "removed blob files nothing referred to");
+    }
     apps.install_bundled().await?;
     let loaded = apps.load_all().await?;
     let (hits, misses) = apps.cache_stats();

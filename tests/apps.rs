@@ -349,3 +349,32 @@ async fn blobs_kv_and_people_work_inside_each_apps_own_namespace() {
     let people = owner.get(&owner.app_url("hostile", "/people")).await;
     assert_eq!(people.body, "Olivia Owner (victim)");
 }
+
+#[tokio::test]
+async fn the_media_capability_makes_clean_thumbnails_and_copies_for_apps() {
+    let Some(fixtures) = crate::util::shared_fixtures() else {
+        assert!(!crate::util::in_ci(), "../shared/fixtures is missing; CI always has it");
+        eprintln!("\n!!! SKIPPING FIXTURE TEST: ../shared/fixtures is not beside this checkout !!!\n");
+        return;
+    };
+    let (porch, owner) = porch_with_owner(&[]).await;
+    assert!(porch.install("hostile").success);
+    porch.grant(OWNER, "hostile:victim");
+    owner.follow(&owner.app_url("hostile", "/")).await;
+    let photo = std::fs::read(fixtures.join("photos/gps/DSCN0010.jpg")).expect("fixture");
+    let done = owner.post_bytes(&owner.app_url("hostile", "/media"), photo.clone()).await;
+    let stored = owner.get_bytes(&owner.app_url("hostile", "/blob?upload")).await;
+    assert_eq!(stored.len(), photo.len(), "upload stored whole: {:?}", &stored[..stored.len().min(64)]);
+    assert!(done.body.starts_with("format=jpeg size=640x480 orientation=1 taken=Some("), "{}", done.body);
+    for name in ["thumb", "clean"] {
+        let served = owner.get_bytes(&owner.app_url("hostile", &format!("/blob?{name}"))).await;
+        let fields: Vec<exif::Tag> = exif::Reader::new()
+            .read_from_container(&mut std::io::Cursor::new(&served))
+            .map(|e| e.fields().map(|f| f.tag).collect())
+            .unwrap_or_default();
+        assert!(!fields.contains(&exif::Tag::GPSLatitude), "{name} carries GPS: {fields:?}");
+        assert!(image::load_from_memory(&served).is_ok(), "{name} is an image");
+    }
+    let garbage = owner.post_bytes(&owner.app_url("hostile", "/media"), b"not a photo at all".to_vec()).await;
+    assert!(garbage.body.contains("Invalid") && garbage.body.contains("not an image"), "{}", garbage.body);
+}

@@ -58,8 +58,11 @@ async fn invite_create_join_lands_on_account_with_role_groups_and_grants() {
     assert!(account.body.contains("member"));
     assert!(account.body.contains("family"), "group carried over");
     assert!(account.body.contains("photos") && account.body.contains("viewer"), "grant carried over");
-    // Members are not admins.
+    // Members are not admins, not even with a valid form token of their own.
     assert_eq!(grandma.get("/admin/people").await.status, 403);
+    let token = grandma.get("/account").await.csrf();
+    let form = [("csrf", token.as_str()), ("note", "x"), ("role", "owner"), ("expires", "86400"), ("uses", "1")];
+    assert_eq!(grandma.post("/admin/invites", &form).await.status, 403);
     assert!(porch.audit().contains("invite.used"));
 }
 

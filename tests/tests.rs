@@ -6,5 +6,6 @@ mod browser;
 mod cli;
 mod config;
 mod identity;
+mod media;
 mod tidy;
 mod util;

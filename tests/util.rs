@@ -308,6 +308,11 @@ impl Browser {
         read(self.client.post(self.url(url)).body(body).send().await.expect("POST")).await
     }
 
+    pub async fn get_bytes(&self, url: &str) -> Vec<u8> {
+        let response = self.client.get(self.url(url)).send().await.expect("GET");
+        response.bytes().await.expect("body").to_vec()
+    }
+
     /// How many body bytes arrive before the response ends or breaks.
     pub async fn download_len(&self, url: &str) -> usize {
         let mut response = self.client.get(self.url(url)).send().await.expect("GET");

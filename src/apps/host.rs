@@ -13,6 +13,7 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpVi
 use super::bindings::porch::app::types::Error;
 use super::bindings::porch::app::{blobs, kv, media, people, types};
 use super::manifest::Manifest;
+use crate::media::{MediaError, MediaLimits, ThumbFormat};
 use crate::store::blobfiles::{BlobFiles, TempBlob};
 use crate::store::{NewBlob, OverQuota, Store, now};
 
@@ -27,6 +28,57 @@ pub struct AppScope {
     pub manifest: Arc<Manifest>,
     pub store: Store,
     pub blobs: BlobFiles,
+    pub media: Arc<MediaWork>,
+}
+
+/// Image jobs: run on the blocking pool, a bounded number at once, each
+/// under the media limits and a deadline.
+pub struct MediaWork {
+    limits: MediaLimits,
+    timeout: std::time::Duration,
+    slots: Arc<tokio::sync::Semaphore>,
+}
+
+impl MediaWork {
+    pub fn new(limits: MediaLimits, timeout: std::time::Duration, workers: u32) -> MediaWork {
+        MediaWork { limits, timeout, slots: Arc::new(tokio::sync::Semaphore::new(workers as usize)) }
+    }
+
+    pub fn limits(&self) -> &MediaLimits {
+        &self.limits
+    }
+
+    /// Runs `job`; a job still running at the deadline keeps its slot until
+    /// it ends, so the number of decodes in memory stays bounded.
+    pub async fn run<T: Send + 'static>(
+        &self,
+        job: impl FnOnce(&MediaLimits) -> Result<T, MediaError> + Send + 'static,
+    ) -> Result<T, Error> {
+        let deadline = tokio::time::Instant::now() + self.timeout;
+        let too_slow = || Error::Invalid(format!("image work took longer than {:?}", self.timeout));
+        let slot = match tokio::time::timeout_at(deadline, self.slots.clone().acquire_owned()).await {
+            Ok(Ok(slot)) => slot,
+            _ => return Err(too_slow()),
+        };
+        let limits = self.limits;
+        let job = tokio::task::spawn_blocking(move || {
+            let _slot = slot;
+            job(&limits)
+        });
+        match tokio::time::timeout_at(deadline, job).await {
+            Ok(Ok(Ok(value))) => Ok(value),
+            Ok(Ok(Err(e))) => Err(media_error(e)),
+            Ok(Err(e)) => Err(internal(e)),
+            Err(_) => Err(too_slow()),
+        }
+    }
+}
+
+fn media_error(e: MediaError) -> Error {
+    match e {
+        MediaError::Unsupported(m) => Error::Unsupported(m),
+        other => Error::Invalid(other.to_string()),
+    }
 }
 
 /// The `T` of each request's `wasmtime::Store<T>`.
@@ -251,30 +303,8 @@ impl blobs::HostWriter for AppState {
         }
         let Some(temp) = w.temp.take() else { return Ok(Err(Error::Invalid("this writer is finished".into()))) };
         let (name, content_type) = (w.name.clone(), w.content_type.clone());
-        let (sha, size) = match self.scope.blobs.persist(temp).await {
-            Ok(done) => done,
-            Err(e) => return Ok(Err(internal(e))),
-        };
-        let at = now();
-        let app = self.scope.manifest.id.clone();
-        let row = NewBlob { app: &app, name: &name, sha256: &sha, size, content_type: &content_type, at };
-        match self.scope.store.put_blob(&row, quota).await {
-            Ok(Ok(replaced)) => {
-                if let Some(old) = replaced {
-                    collect_if_unused(&self.scope.clone(), &old).await;
-                }
-                let size = i64::try_from(size).unwrap_or(i64::MAX);
-                Ok(Ok(info(crate::store::BlobRow { name, sha256: sha, size, content_type, created_at: at })))
-            }
-            Ok(Err(q)) => {
-                collect_if_unused(&self.scope.clone(), &sha).await;
-                Ok(Err(over(q, "blob")))
-            }
-            Err(e) => {
-                collect_if_unused(&self.scope.clone(), &sha).await;
-                Ok(Err(internal(e)))
-            }
-        }
+        let scope = self.scope.clone();
+        Ok(commit_blob(&scope, &name, &content_type, temp, quota).await)
     }
 
     async fn drop(&mut self, writer: Resource<BlobWriter>) -> wasmtime::Result<()> {
@@ -320,36 +350,109 @@ impl blobs::Host for AppState {
     }
 }
 
+impl AppState {
+    fn media_declared(&self) -> Result<(), Error> {
+        if self.scope.manifest.allows_interface("media") { Ok(()) } else { Err(not_declared("media")) }
+    }
+
+    /// A whole blob of this app, refused before reading if over the media
+    /// input limit.
+    async fn media_input(&mut self, name: &str) -> Result<(crate::store::BlobRow, Vec<u8>), Error> {
+        let row = self.scope.store.blob(self.app(), name).await.map_err(internal)?.ok_or(Error::NotFound)?;
+        let max = self.scope.media.limits().max_input;
+        if u64::try_from(row.size).unwrap_or(u64::MAX) > max {
+            return Err(Error::Invalid(format!("the file has {} bytes; image work accepts at most {max}", row.size)));
+        }
+        let size = usize::try_from(row.size).unwrap_or(usize::MAX);
+        let bytes = self.scope.blobs.read_at(&row.sha256, 0, size).await.map_err(internal)?;
+        Ok((row, bytes))
+    }
+
+    /// Stores bytes made by porch as one of this app's blobs.
+    async fn save_blob(&mut self, name: &str, content_type: &str, data: &[u8]) -> Result<blobs::BlobInfo, Error> {
+        let quota = self.blob_quota()?;
+        check_key("blob name", name, MAX_NAME)?;
+        let mut temp = self.scope.blobs.create().await.map_err(internal)?;
+        temp.write(data).await.map_err(internal)?;
+        commit_blob(&self.scope.clone(), name, content_type, temp, quota).await
+    }
+}
+
+/// Persists a finished temp file and records it under `name`, within quota;
+/// a file nobody ends up referring to is removed again.
+async fn commit_blob(
+    scope: &Arc<AppScope>,
+    name: &str,
+    content_type: &str,
+    temp: TempBlob,
+    quota: u64,
+) -> Result<blobs::BlobInfo, Error> {
+    let (sha, size) = scope.blobs.persist(temp).await.map_err(internal)?;
+    let at = now();
+    let app = scope.manifest.id.clone();
+    let row = NewBlob { app: &app, name, sha256: &sha, size, content_type, at };
+    match scope.store.put_blob(&row, quota).await {
+        Ok(Ok(replaced)) => {
+            if let Some(old) = replaced {
+                collect_if_unused(scope, &old).await;
+            }
+            let size = i64::try_from(size).unwrap_or(i64::MAX);
+            let stored = crate::store::BlobRow {
+                name: name.to_owned(),
+                sha256: sha,
+                size,
+                content_type: content_type.to_owned(),
+                created_at: at,
+            };
+            Ok(info(stored))
+        }
+        Ok(Err(q)) => {
+            collect_if_unused(scope, &sha).await;
+            Err(over(q, "blob"))
+        }
+        Err(e) => {
+            collect_if_unused(scope, &sha).await;
+            Err(internal(e))
+        }
+    }
+}
+
 impl media::Host for AppState {
-    async fn probe(&mut self, _blob: String) -> Result<media::ProbeInfo, Error> {
+    async fn probe(&mut self, blob: String) -> Result<media::ProbeInfo, Error> {
         self.media_declared()?;
-        Err(media_unavailable())
+        let (_, bytes) = self.media_input(&blob).await?;
+        let p = self.scope.media.run(move |limits| crate::media::probe(&bytes, limits)).await?;
+        Ok(media::ProbeInfo {
+            format: p.format.to_owned(),
+            width: p.width,
+            height: p.height,
+            orientation: p.orientation,
+            taken_at: p.taken_at,
+        })
     }
 
     async fn thumbnail(
         &mut self,
-        _blob: String,
-        _target: String,
-        _max_edge: u32,
-        _format: media::ImageFormat,
+        blob: String,
+        target: String,
+        max_edge: u32,
+        format: media::ImageFormat,
     ) -> Result<blobs::BlobInfo, Error> {
         self.media_declared()?;
-        Err(media_unavailable())
+        let format = match format {
+            media::ImageFormat::Jpeg => ThumbFormat::Jpeg,
+            media::ImageFormat::Webp => ThumbFormat::WebP,
+        };
+        let (_, bytes) = self.media_input(&blob).await?;
+        let out = self.scope.media.run(move |limits| crate::media::thumbnail(&bytes, max_edge, format, limits)).await?;
+        self.save_blob(&target, format.content_type(), &out).await
     }
 
-    async fn strip_metadata(&mut self, _blob: String, _target: String) -> Result<blobs::BlobInfo, Error> {
+    async fn strip_metadata(&mut self, blob: String, target: String) -> Result<blobs::BlobInfo, Error> {
         self.media_declared()?;
-        Err(media_unavailable())
-    }
-}
-
-fn media_unavailable() -> Error {
-    Error::Unsupported("image processing is not available in this version of porch".into())
-}
-
-impl AppState {
-    fn media_declared(&self) -> Result<(), Error> {
-        if self.scope.manifest.allows_interface("media") { Ok(()) } else { Err(not_declared("media")) }
+        let (row, bytes) = self.media_input(&blob).await?;
+        let out = self.scope.media.run(move |limits| crate::media::strip_metadata(&bytes, limits)).await?;
+        self.save_blob(&target, &row.content_type, &out).await
     }
 }
 

@@ -12,12 +12,51 @@ mod registry;
 mod run;
 mod runtime;
 
+pub use host::MediaWork;
 pub use manifest::Manifest;
 pub use registry::Apps;
 pub use run::{Failure, LoadedApp, harden};
 pub use runtime::Allocator;
 
+use std::time::Duration;
+
+use crate::config::Settings;
+use crate::media::MediaLimits;
 use crate::store::StoreError;
+
+/// How the apps layer is set up (from `porch.toml`).
+#[derive(Debug, Clone)]
+pub struct AppsConfig {
+    pub instances: u32,
+    pub pooling: bool,
+    pub media: MediaLimits,
+    pub media_timeout: Duration,
+    pub media_workers: u32,
+}
+
+impl AppsConfig {
+    pub fn from_settings(s: &Settings) -> AppsConfig {
+        AppsConfig {
+            instances: s.app_instances,
+            pooling: s.app_pooling,
+            media: s.media,
+            media_timeout: s.media_timeout,
+            media_workers: s.media_workers,
+        }
+    }
+}
+
+impl Default for AppsConfig {
+    fn default() -> Self {
+        AppsConfig {
+            instances: 256,
+            pooling: true,
+            media: MediaLimits::default(),
+            media_timeout: Duration::from_secs(30),
+            media_workers: 2,
+        }
+    }
+}
 
 /// What can go wrong installing or loading an app.
 #[derive(Debug, thiserror::Error)]

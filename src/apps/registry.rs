@@ -10,12 +10,12 @@ use std::sync::{Arc, RwLock};
 
 use sha2::{Digest, Sha256};
 
-use super::AppError;
 use super::bundled::BUNDLED;
-use super::host::AppScope;
+use super::host::{AppScope, MediaWork};
 use super::manifest::Manifest;
 use super::run::LoadedApp;
 use super::runtime::{Allocator, Runtime};
+use super::{AppError, AppsConfig};
 use crate::gate::audit::{Actor, record};
 use crate::store::blobfiles::BlobFiles;
 use crate::store::{AppRow, Store, now};
@@ -24,6 +24,7 @@ pub struct Apps {
     runtime: Arc<Runtime>,
     store: Store,
     blobs: BlobFiles,
+    media: Arc<MediaWork>,
     dir: PathBuf,
     loaded: RwLock<HashMap<String, Arc<LoadedApp>>>,
 }
@@ -35,14 +36,15 @@ fn offered_key(id: &str) -> String {
 }
 
 impl Apps {
-    pub fn open(store: Store, data_dir: &Path, instances: u32, pooling: bool) -> Result<Apps, AppError> {
+    pub fn open(store: Store, data_dir: &Path, config: &AppsConfig) -> Result<Apps, AppError> {
         let data_dir =
             std::path::absolute(data_dir).map_err(|e| AppError::Io(format!("{}: {e}", data_dir.display())))?;
-        let runtime = Runtime::new(&data_dir.join("cache").join("wasm"), instances, pooling)?;
+        let runtime = Runtime::new(&data_dir.join("cache").join("wasm"), config.instances, config.pooling)?;
         let dir = data_dir.join("apps");
         std::fs::create_dir_all(&dir).map_err(|e| AppError::Io(format!("{}: {e}", dir.display())))?;
         let blobs = BlobFiles::open(&data_dir).map_err(|e| AppError::Io(format!("blob folder: {e}")))?;
-        Ok(Apps { runtime: Arc::new(runtime), store, blobs, dir, loaded: RwLock::new(HashMap::new()) })
+        let media = Arc::new(MediaWork::new(config.media, config.media_timeout, config.media_workers));
+        Ok(Apps { runtime: Arc::new(runtime), store, blobs, media, dir, loaded: RwLock::new(HashMap::new()) })
     }
 
     pub fn allocator(&self) -> Allocator {
@@ -64,8 +66,12 @@ impl Apps {
         let pre = tokio::task::spawn_blocking(move || runtime.prepare(&m, &bytes))
             .await
             .map_err(|e| AppError::Engine(e.to_string()))??;
-        let scope =
-            Arc::new(AppScope { manifest: manifest.clone(), store: self.store.clone(), blobs: self.blobs.clone() });
+        let scope = Arc::new(AppScope {
+            manifest: manifest.clone(),
+            store: self.store.clone(),
+            blobs: self.blobs.clone(),
+            media: self.media.clone(),
+        });
         Ok(LoadedApp::new(manifest, sha, pre, scope))
     }
 
@@ -128,6 +134,17 @@ impl Apps {
         let detail = if purge { "data deleted" } else { "data kept" };
         record(&self.store, by, "app.removed", id, detail).await;
         Ok(true)
+    }
+
+    /// Removes blob files no row refers to (left by a crash between writing
+    /// a file and committing its row). Run before serving.
+    pub async fn collect_blobs(&self) -> Result<u64, AppError> {
+        let keep: std::collections::HashSet<String> = self.store.blob_hashes().await?.into_iter().collect();
+        let blobs = self.blobs.clone();
+        tokio::task::spawn_blocking(move || blobs.collect_unreferenced(&keep))
+            .await
+            .map_err(|e| AppError::Io(e.to_string()))?
+            .map_err(|e| AppError::Io(format!("collecting unreferenced blobs: {e}")))
     }
 
     /// Installs bundled apps never offered before, and upgrades bundled apps

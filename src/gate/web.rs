@@ -319,6 +319,25 @@ where
     }
 }
 
+/// A [`Checked`] form from an owner; members get 403. Every admin action
+/// takes this, so none can skip either check.
+pub struct OwnerForm<T>(pub Visitor, pub T);
+
+impl<T> FromRequest<Gate> for OwnerForm<T>
+where
+    T: DeserializeOwned + CsrfForm + Send,
+{
+    type Rejection = Response;
+
+    async fn from_request(request: Request, gate: &Gate) -> Result<OwnerForm<T>, Response> {
+        let Checked(caller, visitor, form) = Checked::<T>::from_request(request, gate).await?;
+        if caller.person.role != Role::Owner {
+            return Err(GateError::Forbidden("only the owners of this porch can do that".into()).into_response());
+        }
+        Ok(OwnerForm(visitor, form))
+    }
+}
+
 /// The page a signed-in form should return to, if it is one of ours.
 pub fn safe_next(next: Option<&str>) -> String {
     match next {

@@ -96,6 +96,28 @@ impl BlobFiles {
         tokio::fs::File::open(self.path_of(sha256)?).await
     }
 
+    /// Removes every blob file whose hash is not in `keep`; returns how many.
+    /// Only safe while nothing is writing blobs (porch runs it at start-up):
+    /// a file is renamed into place just before its row is committed.
+    pub fn collect_unreferenced(&self, keep: &std::collections::HashSet<String>) -> io::Result<u64> {
+        let mut removed = 0;
+        for dir in std::fs::read_dir(&self.root)?.flatten() {
+            let name = dir.file_name();
+            let name = name.to_string_lossy();
+            if name.len() != 2 || !dir.path().is_dir() {
+                continue;
+            }
+            for file in std::fs::read_dir(dir.path())?.flatten() {
+                let file_name = file.file_name().to_string_lossy().into_owned();
+                if is_hash(&file_name) && !keep.contains(&file_name) {
+                    std::fs::remove_file(file.path())?;
+                    removed += 1;
+                }
+            }
+        }
+        Ok(removed)
+    }
+
     pub async fn remove(&self, sha256: &str) -> io::Result<()> {
         match tokio::fs::remove_file(self.path_of(sha256)?).await {
             Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
@@ -145,6 +167,15 @@ mod tests {
         b.write(b"hello world").await.expect("write");
         assert_eq!(files.persist(b).await.expect("persist").0, sha);
         assert_eq!(std::fs::read_dir(dir.path().join("blobs/tmp")).expect("tmp").count(), 0);
+
+        // Collection keeps what is referenced and removes the rest.
+        let mut c = files.create().await.expect("create");
+        c.write(b"orphan").await.expect("write");
+        let (orphan, _) = files.persist(c).await.expect("persist");
+        let keep = std::collections::HashSet::from([sha.clone()]);
+        assert_eq!(files.collect_unreferenced(&keep).expect("collect"), 1);
+        assert!(files.read_at(&sha, 0, 5).await.is_ok());
+        assert!(files.read_at(&orphan, 0, 5).await.is_err());
     }
 
     #[tokio::test]

@@ -14,7 +14,7 @@ use crate::gate::Gate;
 use crate::gate::error::GateError;
 use crate::gate::invites::{self, InviteRequest};
 use crate::gate::people;
-use crate::gate::web::{Checked, CsrfForm, Owner};
+use crate::gate::web::{CsrfForm, Owner, OwnerForm};
 use crate::store::{Role, now};
 
 pub async fn people_page(State(gate): State<Gate>, Owner(visitor): Owner) -> Result<Html<String>, GateError> {
@@ -43,9 +43,8 @@ async fn person(gate: &Gate, id: i64) -> Result<crate::store::PersonRow, GateErr
 pub async fn person_change(
     State(gate): State<Gate>,
     Path(id): Path<i64>,
-    Checked(caller, visitor, form): Checked<PersonForm>,
+    OwnerForm(visitor, form): OwnerForm<PersonForm>,
 ) -> Result<Response, GateError> {
-    require_owner(&caller)?;
     let person = person(&gate, id).await?;
     let role = Role::parse(&form.role).ok_or_else(|| GateError::Invalid("role must be owner or member".into()))?;
     let groups = invites::parse_groups(&form.groups)?;
@@ -56,9 +55,8 @@ pub async fn person_change(
 pub async fn person_disable(
     State(gate): State<Gate>,
     Path(id): Path<i64>,
-    Checked(caller, visitor, _): Checked<CsrfOnly>,
+    OwnerForm(visitor, _): OwnerForm<CsrfOnly>,
 ) -> Result<Response, GateError> {
-    require_owner(&caller)?;
     let person = person(&gate, id).await?;
     people::disable(&gate.store, &person, visitor.actor()).await?;
     Ok(Redirect::to("/admin/people").into_response())
@@ -67,20 +65,11 @@ pub async fn person_disable(
 pub async fn person_enable(
     State(gate): State<Gate>,
     Path(id): Path<i64>,
-    Checked(caller, visitor, _): Checked<CsrfOnly>,
+    OwnerForm(visitor, _): OwnerForm<CsrfOnly>,
 ) -> Result<Response, GateError> {
-    require_owner(&caller)?;
     let person = person(&gate, id).await?;
     people::enable(&gate.store, &person, visitor.actor()).await?;
     Ok(Redirect::to("/admin/people").into_response())
-}
-
-fn require_owner(caller: &crate::gate::sessions::Caller) -> Result<(), GateError> {
-    if caller.person.role == Role::Owner {
-        Ok(())
-    } else {
-        Err(GateError::Forbidden("only the owners of this porch can do that".into()))
-    }
 }
 
 /// Expiry choices offered by the form, in seconds.
@@ -161,9 +150,8 @@ fn invite_request(form: &InviteForm) -> Result<InviteRequest, GateError> {
 
 pub async fn invite_create(
     State(gate): State<Gate>,
-    Checked(caller, visitor, form): Checked<InviteForm>,
+    OwnerForm(visitor, form): OwnerForm<InviteForm>,
 ) -> Result<Response, GateError> {
-    require_owner(&caller)?;
     let request = match invite_request(&form) {
         Ok(r) => r,
         Err(e @ GateError::Invalid(_)) => {
@@ -193,9 +181,8 @@ fn qr_svg(link: &str) -> Option<String> {
 pub async fn invite_revoke(
     State(gate): State<Gate>,
     Path(id): Path<i64>,
-    Checked(caller, visitor, _): Checked<CsrfOnly>,
+    OwnerForm(visitor, _): OwnerForm<CsrfOnly>,
 ) -> Result<Response, GateError> {
-    require_owner(&caller)?;
     invites::revoke(&gate.store, id, visitor.actor()).await?;
     Ok(Redirect::to("/admin/invites").into_response())
 }
@@ -250,9 +237,8 @@ impl CsrfForm for GrantForm {
 pub async fn app_grant(
     State(gate): State<Gate>,
     Path(app): Path<String>,
-    Checked(caller, visitor, form): Checked<GrantForm>,
+    OwnerForm(visitor, form): OwnerForm<GrantForm>,
 ) -> Result<Response, GateError> {
-    require_owner(&caller)?;
     let person = person(&gate, form.person).await?;
     crate::gate::grants::grant(&gate.store, &person, &app, &form.role, visitor.actor()).await?;
     Ok(Redirect::to("/admin/apps").into_response())
@@ -261,9 +247,8 @@ pub async fn app_grant(
 pub async fn app_revoke(
     State(gate): State<Gate>,
     Path(app): Path<String>,
-    Checked(caller, visitor, form): Checked<GrantForm>,
+    OwnerForm(visitor, form): OwnerForm<GrantForm>,
 ) -> Result<Response, GateError> {
-    require_owner(&caller)?;
     let person = person(&gate, form.person).await?;
     crate::gate::grants::revoke(&gate.store, &person, &app, visitor.actor()).await?;
     Ok(Redirect::to("/admin/apps").into_response())

@@ -3,13 +3,27 @@
 
 use std::hint::black_box;
 
-use porch_app::{Error as HostError, blobs, kv};
+use porch_app::{Error as HostError, blobs, kv, media};
 use wstd::http::body::Bytes;
 use wstd::http::{Body, Error, Request, Response};
 
 #[wstd::http_server]
-async fn main(request: Request<Body>) -> Result<Response<Body>, Error> {
+async fn main(mut request: Request<Body>) -> Result<Response<Body>, Error> {
     let path = request.uri().path().to_owned();
+    if path == "/media" {
+        let upload = request.body_mut().contents().await?.to_vec();
+        return Ok(Response::new(media_roundtrip(&upload).unwrap_or_else(|e| format!("failed: {e}")).into()));
+    }
+    if path == "/blob" {
+        let name = request.uri().query().unwrap_or("").to_owned();
+        return Ok(match blobs::stat(&name) {
+            Ok(Some(info)) => {
+                let bytes = blobs::read(&name, 0, info.size as u32).unwrap_or_default();
+                Response::builder().header("content-type", info.content_type).body(bytes.into())?
+            }
+            _ => Response::builder().status(404).body("no such blob".into())?,
+        });
+    }
     let text = match path.as_str() {
         "/loop" => spin_forever(),
         "/hog" => hog_memory(),
@@ -104,4 +118,17 @@ fn kv_get(key: &str) -> String {
         Ok(v) => format!("{key} = {:?}", v.map(|b| String::from_utf8_lossy(&b).into_owned())),
         Err(e) => format!("error: {e}"),
     }
+}
+
+/// Stores an upload, then asks porch to probe it, make a thumbnail and a
+/// stripped copy; reports what came back.
+fn media_roundtrip(upload: &[u8]) -> Result<String, HostError> {
+    blobs::put("upload", "image/jpeg", upload)?;
+    let probe = media::probe("upload")?;
+    let thumb = media::thumbnail("upload", "thumb", 400, media::ImageFormat::Jpeg)?;
+    let clean = media::strip_metadata("upload", "clean")?;
+    Ok(format!(
+        "format={} size={}x{} orientation={} taken={:?} thumb={} clean={}",
+        probe.format, probe.width, probe.height, probe.orientation, probe.taken_at, thumb.size, clean.size
+    ))
 }
