@@ -143,6 +143,19 @@ async fn owner_invites_a_relative_who_joins_in_a_second_browser() {
     owner.goto(&format!("{}/account", porch.url)).await.expect("account");
     assert_eq!(text_of(&owner, "#account-name").await, OWNER);
 
+    // Entering an app in a real browser: home page link -> /.porch/enter on
+    // porch's host -> one-time ticket on hello.localhost -> the app greets.
+    porch.grant(OWNER, "hello:visitor");
+    owner.goto(&format!("{}/", porch.url)).await.expect("home");
+    click(&owner, "ul.cards a").await;
+    assert_eq!(text_of(&owner, "#greeting").await, format!("Hello, {OWNER}!"));
+    let url = owner.current_url().await.expect("url");
+    assert_eq!(url.host_str(), Some("hello.localhost"), "the app runs on its own origin");
+    // Grandma has no grant: porch answers, the app never runs.
+    grandma.goto(&format!("{}/", porch.url.replacen("://", "://hello.", 1))).await.expect("hello");
+    let denied = grandma.source().await.expect("source");
+    assert!(denied.contains("not been given access"), "{denied}");
+
     owner.close().await.expect("close");
     grandma.close().await.expect("close");
 }
