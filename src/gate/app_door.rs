@@ -16,14 +16,14 @@
 use axum::extract::{Query, Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
+use axum_extra::extract::cookie::{Cookie, CookieJar};
 use serde::Deserialize;
 
 use super::Gate;
 use super::audit::record;
 use super::error::GateError;
 use super::secret::{self, Secret};
-use super::web::{Visitor, error_page, safe_next};
+use super::web::{Visitor, error_page, query_string, safe_next};
 use crate::store::now;
 
 /// How long a ticket may take from porch to the app host.
@@ -55,14 +55,6 @@ pub fn app_origin(base_url: &str, app: &str) -> String {
 pub struct EnterQuery {
     app: String,
     next: Option<String>,
-}
-
-fn query_string(pairs: &[(&str, &str)]) -> String {
-    let mut q = url::form_urlencoded::Serializer::new(String::new());
-    for (k, v) in pairs {
-        q.append_pair(k, v);
-    }
-    q.finish()
 }
 
 /// Step 2, on porch's own host.
@@ -139,13 +131,7 @@ pub async fn ticket(gate: &Gate, app: &str, request: Request) -> Response {
 }
 
 fn app_cookie(gate: &Gate, value: String) -> Cookie<'static> {
-    let mut c = Cookie::new(app_cookie_name(gate), value);
-    c.set_http_only(true);
-    c.set_same_site(SameSite::Lax);
-    c.set_path("/");
-    c.set_secure(gate.settings.secure_cookies());
-    c.set_max_age(time::Duration::seconds(i64::try_from(gate.settings.session_lifetime.as_secs()).unwrap_or(i64::MAX)));
-    c
+    super::sessions::cookie_named(&gate.settings, app_cookie_name(gate), value)
 }
 
 /// Every other request on an app host: identify, then run the app.
@@ -177,12 +163,10 @@ pub async fn proxy(gate: &Gate, app_id: &str, mut request: Request) -> Response 
         Err(e) => return GateError::from(e).into_response(),
     };
     // Using an app keeps the porch session alive, as visiting porch would.
-    let at = now();
-    if at - person.session_last_seen_at >= super::sessions::SLIDE_EVERY_SECS {
-        let lifetime = i64::try_from(gate.settings.session_lifetime.as_secs()).unwrap_or(i64::MAX);
-        if let Err(e) = gate.store.touch_session(person.session_id, at, at.saturating_add(lifetime)).await {
-            tracing::warn!(error = %e, "could not slide a session");
-        }
+    if let Err(e) =
+        super::sessions::slide(&gate.store, &gate.settings, person.session_id, person.session_last_seen_at).await
+    {
+        tracing::warn!(error = %e, "could not slide a session");
     }
     rewrite_headers(request.headers_mut(), cookie_name, person.person_id, &person.display_name, &person.app_role);
     let https = gate.base_url.starts_with("https:");

@@ -12,7 +12,7 @@ use crate::store::{PersonRow, SessionRow, Store, now};
 
 /// A session is slid forward (and its cookie re-sent) at most this often,
 /// so busy pages do not write to the database on every request.
-pub const SLIDE_EVERY_SECS: i64 = 60;
+const SLIDE_EVERY_SECS: i64 = 60;
 
 /// Cookie name: `__Host-` on TLS makes browsers insist on Secure, Path=/ and
 /// no Domain, so no other host can set or read it.
@@ -49,7 +49,13 @@ fn lifetime_secs(settings: &Settings) -> i64 {
 
 /// A session cookie carrying `value`, with every protective attribute.
 pub fn cookie(settings: &Settings, value: String) -> Cookie<'static> {
-    let mut c = Cookie::new(cookie_name(settings), value);
+    cookie_named(settings, cookie_name(settings), value)
+}
+
+/// A host-only session cookie of any name (porch's, or an app host's) with
+/// the same protective attributes and lifetime.
+pub fn cookie_named(settings: &Settings, name: &'static str, value: String) -> Cookie<'static> {
+    let mut c = Cookie::new(name, value);
     c.set_http_only(true);
     c.set_same_site(SameSite::Lax);
     c.set_path("/");
@@ -83,14 +89,24 @@ pub async fn resolve(store: &Store, settings: &Settings, token: &str) -> Result<
     let Some(person) = store.person(session.person_id).await?.filter(|p| !p.is_disabled()) else {
         return Ok(None);
     };
-    let refreshed = if at - session.last_seen_at >= SLIDE_EVERY_SECS {
-        store.touch_session(session.id, at, at.saturating_add(lifetime_secs(settings))).await?;
+    let refreshed = if slide(store, settings, session.id, session.last_seen_at).await? {
         Some(cookie(settings, token.to_owned()))
     } else {
         None
     };
     let caller = Caller { person, session_id: session.id, csrf: secret::derive(token, "porch-csrf") };
     Ok(Some(Resolved { caller, refreshed }))
+}
+
+/// Slides a session seen at `last_seen` forward by a whole lifetime, at
+/// most once a minute. Returns whether it did.
+pub async fn slide(store: &Store, settings: &Settings, session_id: i64, last_seen: i64) -> Result<bool, GateError> {
+    let at = now();
+    if at - last_seen < SLIDE_EVERY_SECS {
+        return Ok(false);
+    }
+    store.touch_session(session_id, at, at.saturating_add(lifetime_secs(settings))).await?;
+    Ok(true)
 }
 
 /// The sessions shown on the account page, this one marked.

@@ -259,12 +259,16 @@ impl<S: Send + Sync> FromRequestParts<S> for SignedIn {
 
 fn to_signin(uri: &Uri) -> Response {
     let next = uri.path_and_query().map_or("/", |p| p.as_str());
-    let query = serde_urlencoded_next(next);
-    Redirect::to(&format!("/signin?{query}")).into_response()
+    Redirect::to(&format!("/signin?{}", query_string(&[("next", next)]))).into_response()
 }
 
-fn serde_urlencoded_next(next: &str) -> String {
-    url::form_urlencoded::Serializer::new(String::new()).append_pair("next", next).finish()
+/// `a=1&b=2`, form-encoded.
+pub fn query_string(pairs: &[(&str, &str)]) -> String {
+    let mut q = url::form_urlencoded::Serializer::new(String::new());
+    for (k, v) in pairs {
+        q.append_pair(k, v);
+    }
+    q.finish()
 }
 
 /// An owner; members get 403, anonymous visitors the sign-in page.

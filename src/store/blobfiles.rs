@@ -92,10 +92,6 @@ impl BlobFiles {
         Ok(buf)
     }
 
-    pub async fn open_file(&self, sha256: &str) -> io::Result<tokio::fs::File> {
-        tokio::fs::File::open(self.path_of(sha256)?).await
-    }
-
     /// Removes every blob file whose hash is not in `keep`; returns how many.
     /// Only safe while nothing is writing blobs (porch runs it at start-up):
     /// a file is renamed into place just before its row is committed.
