@@ -9,10 +9,15 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// Apps embedded in the binary and installed on first start.
-const BUNDLED: &[&str] = &["hello"];
+const BUNDLED: &[&str] = &["hello", "photos"];
 /// Every app in the plugins workspace: (crate name, folder).
-const APPS: &[(&str, &str)] =
-    &[("hello", "hello"), ("echo", "test-apps/echo"), ("hostile", "test-apps/hostile"), ("snoop", "test-apps/snoop")];
+const APPS: &[(&str, &str)] = &[
+    ("hello", "hello"),
+    ("photos", "photos"),
+    ("echo", "test-apps/echo"),
+    ("hostile", "test-apps/hostile"),
+    ("snoop", "test-apps/snoop"),
+];
 
 fn main() {
     let root = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR"));

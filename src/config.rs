@@ -450,6 +450,7 @@ pub fn parse_size(v: &str) -> Option<usize> {
         "KiB" | "K" | "KB" | "kB" => 1024,
         "MiB" | "M" | "MB" => 1024 * 1024,
         "GiB" | "G" | "GB" => 1024 * 1024 * 1024,
+        "TiB" | "T" | "TB" => 1024 * 1024 * 1024 * 1024,
         _ => return None,
     };
     n.checked_mul(mult)

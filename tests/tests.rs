@@ -7,5 +7,6 @@ mod cli;
 mod config;
 mod identity;
 mod media;
+mod photos;
 mod tidy;
 mod util;

@@ -213,6 +213,41 @@ impl kv::Host for AppState {
         let limit = limit.min(MAX_LIST);
         self.scope.store.kv_list(self.app(), &prefix, after.as_deref(), limit).await.map_err(internal)
     }
+
+    async fn list_keys_reverse(
+        &mut self,
+        prefix: String,
+        before: Option<String>,
+        limit: u32,
+    ) -> Result<Vec<String>, Error> {
+        self.kv_quota()?;
+        let limit = limit.min(MAX_LIST);
+        self.scope.store.kv_list_reverse(self.app(), &prefix, before.as_deref(), limit).await.map_err(internal)
+    }
+
+    async fn compare_and_swap(
+        &mut self,
+        key: String,
+        expected: Option<Vec<u8>>,
+        value: Vec<u8>,
+    ) -> Result<bool, Error> {
+        let quota = self.kv_quota()?;
+        check_key("key", &key, MAX_KEY)?;
+        if value.len() > MAX_VALUE {
+            return Err(Error::Invalid(format!("a value can be at most {MAX_VALUE} bytes")));
+        }
+        let store = &self.scope.store;
+        match store.kv_compare_and_swap(self.app(), &key, expected.as_deref(), &value, quota).await.map_err(internal)? {
+            Ok(swapped) => Ok(swapped),
+            Err(q) => Err(over(q, "kv")),
+        }
+    }
+
+    async fn delete_prefix(&mut self, prefix: String) -> Result<u64, Error> {
+        self.kv_quota()?;
+        check_key("prefix", &prefix, MAX_KEY)?;
+        self.scope.store.kv_delete_prefix(self.app(), &prefix).await.map_err(internal)
+    }
 }
 
 /// A blob being written by a guest.
@@ -221,6 +256,8 @@ pub struct BlobWriter {
     content_type: String,
     temp: Option<TempBlob>,
     failed: Option<Error>,
+    /// The app's blob usage when writing started.
+    used: u64,
 }
 
 fn info(row: crate::store::BlobRow) -> blobs::BlobInfo {
@@ -250,31 +287,38 @@ async fn collect_if_unused(scope: &AppScope, sha: &str) {
 
 impl blobs::HostWriter for AppState {
     async fn new(&mut self, name: String, content_type: String) -> wasmtime::Result<Resource<BlobWriter>> {
-        let failed = match self.blob_quota() {
+        let mut failed = match self.blob_quota() {
             Err(e) => Some(e),
             Ok(_) => check_key("blob name", &name, MAX_NAME).err(),
         };
+        // Usage is read once here; each chunk is checked against it (so a
+        // stream of small writes costs no queries) and `finish` checks again
+        // in the transaction that records the blob.
+        let mut used = 0;
+        if failed.is_none() {
+            match self.scope.store.blob_usage(self.app()).await {
+                Ok(u) => used = u,
+                Err(e) => failed = Some(internal(e)),
+            }
+        }
         let temp = match failed {
             Some(_) => None,
             None => Some(self.scope.blobs.create().await?),
         };
         let content_type: String = content_type.chars().filter(|c| !c.is_control()).take(128).collect();
-        Ok(self.table.push(BlobWriter { name, content_type, temp, failed })?)
+        Ok(self.table.push(BlobWriter { name, content_type, temp, failed, used })?)
     }
 
     async fn write(&mut self, writer: Resource<BlobWriter>, chunk: Vec<u8>) -> wasmtime::Result<Result<(), Error>> {
-        let quota_and_use = match self.blob_quota() {
-            Ok(q) => self.scope.store.blob_usage(self.app()).await.map_err(internal).map(|u| (q, u)),
-            Err(e) => Err(e),
+        let quota = match self.blob_quota() {
+            Ok(q) => q,
+            Err(e) => return Ok(Err(e)),
         };
         let w = self.table.get_mut(&writer)?;
         if let Some(e) = &w.failed {
             return Ok(Err(e.clone()));
         }
-        let (quota, used) = match quota_and_use {
-            Ok(pair) => pair,
-            Err(e) => return Ok(Err(e)),
-        };
+        let used = w.used;
         let Some(temp) = w.temp.as_mut() else { return Ok(Err(Error::Invalid("this writer is finished".into()))) };
         let wanted = temp.size() + chunk.len() as u64;
         if used.saturating_add(wanted) > quota {
@@ -347,6 +391,20 @@ impl blobs::Host for AppState {
         self.blob_quota()?;
         let rows = self.scope.store.list_blobs(self.app(), &prefix, after.as_deref(), limit.min(MAX_LIST)).await;
         Ok(rows.map_err(internal)?.into_iter().map(info).collect())
+    }
+
+    async fn delete_prefix(&mut self, prefix: String) -> Result<u64, Error> {
+        self.blob_quota()?;
+        check_key("prefix", &prefix, MAX_NAME)?;
+        let gone = self.scope.store.delete_blob_prefix(self.app(), &prefix).await.map_err(internal)?;
+        let scope = self.scope.clone();
+        let mut shas: Vec<&String> = gone.iter().collect();
+        shas.sort();
+        shas.dedup();
+        for sha in shas {
+            collect_if_unused(&scope, sha).await;
+        }
+        Ok(gone.len() as u64)
     }
 }
 

@@ -9,9 +9,11 @@
 //! 3. The app host's `/.porch/ticket` trades the ticket for its own
 //!    host-only cookie, tied to the porch session (ending that ends this).
 //!
-//! Requests then reach the app with `porch-user-id`, `porch-user-name` and
-//! `porch-app-role` set by porch (any sent by the client are removed) and
-//! without porch's cookie.
+//! Requests then reach the app with `porch-user-id`, `porch-user-name`,
+//! `porch-app-role` and `porch-user-role` (`owner` or `member`) set by porch
+//! (any sent by the client are removed) and without porch's cookie.
+//! State-changing requests a browser marks as coming from another origin,
+//! a sibling app included, are refused before the app runs.
 
 use axum::extract::{Query, Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
@@ -23,7 +25,9 @@ use super::Gate;
 use super::audit::record;
 use super::error::GateError;
 use super::secret::{self, Secret};
-use super::web::{Visitor, error_page, query_string, safe_next};
+use super::web::{
+    Visitor, cross_site_detail, error_page, not_cross_site, query_string, refuse_as_cross_site, safe_next,
+};
 use crate::store::now;
 
 /// How long a ticket may take from porch to the app host.
@@ -137,6 +141,9 @@ fn app_cookie(gate: &Gate, value: String) -> Cookie<'static> {
 /// Every other request on an app host: identify, then run the app.
 pub async fn proxy(gate: &Gate, app_id: &str, mut request: Request) -> Response {
     let visitor = Visitor::anonymous(&request);
+    if !not_cross_site(&request) {
+        return refuse_as_cross_site(gate, cross_site_detail(&request), &visitor).await;
+    }
     let app = match gate.apps.resolve(app_id).await {
         Ok(Some(app)) => app,
         Ok(None) => return no_such_app(gate, app_id, &visitor),
@@ -168,7 +175,13 @@ pub async fn proxy(gate: &Gate, app_id: &str, mut request: Request) -> Response 
     {
         tracing::warn!(error = %e, "could not slide a session");
     }
-    rewrite_headers(request.headers_mut(), cookie_name, person.person_id, &person.display_name, &person.app_role);
+    let who = Identity {
+        id: person.person_id,
+        name: &person.display_name,
+        app_role: &person.app_role,
+        owner: person.person_role == "owner",
+    };
+    rewrite_headers(request.headers_mut(), cookie_name, &who);
     let https = gate.base_url.starts_with("https:");
     match app.serve(request, https).await {
         Ok(mut response) => {
@@ -194,9 +207,18 @@ pub async fn proxy(gate: &Gate, app_id: &str, mut request: Request) -> Response 
     }
 }
 
+/// Who a request to an app comes from, as porch vouches for it.
+pub struct Identity<'a> {
+    pub id: i64,
+    pub name: &'a str,
+    pub app_role: &'a str,
+    /// Whether they own this porch.
+    pub owner: bool,
+}
+
 /// Removes identity headers a client may have sent and porch's own cookie,
 /// then sets the identity headers porch vouches for.
-pub fn rewrite_headers(headers: &mut HeaderMap, cookie_name: &str, id: i64, name: &str, role: &str) {
+pub fn rewrite_headers(headers: &mut HeaderMap, cookie_name: &str, who: &Identity<'_>) {
     let forged: Vec<HeaderName> = headers.keys().filter(|k| k.as_str().starts_with("porch-")).cloned().collect();
     for name in forged {
         headers.remove(name);
@@ -216,9 +238,16 @@ pub fn rewrite_headers(headers: &mut HeaderMap, cookie_name: &str, id: i64, name
     {
         headers.insert(header::COOKIE, v);
     }
-    let encoded: String = url::form_urlencoded::byte_serialize(name.as_bytes()).collect::<String>().replace('+', "%20");
-    for (k, v) in [("porch-user-id", id.to_string()), ("porch-user-name", encoded), ("porch-app-role", role.to_owned())]
-    {
+    let encoded: String =
+        url::form_urlencoded::byte_serialize(who.name.as_bytes()).collect::<String>().replace('+', "%20");
+    let person_role = if who.owner { "owner" } else { "member" };
+    let set = [
+        ("porch-user-id", who.id.to_string()),
+        ("porch-user-name", encoded),
+        ("porch-app-role", who.app_role.to_owned()),
+        ("porch-user-role", person_role.to_owned()),
+    ];
+    for (k, v) in set {
         if let Ok(v) = HeaderValue::from_str(&v) {
             headers.insert(HeaderName::from_static(k), v);
         }
@@ -258,10 +287,13 @@ mod tests {
         h.insert("porch-user-id", HeaderValue::from_static("1"));
         h.insert("Porch-App-Role", HeaderValue::from_static("owner"));
         h.insert(header::COOKIE, HeaderValue::from_static("theme=dark; porch_app=secret; lang=en"));
-        rewrite_headers(&mut h, "porch_app", 7, "Grandma Ö", "viewer");
+        h.insert("porch-user-role", HeaderValue::from_static("owner"));
+        let who = Identity { id: 7, name: "Grandma Ö", app_role: "viewer", owner: false };
+        rewrite_headers(&mut h, "porch_app", &who);
         assert_eq!(h.get("porch-user-id").and_then(|v| v.to_str().ok()), Some("7"));
         assert_eq!(h.get("porch-app-role").and_then(|v| v.to_str().ok()), Some("viewer"));
         assert_eq!(h.get("porch-user-name").and_then(|v| v.to_str().ok()), Some("Grandma%20%C3%96"));
+        assert_eq!(h.get("porch-user-role").and_then(|v| v.to_str().ok()), Some("member"));
         assert_eq!(h.get(header::COOKIE).and_then(|v| v.to_str().ok()), Some("theme=dark; lang=en"));
     }
 }

@@ -140,11 +140,28 @@ pub async fn ensure_owner_setup(
             expires_at: at.saturating_add(expires),
             max_uses: 1,
             groups: Vec::new(),
-            grants: Vec::new(),
+            grants: owner_grants(store).await?,
         })
         .await?;
     record(store, Actor::System, "invite.created", &format!("invite {id}"), "owner setup link").await;
     Ok(Some(join_link(base_url, secret.text())))
+}
+
+/// The first owner gets every installed app in its last (fullest) role, so
+/// the demo's apps open right after setup.
+async fn owner_grants(store: &Store) -> Result<Vec<(String, String)>, GateError> {
+    let mut grants = Vec::new();
+    for app in store.apps().await? {
+        match crate::apps::Manifest::parse(&app.manifest) {
+            Ok(m) => {
+                if let Some(role) = m.roles.last() {
+                    grants.push((m.id.clone(), role.clone()));
+                }
+            }
+            Err(e) => tracing::warn!(app = %app.id, error = %e, "installed app has a bad manifest"),
+        }
+    }
+    Ok(grants)
 }
 
 /// Revokes an invite; false if it did not exist or was revoked already.

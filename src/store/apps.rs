@@ -25,6 +25,8 @@ pub struct AppVisitor {
     pub person_id: i64,
     pub display_name: String,
     pub app_role: String,
+    /// `owner` or `member`.
+    pub person_role: String,
 }
 
 impl Store {
@@ -199,7 +201,7 @@ impl Store {
     pub async fn app_visitor(&self, token_hash: &[u8; 32], app_id: &str, now: i64) -> Result<Option<AppVisitor>> {
         Ok(sqlx::query_as(
             "SELECT s.id AS session_id, s.last_seen_at AS session_last_seen_at, p.id AS person_id, \
-                    p.display_name, g.app_role \
+                    p.display_name, g.app_role, p.role AS person_role \
              FROM app_sessions a \
              JOIN sessions s ON s.id = a.session_id \
              JOIN people p ON p.id = s.person_id \

@@ -6,7 +6,7 @@
 use serde::Serialize;
 use sqlx::FromRow;
 
-use super::kv::{OverQuota, set_usage};
+use super::kv::{OverQuota, in_prefix, set_usage};
 use super::{Result, Store};
 
 #[derive(Debug, Clone, Serialize, FromRow)]
@@ -106,17 +106,44 @@ impl Store {
     }
 
     pub async fn list_blobs(&self, app: &str, prefix: &str, after: Option<&str>, limit: u32) -> Result<Vec<BlobRow>> {
-        Ok(sqlx::query_as(
+        let sql = format!(
             "SELECT name, sha256, size, content_type, created_at FROM app_blobs \
-             WHERE app_id = ? AND substr(name, 1, length(?)) = ? AND name > ? ORDER BY name LIMIT ?",
-        )
-        .bind(app)
-        .bind(prefix)
-        .bind(prefix)
-        .bind(after.unwrap_or(""))
-        .bind(limit)
-        .fetch_all(self.pool())
-        .await?)
+             WHERE app_id = ? AND {} AND name > ? ORDER BY name LIMIT ?",
+            in_prefix("name")
+        );
+        Ok(sqlx::query_as(&sql)
+            .bind(app)
+            .bind(prefix)
+            .bind(prefix)
+            .bind(prefix)
+            .bind(prefix)
+            .bind(after.unwrap_or(""))
+            .bind(limit)
+            .fetch_all(self.pool())
+            .await?)
+    }
+
+    /// Deletes the rows of every blob whose name has `prefix`; returns their
+    /// hashes (the files may now be unused).
+    pub async fn delete_blob_prefix(&self, app: &str, prefix: &str) -> Result<Vec<String>> {
+        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
+        let sql = format!("DELETE FROM app_blobs WHERE app_id = ? AND {} RETURNING sha256, size", in_prefix("name"));
+        let gone: Vec<(String, i64)> = sqlx::query_as(&sql)
+            .bind(app)
+            .bind(prefix)
+            .bind(prefix)
+            .bind(prefix)
+            .bind(prefix)
+            .fetch_all(&mut *tx)
+            .await?;
+        let freed: i64 = gone.iter().map(|(_, size)| size).sum();
+        sqlx::query("UPDATE app_usage SET blob_bytes = max(0, blob_bytes - ?) WHERE app_id = ?")
+            .bind(freed)
+            .bind(app)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(gone.into_iter().map(|(sha, _)| sha).collect())
     }
 
     /// Whether any app still has a blob with this content.

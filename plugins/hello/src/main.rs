@@ -11,7 +11,9 @@ async fn main(request: Request<Body>) -> Result<Response<Body>, Error> {
     let key = format!("visits/{}", caller.id);
     let before = match kv::get(&key) {
         Ok(v) => v.and_then(|b| String::from_utf8(b).ok()).and_then(|s| s.parse::<u64>().ok()).unwrap_or(0),
-        Err(e) => return Ok(Response::builder().status(StatusCode::INTERNAL_SERVER_ERROR).body(e.to_string().into())?),
+        Err(e) => {
+            return Ok(Response::builder().status(StatusCode::INTERNAL_SERVER_ERROR).body(e.to_string().into())?);
+        }
     };
     let visits = before + 1;
     if let Err(e) = kv::set(&key, visits.to_string().as_bytes()) {

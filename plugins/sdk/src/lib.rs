@@ -29,6 +29,8 @@ pub struct Caller {
     pub name: String,
     /// This person's role in this app, as declared in the manifest.
     pub role: String,
+    /// Whether they own this porch (porch owners may see everything).
+    pub is_owner: bool,
 }
 
 impl Caller {
@@ -38,6 +40,7 @@ impl Caller {
             id: get("porch-user-id")?.parse().ok()?,
             name: percent_decode(get("porch-user-name")?),
             role: get("porch-app-role")?.to_owned(),
+            is_owner: get("porch-user-role") == Some("owner"),
         })
     }
 }
@@ -86,6 +89,39 @@ pub mod kv {
     pub fn list(prefix: &str, after: Option<&str>, limit: u32) -> Result<Vec<String>, Error> {
         kv::list_keys(prefix, after, limit)
     }
+
+    /// Keys with `prefix` in descending order, before `before`.
+    pub fn list_reverse(prefix: &str, before: Option<&str>, limit: u32) -> Result<Vec<String>, Error> {
+        kv::list_keys_reverse(prefix, before, limit)
+    }
+
+    /// Sets `key` to `value` only if it holds `expected` (`None`: absent).
+    pub fn compare_and_swap(key: &str, expected: Option<&[u8]>, value: &[u8]) -> Result<bool, Error> {
+        kv::compare_and_swap(key, expected, value)
+    }
+
+    /// Deletes every key starting with `prefix`; returns how many.
+    pub fn delete_prefix(prefix: &str) -> Result<u64, Error> {
+        kv::delete_prefix(prefix)
+    }
+
+    /// Read-modify-write without lost updates: calls `change` with the
+    /// current value until its result is stored unchanged underneath it.
+    /// `change` returning `None` leaves the key as it is. Gives up with
+    /// [`Error::Internal`] after 100 contended tries.
+    pub fn update<F>(key: &str, mut change: F) -> Result<Option<Vec<u8>>, Error>
+    where
+        F: FnMut(Option<&[u8]>) -> Option<Vec<u8>>,
+    {
+        for _ in 0..100 {
+            let current = kv::get(key)?;
+            let Some(next) = change(current.as_deref()) else { return Ok(current) };
+            if kv::compare_and_swap(key, current.as_deref(), &next)? {
+                return Ok(Some(next));
+            }
+        }
+        Err(Error::Internal(format!("too many writers at once on {key}")))
+    }
 }
 
 /// The app's own blobs.
@@ -107,6 +143,11 @@ pub mod blobs {
 
     pub fn list(prefix: &str, after: Option<&str>, limit: u32) -> Result<Vec<BlobInfo>, Error> {
         blobs::list_blobs(prefix, after, limit)
+    }
+
+    /// Deletes every blob whose name starts with `prefix`; returns how many.
+    pub fn delete_prefix(prefix: &str) -> Result<u64, Error> {
+        blobs::delete_prefix(prefix)
     }
 
     /// Writes a whole blob from memory (use [`Writer`] to stream).

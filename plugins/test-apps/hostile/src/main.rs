@@ -34,7 +34,11 @@ async fn main(mut request: Request<Body>) -> Result<Response<Body>, Error> {
         "/blob-flood" => blob_flood(),
         "/blob-roundtrip" => blob_roundtrip().unwrap_or_else(|e| format!("failed: {e}")),
         "/kv-get" => kv_get(request.uri().query().unwrap_or("")),
-        "/people" => porch_app::people::list().iter().map(|p| format!("{} ({})", p.name, p.app_role)).collect::<Vec<_>>().join(", "),
+        "/people" => porch_app::people::list()
+            .iter()
+            .map(|p| format!("{} ({})", p.name, p.app_role))
+            .collect::<Vec<_>>()
+            .join(", "),
         _ => "I am hostile, but this path is harmless.".to_owned(),
     };
     Ok(Response::new(text.into()))

@@ -1,0 +1,238 @@
+//! One file uploaded into an album: streamed into a blob as it arrives,
+//! recognised by its first bytes (never by its name or the browser's word),
+//! stored once per album by content hash, and for photos checked and
+//! thumbnailed by porch. Any failure removes what this upload wrote and
+//! answers with a JSON error the page shows next to that file.
+
+use porch_app::{Error as HostError, blobs, kv, media};
+use serde_json::json;
+use wstd::http::{Body, BodyExt, Request};
+
+use crate::model::{self, Album, Kind, Photo, Viewer};
+use crate::web::{Fail, Reply, json, param};
+
+/// Host writes are batched to this size.
+const BATCH: usize = 1 << 20;
+/// Long edges of the grid thumbnail and the view-size preview.
+pub const THUMB_EDGE: u32 = 400;
+pub const VIEW_EDGE: u32 = 2048;
+
+const ACCEPTED: &str = "Photos (JPEG, PNG, WebP, GIF) and videos (MP4, MOV, WebM) only.";
+
+/// What the first bytes say a file is: (kind, content type).
+pub fn sniff(head: &[u8]) -> Result<(Kind, &'static str), String> {
+    let at = |i: usize, s: &[u8]| head.get(i..i + s.len()) == Some(s);
+    if at(0, &[0xFF, 0xD8, 0xFF]) {
+        return Ok((Kind::Image, "image/jpeg"));
+    }
+    if at(0, b"\x89PNG\r\n\x1a\n") {
+        return Ok((Kind::Image, "image/png"));
+    }
+    if at(0, b"GIF87a") || at(0, b"GIF89a") {
+        return Ok((Kind::Image, "image/gif"));
+    }
+    if at(0, b"RIFF") && at(8, b"WEBP") {
+        return Ok((Kind::Image, "image/webp"));
+    }
+    if at(0, &[0x1A, 0x45, 0xDF, 0xA3]) {
+        return Ok((Kind::Video, "video/webm"));
+    }
+    if at(4, b"ftyp") {
+        let brand = head.get(8..12).unwrap_or_default();
+        return match brand {
+            b"qt  " => Ok((Kind::Video, "video/quicktime")),
+            b"heic" | b"heix" | b"mif1" | b"msf1" | b"avif" => {
+                Err(format!("HEIC and AVIF pictures cannot be shown yet. {ACCEPTED}"))
+            }
+            _ => Ok((Kind::Video, "video/mp4")),
+        };
+    }
+    Err(format!("This file is not a photo or video porch knows. {ACCEPTED}"))
+}
+
+/// A file name fit to show and to put in a zip.
+pub fn clean_name(raw: &str) -> String {
+    let base = raw.rsplit(['/', '\\']).next().unwrap_or("");
+    let name: String = base.chars().filter(|c| !c.is_control()).take(200).collect();
+    let name = name.trim().trim_start_matches('.').to_owned();
+    if name.is_empty() { "photo".to_owned() } else { name }
+}
+
+fn failed(status: u16, message: &str) -> Reply {
+    json(status, &json!({ "ok": false, "error": message }))
+}
+
+pub async fn upload(me: &Viewer, album: &Album, request: Request<Body>) -> Reply {
+    let query = request.uri().query().unwrap_or("").to_owned();
+    let name = clean_name(&param(&query, "name").unwrap_or_default());
+    let blob_id = model::random_id();
+    let prefix = format!("{}/{blob_id}/", album.id);
+    let original = format!("{prefix}o");
+
+    let stored = match receive(&original, request.into_body()).await {
+        Ok(stored) => stored,
+        Err(Received::Refused(status, message)) => return failed(status, &message),
+    };
+    let (kind, content_type, info) = stored;
+
+    // Claim the content hash for this album; losing means it is here already.
+    let hash_key = model::hash_key(&album.id, &info.sha256);
+    let claim = format!("pending:{blob_id}");
+    if !kv::compare_and_swap(&hash_key, None, claim.as_bytes())? {
+        blobs::delete(&original)?;
+        let existing = kv::get(&hash_key)?.and_then(|v| String::from_utf8(v).ok()).unwrap_or_default();
+        let existing = existing.strip_prefix("pending:").map_or(existing.clone(), |_| String::new());
+        return json(
+            200,
+            &json!({ "ok": true, "duplicate": true, "id": existing, "message": "Already in this album; not stored again." }),
+        );
+    }
+    match finish(me, album, &blob_id, &name, kind, content_type, &info) {
+        Ok(photo) => {
+            kv::set(&hash_key, photo.id.as_bytes())?;
+            let base = format!("/a/{}/p/{}", album.id, photo.id);
+            json(
+                200,
+                &json!({
+                    "ok": true,
+                    "duplicate": false,
+                    "id": photo.id,
+                    "kind": if kind == Kind::Video { "video" } else { "image" },
+                    "page": base,
+                    "thumb": if kind == Kind::Image { format!("{base}/thumb") } else { String::new() },
+                }),
+            )
+        }
+        Err(e) => {
+            // Leave nothing behind: the blobs this upload made and its claim.
+            let _ = blobs::delete_prefix(&prefix);
+            let _ = kv::delete(&hash_key);
+            let status = e.status();
+            let message = match &e {
+                Fail::Host(HostError::Invalid(m) | HostError::Unsupported(m)) => {
+                    format!("{name} cannot be used as a photo: {m}")
+                }
+                other => other.message(),
+            };
+            failed(status, &message)
+        }
+    }
+}
+
+enum Received {
+    Refused(u16, String),
+}
+
+impl From<HostError> for Received {
+    fn from(e: HostError) -> Received {
+        let fail = Fail::Host(e);
+        Received::Refused(fail.status(), fail.message())
+    }
+}
+
+/// Streams the request body into the blob `name`, refusing it as soon as
+/// its first bytes show it is not a photo or video.
+async fn receive(name: &str, body: Body) -> Result<(Kind, &'static str, blobs::BlobInfo), Received> {
+    let mut body = body.into_boxed_body();
+    let mut pending: Vec<u8> = Vec::with_capacity(BATCH);
+    let mut writer: Option<(blobs::Writer, Kind, &'static str)> = None;
+    loop {
+        let frame = match body.frame().await {
+            None => break,
+            Some(Ok(frame)) => frame,
+            Some(Err(e)) => {
+                return Err(Received::Refused(400, format!("The upload was cut off before it finished: {e}")));
+            }
+        };
+        let Ok(data) = frame.into_data() else { continue };
+        pending.extend_from_slice(&data);
+        if writer.is_none() && pending.len() >= 16 {
+            let (kind, content_type) = sniff(&pending).map_err(|m| Received::Refused(415, m))?;
+            writer = Some((blobs::Writer::new(name, content_type), kind, content_type));
+        }
+        if let Some((w, _, _)) = &writer
+            && pending.len() >= BATCH
+        {
+            w.write(&pending)?;
+            pending.clear();
+        }
+    }
+    let (w, kind, content_type) = match writer {
+        Some(w) => w,
+        None if pending.is_empty() => return Err(Received::Refused(400, "The file is empty.".into())),
+        None => {
+            let (kind, content_type) = sniff(&pending).map_err(|m| Received::Refused(415, m))?;
+            (blobs::Writer::new(name, content_type), kind, content_type)
+        }
+    };
+    if !pending.is_empty() {
+        w.write(&pending)?;
+    }
+    let info = w.finish()?;
+    Ok((kind, content_type, info))
+}
+
+/// Probes and thumbnails a stored upload and records it in the album.
+fn finish(
+    me: &Viewer,
+    album: &Album,
+    blob_id: &str,
+    name: &str,
+    kind: Kind,
+    content_type: &str,
+    info: &blobs::BlobInfo,
+) -> Result<Photo, Fail> {
+    let now = model::now();
+    let mut photo = Photo {
+        id: String::new(),
+        blob: blob_id.to_owned(),
+        name: name.to_owned(),
+        kind,
+        content_type: content_type.to_owned(),
+        size: info.size,
+        sha256: info.sha256.clone(),
+        width: 0,
+        height: 0,
+        taken_at: None,
+        uploaded_at: now,
+        uploader: me.caller.id,
+        uploader_name: me.caller.name.clone(),
+    };
+    if kind == Kind::Image {
+        let original = photo.original(&album.id);
+        let probe = media::probe(&original)?;
+        // Dimensions as shown: orientations 5 to 8 turn the picture.
+        let turned = (5..=8).contains(&probe.orientation);
+        (photo.width, photo.height) = if turned { (probe.height, probe.width) } else { (probe.width, probe.height) };
+        photo.taken_at = probe.taken_at;
+        media::thumbnail(&original, &photo.thumb(&album.id), THUMB_EDGE, media::ImageFormat::Jpeg)?;
+        media::thumbnail(&original, &photo.view(&album.id), VIEW_EDGE, media::ImageFormat::Jpeg)?;
+    }
+    // Taken-at first (the album's order), then the upload's millisecond to
+    // keep photos taken in the same second in the order they came.
+    let when = photo.taken_at.unwrap_or(now).clamp(0, 99_999_999_999);
+    photo.id = format!("{when:011}-{:013}-{blob_id}", model::now_millis());
+    model::put_json(&model::photo_key(&album.id, &photo.id), &photo)?;
+    let size = info.size;
+    let id = photo.id.clone();
+    let updated = model::update_album(&album.id, |a| {
+        a.count += 1;
+        a.bytes += size;
+        if a.cover.is_none() && kind == Kind::Image {
+            a.cover = Some(id.clone());
+        }
+        true
+    });
+    match updated {
+        Ok(Some(_)) => Ok(photo),
+        // The album was deleted while this file arrived.
+        Ok(None) => {
+            let _ = kv::delete(&model::photo_key(&album.id, &photo.id));
+            Err(Fail::NotFound)
+        }
+        Err(e) => {
+            let _ = kv::delete(&model::photo_key(&album.id, &photo.id));
+            Err(e.into())
+        }
+    }
+}

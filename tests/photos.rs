@@ -1,0 +1,478 @@
+//! The bundled photo album end to end through the real server: sharing
+//! rules (404 for people an album is not shared with, viewers cannot
+//! upload, contributors can), uploads deduplicated by content hash, bad
+//! files refused with nothing stored, thumbnails upright and free of
+//! metadata, originals without GPS for anyone but the uploader, the album
+//! as a streamed zip, video ranges, comments and album management.
+
+use std::io::Cursor;
+use std::path::Path;
+
+use serde_json::Value;
+
+use crate::util::{Browser, OWNER, PASSWORD, Porch, in_ci, shared_fixtures, unescape};
+
+/// A porch with its owner, a contributor in group `family`, a viewer in
+/// group `family` and an outsider, each signed in to Photos.
+struct Family {
+    porch: Porch,
+    owner: Browser,
+    rita: Browser,
+    victor: Browser,
+    nora: Browser,
+}
+
+async fn person(porch: &Porch, name: &str, args: &[&str]) -> Browser {
+    let link = porch.invite(args);
+    let b = porch.browser();
+    let page = b.join(&link, name, PASSWORD).await;
+    assert_eq!(page.status, 303, "{name} could not join: {}", page.body);
+    enter(&b).await;
+    b
+}
+
+/// Opens Photos through porch's handshake.
+async fn enter(b: &Browser) {
+    let page = b.follow(&b.app_url("photos", "/")).await;
+    assert_eq!(page.status, 200, "photos did not open: {}", page.body);
+}
+
+async fn family() -> Family {
+    let porch = Porch::start();
+    let owner = porch.owner().await;
+    enter(&owner).await;
+    let rita = person(&porch, "Rita Relative", &["--app", "photos:contributor", "--group", "family"]).await;
+    let victor = person(&porch, "Victor Viewer", &["--app", "photos:viewer", "--group", "family"]).await;
+    let nora = person(&porch, "Nora Nobody", &["--app", "photos:contributor", "--group", "friends"]).await;
+    Family { porch, owner, rita, victor, nora }
+}
+
+fn app(b: &Browser, path: &str) -> String {
+    b.app_url("photos", path)
+}
+
+/// Posts a form to the app from its own origin, as its pages do.
+async fn post_form(b: &Browser, path: &str, form: &[(&str, &str)]) -> crate::util::Page {
+    let origin = app(b, "");
+    b.post_from(&app(b, path), form, Some(&origin)).await
+}
+
+async fn new_album(b: &Browser, title: &str) -> String {
+    let page = post_form(b, "/albums", &[("title", title)]).await;
+    assert_eq!(page.status, 303, "create album: {}", page.body);
+    let location = page.location.expect("album location");
+    location.trim_start_matches("/a/").to_owned()
+}
+
+async fn upload(b: &Browser, album: &str, name: &str, bytes: Vec<u8>) -> (u16, Value) {
+    let url = app(b, &format!("/a/{album}/upload?name={name}"));
+    let page = b.post_bytes(&url, bytes).await;
+    let value = serde_json::from_str(&page.body).unwrap_or(Value::Null);
+    (page.status, value)
+}
+
+async fn upload_ok(b: &Browser, album: &str, name: &str, bytes: Vec<u8>) -> String {
+    let (status, reply) = upload(b, album, name, bytes).await;
+    assert_eq!(status, 200, "upload of {name}: {reply}");
+    assert_eq!(reply["ok"], true, "upload of {name}: {reply}");
+    reply["id"].as_str().expect("photo id").to_owned()
+}
+
+async fn share(b: &Browser, album: &str, form: &[(&str, &str)]) {
+    let page = post_form(b, &format!("/a/{album}/share"), form).await;
+    assert_eq!(page.status, 303, "share: {}", page.body);
+}
+
+/// A person's id, from `porch user list`.
+fn person_id(porch: &Porch, name: &str) -> String {
+    let out = porch.cli(&["user", "list"]);
+    let line = out.stdout.lines().find(|l| l.contains(name)).unwrap_or_else(|| panic!("{name} in {}", out.stdout));
+    line.split_whitespace().next().expect("id").to_owned()
+}
+
+/// A JPEG made here: a left-to-right gradient with a marker colour.
+fn jpeg(width: u32, height: u32, marker: u8) -> Vec<u8> {
+    let img =
+        image::RgbImage::from_fn(width, height, |x, y| image::Rgb([(x * 255 / width) as u8, (y % 256) as u8, marker]));
+    let mut out = Cursor::new(Vec::new());
+    img.write_to(&mut out, image::ImageFormat::Jpeg).expect("encode");
+    out.into_inner()
+}
+
+/// A well-formed PNG (good CRCs) whose header claims `w` x `h` pixels of
+/// 8-bit grey over a few bytes of data: a decompression bomb's opening.
+fn png_claiming(w: u32, h: u32) -> Vec<u8> {
+    fn crc32(bytes: &[u8]) -> u32 {
+        let mut crc = !0u32;
+        for &b in bytes {
+            crc ^= u32::from(b);
+            for _ in 0..8 {
+                crc = if crc & 1 == 1 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
+            }
+        }
+        !crc
+    }
+    fn chunk(out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) {
+        out.extend_from_slice(&(data.len() as u32).to_be_bytes());
+        let body: Vec<u8> = kind.iter().chain(data).copied().collect();
+        out.extend_from_slice(&body);
+        out.extend_from_slice(&crc32(&body).to_be_bytes());
+    }
+    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+    let mut ihdr = Vec::new();
+    ihdr.extend_from_slice(&w.to_be_bytes());
+    ihdr.extend_from_slice(&h.to_be_bytes());
+    ihdr.extend_from_slice(&[8, 0, 0, 0, 0]);
+    chunk(&mut png, b"IHDR", &ihdr);
+    // zlib: one stored block of 16 zero bytes.
+    let idat = [&[0x78, 0x01, 0x01, 16, 0, 0xEF, 0xFF][..], &[0u8; 16][..], &[0, 0x10, 0, 0x01][..]].concat();
+    chunk(&mut png, b"IDAT", &idat);
+    chunk(&mut png, b"IEND", &[]);
+    png
+}
+
+fn blob_files(data: &Path) -> usize {
+    let mut n = 0;
+    let Ok(dirs) = std::fs::read_dir(data.join("blobs")) else { return 0 };
+    for dir in dirs.flatten() {
+        if dir.file_name().len() == 2
+            && let Ok(files) = std::fs::read_dir(dir.path())
+        {
+            n += files.count();
+        }
+    }
+    n
+}
+
+fn has_gps(bytes: &[u8]) -> bool {
+    match exif::Reader::new().read_from_container(&mut Cursor::new(bytes)) {
+        Ok(e) => e.fields().any(|f| f.ifd_num == exif::In::PRIMARY && matches!(f.tag.context(), exif::Context::Gps)),
+        Err(_) => false,
+    }
+}
+
+fn has_exif(bytes: &[u8]) -> bool {
+    exif::Reader::new().read_from_container(&mut Cursor::new(bytes)).is_ok()
+}
+
+#[tokio::test]
+async fn albums_are_visible_only_to_the_people_they_are_shared_with() {
+    let f = family().await;
+    let album = new_album(&f.rita, "Lake weekend").await;
+    let photo = upload_ok(&f.rita, &album, "lake.jpg", jpeg(640, 480, 10)).await;
+    let victor_id = person_id(&f.porch, "Victor Viewer");
+    let owner_id = person_id(&f.porch, OWNER);
+    share(&f.rita, &album, &[(&format!("person:{victor_id}"), "viewer")]).await;
+
+    // Nora was not shared with: the album and everything in it is 404, and
+    // it is not in her list.
+    for path in [
+        format!("/a/{album}"),
+        format!("/a/{album}/grid"),
+        format!("/a/{album}/zip"),
+        format!("/a/{album}/share"),
+        format!("/a/{album}/p/{photo}"),
+        format!("/a/{album}/p/{photo}/thumb"),
+        format!("/a/{album}/p/{photo}/view"),
+        format!("/a/{album}/p/{photo}/original"),
+    ] {
+        let page = f.nora.get(&app(&f.nora, &path)).await;
+        assert_eq!(page.status, 404, "Nora got {path}");
+        assert!(!page.body.contains("Lake weekend"), "{path} leaked the title");
+    }
+    let list = f.nora.get(&app(&f.nora, "/")).await;
+    assert!(!list.body.contains("Lake weekend"));
+    let (status, _) = upload(&f.nora, &album, "x.jpg", jpeg(64, 64, 1)).await;
+    assert_eq!(status, 404, "an outsider cannot upload into an album they cannot see");
+
+    // Victor, shared as viewer, sees it all but cannot upload or manage.
+    assert!(f.victor.get(&app(&f.victor, "/")).await.body.contains("Lake weekend"));
+    assert_eq!(f.victor.get(&app(&f.victor, &format!("/a/{album}/p/{photo}/thumb"))).await.status, 200);
+    let (status, _) = upload(&f.victor, &album, "v.jpg", jpeg(64, 64, 2)).await;
+    assert_eq!(status, 403, "a viewer cannot upload");
+    let page = post_form(&f.victor, &format!("/a/{album}/rename"), &[("title", "Mine now")]).await;
+    assert_eq!(page.status, 403, "a viewer cannot rename");
+    assert_eq!(f.victor.get(&app(&f.victor, &format!("/a/{album}/delete"))).await.status, 403);
+
+    // Shared with the family group as contributors: Victor (family) can
+    // upload now, Nora (friends) still sees nothing.
+    share(&f.rita, &album, &[(&format!("person:{victor_id}"), "viewer"), ("group:family", "contributor")]).await;
+    upload_ok(&f.victor, &album, "from-victor.jpg", jpeg(64, 64, 3)).await;
+    assert_eq!(f.nora.get(&app(&f.nora, &format!("/a/{album}"))).await.status, 404);
+
+    // The porch owner sees every album and may manage it.
+    let page = f.owner.get(&app(&f.owner, &format!("/a/{album}"))).await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("Delete album"));
+    assert!(!page.body.contains(&format!("person:{owner_id}")));
+
+    // Nora's own albums are hers: Rita cannot see them.
+    let hers = new_album(&f.nora, "Nora's secrets").await;
+    assert_eq!(f.rita.get(&app(&f.rita, &format!("/a/{hers}"))).await.status, 404);
+    // A viewer-role person cannot make albums.
+    let page = post_form(&f.victor, "/albums", &[("title", "Nope")]).await;
+    assert_eq!(page.status, 403);
+}
+
+#[tokio::test]
+async fn a_file_uploaded_twice_is_stored_once() {
+    let f = family().await;
+    let album = new_album(&f.rita, "Twice").await;
+    let bytes = jpeg(800, 600, 42);
+    let first = upload_ok(&f.rita, &album, "a.jpg", bytes.clone()).await;
+    let files = blob_files(&f.porch.data());
+    let (status, reply) = upload(&f.rita, &album, "a-copy.jpg", bytes).await;
+    assert_eq!(status, 200);
+    assert_eq!(reply["duplicate"], true, "{reply}");
+    assert_eq!(reply["id"], first.as_str());
+    assert_eq!(blob_files(&f.porch.data()), files, "nothing new on disk");
+    let page = f.rita.get(&app(&f.rita, &format!("/a/{album}"))).await;
+    assert!(page.body.contains("1 items") || page.body.contains(">1 items"), "{}", page.body);
+    assert_eq!(page.body.matches("class=\"tile\"").count(), 1);
+}
+
+#[tokio::test]
+async fn bad_files_get_a_clear_error_and_leave_nothing_behind() {
+    let f = family().await;
+    let album = new_album(&f.rita, "Bad files").await;
+    let files_before = blob_files(&f.porch.data());
+    let mut truncated = jpeg(1200, 900, 5);
+    truncated.truncate(truncated.len() / 2);
+    let bomb = png_claiming(30_000, 30_000);
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        ("garbage.jpg", b"this is not a photo at all, just text pretending".to_vec(), "not a photo or video"),
+        ("empty.jpg", Vec::new(), "empty"),
+        ("half.jpg", truncated, "cannot be used as a photo"),
+        ("bomb.png", bomb, "pixels"),
+    ];
+    for (name, bytes, says) in cases {
+        let (status, reply) = upload(&f.rita, &album, name, bytes).await;
+        assert!(status >= 400, "{name} was accepted: {reply}");
+        assert_eq!(reply["ok"], false, "{name}: {reply}");
+        let error = reply["error"].as_str().unwrap_or_default();
+        assert!(error.contains(says), "{name}: {error}");
+    }
+    assert_eq!(blob_files(&f.porch.data()), files_before, "a refused upload left a file behind");
+    let page = f.rita.get(&app(&f.rita, &format!("/a/{album}"))).await;
+    assert!(page.body.contains("No photos yet"));
+}
+
+#[tokio::test]
+async fn camera_photos_come_out_upright_and_without_gps_for_others() {
+    let Some(fixtures) = shared_fixtures() else {
+        assert!(!in_ci(), "../shared/fixtures is missing; CI always has it");
+        eprintln!("\n!!! SKIPPING FIXTURE TEST: ../shared/fixtures is not beside this checkout !!!\n");
+        return;
+    };
+    let photos = fixtures.join("photos");
+    let f = family().await;
+    let album = new_album(&f.rita, "Fixtures").await;
+    share(&f.rita, &album, &[("group:family", "viewer")]).await;
+
+    // Every orientation: the thumbnail is landscape and matches the upright
+    // reference pixel for pixel (within JPEG noise).
+    let mut reference: Option<image::RgbImage> = None;
+    for n in 1..=8 {
+        let name = format!("landscape_{n}.jpg");
+        let bytes = std::fs::read(photos.join("orientation").join(&name)).expect("fixture");
+        let id = upload_ok(&f.rita, &album, &name, bytes).await;
+        let thumb = f.victor.get_bytes(&app(&f.victor, &format!("/a/{album}/p/{id}/thumb"))).await;
+        assert!(!has_exif(&thumb), "{name}: thumbnail carries EXIF");
+        let img = image::load_from_memory(&thumb).expect("thumb decodes").to_rgb8();
+        assert!(img.width() > img.height(), "{name} is not upright: {}x{}", img.width(), img.height());
+        match &reference {
+            None => reference = Some(img),
+            Some(r) => {
+                let same_size = r.dimensions() == img.dimensions();
+                assert!(same_size, "{name}: {:?} vs {:?}", img.dimensions(), r.dimensions());
+                let diff: f64 = r
+                    .pixels()
+                    .zip(img.pixels())
+                    .map(|(a, b)| a.0.iter().zip(b.0.iter()).map(|(x, y)| f64::from(x.abs_diff(*y))).sum::<f64>())
+                    .sum::<f64>()
+                    / (f64::from(r.width()) * f64::from(r.height()) * 3.0);
+                assert!(diff < 20.0, "{name} differs from landscape_1 by {diff:.1} per channel");
+            }
+        }
+    }
+
+    // GPS photos: the uploader gets their file back byte for byte; anyone
+    // else gets it without GPS, and no preview has metadata at all.
+    for entry in std::fs::read_dir(photos.join("gps")).expect("gps fixtures").flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let bytes = std::fs::read(entry.path()).expect("fixture");
+        assert!(has_gps(&bytes), "{name} should have GPS to begin with");
+        let id = upload_ok(&f.rita, &album, &name, bytes.clone()).await;
+        let base = format!("/a/{album}/p/{id}");
+        let own = f.rita.get_bytes(&app(&f.rita, &format!("{base}/original"))).await;
+        assert_eq!(own, bytes, "{name}: the uploader's own original changed");
+        let theirs = f.victor.get_bytes(&app(&f.victor, &format!("{base}/original"))).await;
+        assert!(!has_gps(&theirs), "{name}: GPS survived in the original another person downloaded");
+        let owners = f.owner.get_bytes(&app(&f.owner, &format!("{base}/original"))).await;
+        assert!(!has_gps(&owners), "{name}: GPS survived for the porch owner");
+        for derived in ["thumb", "view"] {
+            let d = f.victor.get_bytes(&app(&f.victor, &format!("{base}/{derived}"))).await;
+            assert!(!has_exif(&d), "{name}: {derived} carries EXIF");
+        }
+    }
+
+    // The photo page shows the taken-at date from EXIF.
+    let id =
+        upload_ok(&f.rita, &album, "canon.jpg", std::fs::read(photos.join("cameras/Canon_40D.jpg")).expect("fixture"))
+            .await;
+    let page = f.victor.get(&app(&f.victor, &format!("/a/{album}/p/{id}"))).await;
+    assert!(page.body.contains("id=\"taken\">Taken "), "{}", page.body);
+
+    // Broken files: damaged pixel data is refused with nothing stored; the
+    // files whose metadata is odd but whose image is sound are kept.
+    let files = blob_files(&f.porch.data());
+    let (status, reply) =
+        upload(&f.rita, &album, "corrupted.jpg", std::fs::read(photos.join("invalid/corrupted.jpg")).expect("fixture"))
+            .await;
+    assert!(status >= 400, "corrupted.jpg was accepted: {reply}");
+    assert!(reply["error"].as_str().unwrap_or_default().contains("corrupted.jpg cannot be used as a photo"), "{reply}");
+    assert_eq!(blob_files(&f.porch.data()), files);
+    for dir in ["invalid", "odd"] {
+        for entry in std::fs::read_dir(photos.join(dir)).expect("fixtures").flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name == "corrupted.jpg" {
+                continue;
+            }
+            let (status, reply) = upload(&f.rita, &album, &name, std::fs::read(entry.path()).expect("read")).await;
+            if status == 200 {
+                let id = reply["id"].as_str().expect("id");
+                let thumb = f.victor.get_bytes(&app(&f.victor, &format!("/a/{album}/p/{id}/thumb"))).await;
+                image::load_from_memory(&thumb).unwrap_or_else(|e| panic!("{dir}/{name} kept but no thumbnail: {e}"));
+            } else {
+                assert!(reply["error"].as_str().is_some_and(|e| e.contains(&name)), "{dir}/{name}: {reply}");
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_whole_album_downloads_as_a_zip() {
+    let f = family().await;
+    let album = new_album(&f.rita, "Zip me").await;
+    share(&f.rita, &album, &[("group:family", "viewer")]).await;
+    let a = jpeg(300, 200, 1);
+    let b = jpeg(200, 300, 2);
+    let video: Vec<u8> = [&[0, 0, 0, 0x18][..], b"ftypisom", &[0u8; 12][..]]
+        .concat()
+        .into_iter()
+        .chain((0..3_000_000u32).map(|i| (i % 253) as u8))
+        .collect();
+    upload_ok(&f.rita, &album, "same.jpg", a.clone()).await;
+    upload_ok(&f.rita, &album, "same.jpg", b.clone()).await;
+    let clip = upload_ok(&f.rita, &album, "clip.mp4", video.clone()).await;
+
+    let bytes = f.victor.get_bytes(&app(&f.victor, &format!("/a/{album}/zip"))).await;
+    let mut archive = zip::ZipArchive::new(Cursor::new(bytes)).expect("a readable zip");
+    let mut names: Vec<String> =
+        (0..archive.len()).map(|i| archive.by_index(i).expect("entry").name().expect("name").into_owned()).collect();
+    names.sort();
+    assert_eq!(names, ["clip.mp4", "same (2).jpg", "same.jpg"]);
+    let mut contents = Vec::new();
+    for i in 0..archive.len() {
+        let mut entry = archive.by_index(i).expect("entry");
+        let mut data = Vec::new();
+        std::io::Read::read_to_end(&mut entry, &mut data).expect("entry reads with a good CRC");
+        contents.push(data);
+    }
+    assert!(contents.contains(&video), "the video went into the zip as it was");
+    assert!(contents.iter().any(|c| image::load_from_memory(c).is_ok_and(|i| i.width() == 300)));
+
+    // Videos play with byte ranges, so a player can seek.
+    let page = f
+        .victor
+        .get_with_headers(&app(&f.victor, &format!("/a/{album}/p/{clip}/play")), &[("range", "bytes=100-199")])
+        .await;
+    assert_eq!(page.status, 206);
+    assert_eq!(
+        page.headers.get("content-range").and_then(|v| v.to_str().ok()),
+        Some(format!("bytes 100-199/{}", video.len()).as_str())
+    );
+    let page = f
+        .victor
+        .get_with_headers(&app(&f.victor, &format!("/a/{album}/p/{clip}/play")), &[("range", "bytes=99999999-")])
+        .await;
+    assert_eq!(page.status, 416);
+}
+
+#[tokio::test]
+async fn albums_are_renamed_covered_commented_and_deleted() {
+    let f = family().await;
+    let album = new_album(&f.rita, "Draft").await;
+    share(&f.rita, &album, &[("group:family", "viewer")]).await;
+    let first = upload_ok(&f.rita, &album, "one.jpg", jpeg(320, 240, 1)).await;
+    let second = upload_ok(&f.rita, &album, "two.jpg", jpeg(320, 240, 2)).await;
+
+    let page = post_form(&f.rita, &format!("/a/{album}/rename"), &[("title", "Final <title>")]).await;
+    assert_eq!(page.status, 303);
+    let list = f.victor.get(&app(&f.victor, "/")).await;
+    assert!(list.body.contains("Final &lt;title&gt;"), "{}", list.body);
+    assert!(list.body.contains(&format!("/a/{album}/p/{first}/thumb")), "the first photo is the cover");
+    assert!(list.body.contains("2 items"));
+    post_form(&f.rita, &format!("/a/{album}/cover"), &[("photo", &second)]).await;
+    let list = f.victor.get(&app(&f.victor, "/")).await;
+    assert!(list.body.contains(&format!("/a/{album}/p/{second}/thumb")), "the chosen cover");
+
+    // Photo pages step through the album.
+    let page = f.victor.get(&app(&f.victor, &format!("/a/{album}/p/{first}"))).await;
+    assert!(page.body.contains(&format!("rel=\"next\" href=\"/a/{album}/p/{second}\"")), "{}", page.body);
+    let page = f.victor.get(&app(&f.victor, &format!("/a/{album}/p/{second}"))).await;
+    assert!(page.body.contains(&format!("rel=\"prev\" href=\"/a/{album}/p/{first}\"")));
+
+    // A viewer comments; the text is escaped.
+    let page = post_form(&f.victor, &format!("/a/{album}/p/{first}/comment"), &[("text", "Lovely <b>day</b>")]).await;
+    assert_eq!(page.status, 303);
+    let page = f.rita.get(&app(&f.rita, &format!("/a/{album}/p/{first}"))).await;
+    assert!(
+        page.body.contains("Lovely &lt;b&gt;day&lt;&#x2f;b&gt;") || page.body.contains("Lovely &lt;b&gt;day&lt;/b&gt;")
+    );
+    assert!(page.body.contains("Victor Viewer"));
+
+    // A sibling app's page cannot post to Photos (same site, other origin).
+    let hostile_origin = f.victor.app_url("hello", "");
+    let page = f
+        .victor
+        .post_from(
+            &app(&f.victor, &format!("/a/{album}/p/{first}/comment")),
+            &[("text", "forged")],
+            Some(&hostile_origin),
+        )
+        .await;
+    assert_eq!(page.status, 403, "regression: cross-origin posts between sibling app hosts reached the app");
+
+    // Deleting asks first, then removes the album and its files.
+    let page = f.rita.get(&app(&f.rita, &format!("/a/{album}/delete"))).await;
+    assert!(unescape(&page.body).contains("cannot be undone"));
+    let files = blob_files(&f.porch.data());
+    assert!(files > 0);
+    let page = post_form(&f.rita, &format!("/a/{album}/delete"), &[]).await;
+    assert_eq!(page.status, 303);
+    assert_eq!(f.victor.get(&app(&f.victor, &format!("/a/{album}"))).await.status, 404);
+    assert_eq!(f.rita.get(&app(&f.rita, &format!("/a/{album}/p/{first}/thumb"))).await.status, 404);
+    assert_eq!(blob_files(&f.porch.data()), 0, "the album's files are gone from disk");
+}
+
+#[tokio::test]
+async fn a_big_album_pages_its_grid() {
+    let f = family().await;
+    let album = new_album(&f.rita, "Many").await;
+    let tiny = |i: u32| {
+        let img = image::RgbImage::from_pixel(8, 8, image::Rgb([(i % 256) as u8, (i / 256) as u8, 7]));
+        let mut out = Cursor::new(Vec::new());
+        img.write_to(&mut out, image::ImageFormat::Png).expect("png");
+        out.into_inner()
+    };
+    for i in 0..70 {
+        upload_ok(&f.rita, &album, &format!("{i}.png"), tiny(i)).await;
+    }
+    let page = f.rita.get(&app(&f.rita, &format!("/a/{album}"))).await;
+    assert_eq!(page.body.matches("class=\"tile\"").count(), 60, "one page of tiles");
+    let more = crate::util::between(&page.body, "data-grid=\"", "\"").expect("a link to the next page");
+    let next = f.rita.get(&app(&f.rita, &unescape(&more))).await;
+    assert_eq!(next.body.matches("class=\"tile\"").count(), 10);
+    assert!(!next.body.contains("data-grid"), "the last page has no next");
+}
