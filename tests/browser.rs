@@ -73,7 +73,14 @@ pub async fn browser(driver: &Driver, profile: &TempDir) -> Client {
         format!("--user-data-dir={}", profile.path().display()),
     ];
     let mut caps = serde_json::Map::new();
-    caps.insert("goog:chromeOptions".into(), serde_json::json!({ "binary": CHROMIUM, "args": args }));
+    // Headless windows are at least 500 px wide; device emulation gives a
+    // real 360 px phone viewport with touch.
+    let phone =
+        serde_json::json!({ "deviceMetrics": { "width": 360, "height": 800, "pixelRatio": 2.0, "touch": true } });
+    caps.insert(
+        "goog:chromeOptions".into(),
+        serde_json::json!({ "binary": CHROMIUM, "args": args, "mobileEmulation": phone }),
+    );
     ClientBuilder::rustls()
         .expect("rustls")
         .capabilities(caps)
@@ -158,4 +165,87 @@ async fn owner_invites_a_relative_who_joins_in_a_second_browser() {
 
     owner.close().await.expect("close");
     grandma.close().await.expect("close");
+}
+
+/// Two photos made here (a fresh clone without `../shared` still runs this).
+fn photo_files(dir: &Path) -> Vec<String> {
+    (0..2u8)
+        .map(|i| {
+            let img = image::RgbImage::from_fn(1600, 1200, |x, y| image::Rgb([(x / 7) as u8, (y / 5) as u8, 90 * i]));
+            let path = dir.join(format!("beach-{i}.jpg"));
+            img.save(&path).expect("write photo");
+            path.display().to_string()
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_relative_uploads_to_a_shared_album_and_comments_on_a_phone() {
+    let Some(driver) = driver() else { return };
+    let porch = Porch::start();
+    let owner = porch.owner().await;
+    let photos = |path: &str| owner.app_url("photos", path);
+    owner.follow(&photos("/")).await;
+    let origin = photos("");
+    let made = owner.post_from(&photos("/albums"), &[("title", "Beach day")], Some(&origin)).await;
+    let album = made.location.expect("album made");
+
+    // The relative joins by invite in a phone-sized Chromium.
+    let link = porch.invite(&["--app", "photos:contributor", "--group", "family"]);
+    let profile = TempDir::new().expect("profile");
+    let phone = browser(&driver, &profile).await;
+    join(&phone, &link, "Rosa").await;
+    assert_eq!(text_of(&phone, "#account-name").await, "Rosa");
+    let share_url = photos(&format!("{album}/share"));
+    let shared = owner.post_from(&share_url, &[("group:family", "contributor")], Some(&origin)).await;
+    assert_eq!(shared.status, 303);
+
+    // Photos opens through porch's handshake; the album is in her list.
+    phone.goto(&photos("/")).await.expect("open photos");
+    assert!(text_of(&phone, ".albums").await.contains("Beach day"));
+    click(&phone, ".albums a.album").await;
+    assert_eq!(text_of(&phone, "#album-title").await, "Beach day");
+    let width: i64 = phone
+        .execute("return document.documentElement.clientWidth", vec![])
+        .await
+        .expect("width")
+        .as_i64()
+        .expect("a number");
+    assert!(width <= 400, "a phone-sized viewport, got {width}px");
+
+    // Two photos, each with its own progress bar, then both thumbnails.
+    let dir = TempDir::new().expect("files");
+    let files = photo_files(dir.path());
+    phone.find(Locator::Css("#files")).await.expect("file input").send_keys(&files.join("\n")).await.expect("pick");
+    phone
+        .wait()
+        .at_most(Duration::from_secs(60))
+        .for_element(Locator::Css("#overall[data-state=done]"))
+        .await
+        .expect("uploads finish");
+    assert_eq!(text_of(&phone, "#overall-text").await, "2 of 2 done");
+    let full = "return Array.from(document.querySelectorAll('#queue li[data-state=done] progress'))\
+                .filter(p => p.max > 1 && p.value === p.max).length";
+    let bars = phone.execute(full, vec![]).await.expect("bars").as_i64().unwrap_or(0);
+    assert_eq!(bars, 2, "one full progress bar per file");
+    let loaded = "return Array.from(document.querySelectorAll('#grid .tile img'))\
+                  .filter(i => i.complete && i.naturalWidth > 0).length";
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let n = phone.execute(loaded, vec![]).await.expect("count").as_i64().unwrap_or(0);
+        if n == 2 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "thumbnails did not appear ({n} of 2)");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    // Open one, see when it was added, leave a comment.
+    click(&phone, "#grid .tile").await;
+    assert!(text_of(&phone, "#taken").await.starts_with("Added "));
+    fill(&phone, "#comment", "What a day!").await;
+    click(&phone, "#send-comment").await;
+    assert!(text_of(&phone, "#comments li").await.contains("What a day!"));
+    assert!(text_of(&phone, "#comments li").await.contains("Rosa"));
+    phone.close().await.expect("close");
 }
