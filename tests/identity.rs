@@ -469,10 +469,10 @@ async fn hosts_route_to_porch_apps_or_nowhere() {
     let porch = Porch::start();
     let b = porch.browser();
     let port = porch.url.rsplit(':').next().expect("port");
-    let app = b.get_with_host("/", &format!("photos.localhost:{port}")).await;
+    let app = b.get_with_host("/", &format!("nope.localhost:{port}")).await;
     assert_eq!(app.status, 404);
     assert!(app.body.contains("no app called"), "{}", app.body);
-    let health = b.get_with_host("/.porch/health", &format!("photos.localhost:{port}")).await;
+    let health = b.get_with_host("/.porch/health", &format!("nope.localhost:{port}")).await;
     assert_eq!(health.status, 200, "/.porch/ is answered on every host");
     let stranger = b.get_with_host("/", &format!("example.org:{port}")).await;
     assert_eq!(stranger.status, 421);
