@@ -476,3 +476,32 @@ async fn a_big_album_pages_its_grid() {
     assert_eq!(next.body.matches("class=\"tile\"").count(), 10);
     assert!(!next.body.contains("data-grid"), "the last page has no next");
 }
+
+#[tokio::test]
+async fn an_upload_that_died_half_way_does_not_block_the_file_forever() {
+    // Regression: an upload cut off after claiming its content hash (a
+    // timeout, a crash) left the claim behind, and every later upload of
+    // that file was answered "already in this album" with no photo there.
+    let f = family().await;
+    let album = new_album(&f.rita, "Retry").await;
+    let bytes = jpeg(320, 240, 77);
+    let sha = {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(&bytes))
+    };
+    let store = porch::store::Store::open(&f.porch.data()).await.expect("store");
+    let key = format!("a/{album}/h/{sha}");
+    // A live claim (another upload of the file right now) is respected...
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs();
+    let live = format!("pending:00000000000000aa:{now}");
+    store.kv_set("photos", &key, live.as_bytes(), u64::MAX).await.expect("kv").expect("quota");
+    let (_, reply) = upload(&f.rita, &album, "a.jpg", bytes.clone()).await;
+    assert_eq!(reply["duplicate"], true, "{reply}");
+    // ...a claim from two hours ago is taken over, and the upload lands.
+    let dead = format!("pending:00000000000000bb:{}", now - 7200);
+    store.kv_set("photos", &key, dead.as_bytes(), u64::MAX).await.expect("kv").expect("quota");
+    let id = upload_ok(&f.rita, &album, "a.jpg", bytes).await;
+    assert_eq!(store.kv_get("photos", &key).await.expect("kv"), Some(id.into_bytes()));
+    let page = f.rita.get(&app(&f.rita, &format!("/a/{album}"))).await;
+    assert_eq!(page.body.matches("class=\"tile\"").count(), 1);
+}

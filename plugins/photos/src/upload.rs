@@ -77,11 +77,10 @@ pub async fn upload(me: &Viewer, album: &Album, request: Request<Body>) -> Reply
 
     // Claim the content hash for this album; losing means it is here already.
     let hash_key = model::hash_key(&album.id, &info.sha256);
-    let claim = format!("pending:{blob_id}");
-    if !kv::compare_and_swap(&hash_key, None, claim.as_bytes())? {
+    if !claim(&album.id, &hash_key, &blob_id)? {
         blobs::delete(&original)?;
         let existing = kv::get(&hash_key)?.and_then(|v| String::from_utf8(v).ok()).unwrap_or_default();
-        let existing = existing.strip_prefix("pending:").map_or(existing.clone(), |_| String::new());
+        let existing = if existing.starts_with(PENDING) { String::new() } else { existing };
         return json(
             200,
             &json!({ "ok": true, "duplicate": true, "id": existing, "message": "Already in this album; not stored again." }),
@@ -117,6 +116,36 @@ pub async fn upload(me: &Viewer, album: &Album, request: Request<Body>) -> Reply
             failed(status, &message)
         }
     }
+}
+
+/// Marks a content hash as being added (`pending:<blob>:<unix time>`) until
+/// the photo is recorded under it.
+const PENDING: &str = "pending:";
+/// A claim older than the longest request (the manifest's `time`) belongs to
+/// an upload that died half-way; a new upload of the file may take it over.
+const STALE_CLAIM_SECS: i64 = 3600 + 60;
+
+/// Takes the content-hash key for this upload. False if the file is in the
+/// album already, or being added by a live upload right now. Taking over a
+/// dead upload's claim also removes the files it left.
+fn claim(album: &str, hash_key: &str, blob_id: &str) -> Result<bool, HostError> {
+    let mine = format!("{PENDING}{blob_id}:{}", model::now());
+    if kv::compare_and_swap(hash_key, None, mine.as_bytes())? {
+        return Ok(true);
+    }
+    let Some(held) = kv::get(hash_key)? else { return kv::compare_and_swap(hash_key, None, mine.as_bytes()) };
+    let dead = std::str::from_utf8(&held)
+        .ok()
+        .and_then(|v| v.strip_prefix(PENDING))
+        .and_then(|v| v.rsplit_once(':'))
+        .and_then(|(blob, t)| Some((blob.to_owned(), t.parse::<i64>().ok()?)))
+        .filter(|(blob, t)| model::now() - t > STALE_CLAIM_SECS && model::valid_id(blob));
+    let Some((dead_blob, _)) = dead else { return Ok(false) };
+    if !kv::compare_and_swap(hash_key, Some(&held), mine.as_bytes())? {
+        return Ok(false);
+    }
+    blobs::delete_prefix(&format!("{album}/{dead_blob}/"))?;
+    Ok(true)
 }
 
 enum Received {
