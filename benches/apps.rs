@@ -11,13 +11,15 @@
 //! Knobs: BENCH_REQUESTS (default 2000), BENCH_CONNECTIONS, BENCH_SECONDS.
 //! The load generator shares the machine with porch; say so when quoting.
 
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::http::Request;
 use http_body_util::BodyExt;
+
+mod support;
+use support::Server;
 
 fn env_num(name: &str, default: u64) -> u64 {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
@@ -77,60 +79,10 @@ async fn in_process() {
 }
 
 async fn through_the_gate() {
-    let dir = tempfile::TempDir::new().expect("temp");
-    let data = dir.path().join("data");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_porch"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--data"])
-        .arg(&data)
-        .current_dir(dir.path())
-        .env("RUST_LOG", "error")
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("porch");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stdout));
-    let (mut setup, mut base) = (String::new(), String::new());
-    for line in lines.by_ref() {
-        let line = line.expect("line");
-        if let Some(l) = line.strip_prefix("Owner setup link: ") {
-            setup = l.to_owned();
-        }
-        if let Some(rest) = line.strip_prefix("porch is serving ") {
-            base = rest.split_whitespace().next().expect("url").to_owned();
-            break;
-        }
-    }
-    let port: u16 = base.rsplit(':').next().and_then(|p| p.parse().ok()).expect("port");
-    let app_addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
-
-    // Sign up as the owner, grant hello, walk the handshake for a cookie.
-    let client =
-        reqwest::Client::builder().cookie_store(true).resolve("hello.localhost", app_addr).build().expect("client");
-    let pw = "benchmark password";
-    client.post(&setup).form(&[("name", "Bench"), ("password", pw), ("confirm", pw)]).send().await.expect("join");
-    let granted = Command::new(env!("CARGO_BIN_EXE_porch"))
-        .args(["app", "grant", "Bench", "hello:visitor", "--data"])
-        .arg(&data)
-        .status()
-        .expect("grant");
-    assert!(granted.success());
-    let app_url = format!("http://hello.localhost:{port}/");
-    let page = client.get(&app_url).send().await.expect("handshake").text().await.expect("text");
-    assert!(page.contains("Hello, Bench"), "{page}");
-    // The same handshake without following redirects, to read the app
-    // cookie the load generator will send.
-    let manual = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .cookie_store(true)
-        .resolve("hello.localhost", app_addr)
-        .build()
-        .expect("client");
-    manual.post(format!("{base}/signin")).form(&[("name", "Bench"), ("password", pw)]).send().await.expect("signin");
-    let enter = manual.get(format!("{base}/.porch/enter?app=hello&next=/")).send().await.expect("enter");
-    let ticket = enter.headers().get("location").and_then(|v| v.to_str().ok()).expect("ticket").to_owned();
-    let ticketed = manual.get(&ticket).send().await.expect("ticket");
-    let set_cookie = ticketed.headers().get("set-cookie").and_then(|v| v.to_str().ok()).expect("cookie");
-    let cookie = set_cookie.split(';').next().expect("name=value").to_owned();
+    let server = Server::start();
+    let app_addr = server.addr();
+    let (_, cookie) = server.enter("hello").await;
+    let app_url = format!("{}/", server.app_url("hello"));
 
     let connections = env_num("BENCH_CONNECTIONS", 64);
     let seconds = env_num("BENCH_SECONDS", 10);
@@ -177,6 +129,4 @@ async fn through_the_gate() {
         percentile(&all, 0.99),
         all.len()
     );
-    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
-    let _ = child.wait();
 }

@@ -15,11 +15,14 @@
 //! Client and server share the machine; say so when quoting.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use porch::media::{self, MediaLimits, ThumbFormat};
+
+mod support;
+use support::Server;
 
 fn env_num(name: &str, default: u64) -> u64 {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
@@ -100,40 +103,6 @@ fn thumbnails() {
     println!("  vipsthumbnail start-up alone (1-pixel image): {}", summary(times));
 }
 
-struct Server {
-    child: std::process::Child,
-    base: String,
-    setup: String,
-    _dir: tempfile::TempDir,
-}
-
-fn start() -> Server {
-    let dir = tempfile::TempDir::new().expect("temp");
-    let data: PathBuf = dir.path().join("data");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_porch"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--data"])
-        .arg(&data)
-        .current_dir(dir.path())
-        .env("RUST_LOG", "error")
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("porch");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stdout));
-    let (mut setup, mut base) = (String::new(), String::new());
-    for line in lines.by_ref() {
-        let line = line.expect("line");
-        if let Some(l) = line.strip_prefix("Owner setup link: ") {
-            setup = l.to_owned();
-        }
-        if let Some(rest) = line.strip_prefix("porch is serving ") {
-            base = rest.split_whitespace().next().expect("url").to_owned();
-            break;
-        }
-    }
-    Server { child, base, setup, _dir: dir }
-}
-
 /// Peak and current resident memory of a process, in MiB.
 fn memory(pid: u32) -> (f64, f64) {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
@@ -149,24 +118,10 @@ fn memory(pid: u32) -> (f64, f64) {
 }
 
 async fn upload() {
-    let server = start();
-    let port: u16 = server.base.rsplit(':').next().and_then(|p| p.parse().ok()).expect("port");
-    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
-    let client = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .cookie_store(true)
-        .resolve("photos.localhost", addr)
-        .build()
-        .expect("client");
-    let pw = "benchmark password";
-    let joined = client.post(&server.setup).form(&[("name", "Bench"), ("password", pw), ("confirm", pw)]).send().await;
-    assert!(joined.expect("join").status().is_redirection());
-    let enter = client.get(format!("{}/.porch/enter?app=photos&next=/", server.base)).send().await.expect("enter");
-    let ticket = enter.headers().get("location").and_then(|v| v.to_str().ok()).expect("ticket").to_owned();
-    let ticketed = client.get(&ticket).send().await.expect("ticket");
-    let set_cookie = ticketed.headers().get("set-cookie").and_then(|v| v.to_str().ok()).expect("cookie");
-    let cookie = set_cookie.split(';').next().expect("name=value").to_owned();
-    let app = format!("http://photos.localhost:{port}");
+    let server = Server::start();
+    let port = server.port;
+    let (client, cookie) = server.enter("photos").await;
+    let app = server.app_url("photos");
     let made = client.post(format!("{app}/albums")).form(&[("title", "Bench")]).send().await.expect("album");
     let album = made.headers().get("location").and_then(|v| v.to_str().ok()).expect("album").to_owned();
 
@@ -210,5 +165,4 @@ async fn upload() {
         elapsed.as_secs_f64(),
         mib as f64 / elapsed.as_secs_f64()
     );
-    let _ = Command::new("kill").args(["-TERM", &pid.to_string()]).status();
 }

@@ -176,6 +176,16 @@ impl AppState {
         self.scope.manifest.capabilities.kv.ok_or_else(|| not_declared("kv"))
     }
 
+    /// The kv quota, once the key and value are fit to write.
+    fn kv_writable(&self, key: &str, value: &[u8]) -> Result<u64, Error> {
+        let quota = self.kv_quota()?;
+        check_key("key", key, MAX_KEY)?;
+        if value.len() > MAX_VALUE {
+            return Err(Error::Invalid(format!("a value can be at most {MAX_VALUE} bytes")));
+        }
+        Ok(quota)
+    }
+
     fn blob_quota(&self) -> Result<u64, Error> {
         self.scope.manifest.capabilities.blobs.ok_or_else(|| not_declared("blobs"))
     }
@@ -191,11 +201,7 @@ impl kv::Host for AppState {
     }
 
     async fn set(&mut self, key: String, value: Vec<u8>) -> Result<(), Error> {
-        let quota = self.kv_quota()?;
-        check_key("key", &key, MAX_KEY)?;
-        if value.len() > MAX_VALUE {
-            return Err(Error::Invalid(format!("a value can be at most {MAX_VALUE} bytes")));
-        }
+        let quota = self.kv_writable(&key, &value)?;
         match self.scope.store.kv_set(self.app(), &key, &value, quota).await.map_err(internal)? {
             Ok(()) => Ok(()),
             Err(q) => Err(over(q, "kv")),
@@ -231,11 +237,7 @@ impl kv::Host for AppState {
         expected: Option<Vec<u8>>,
         value: Vec<u8>,
     ) -> Result<bool, Error> {
-        let quota = self.kv_quota()?;
-        check_key("key", &key, MAX_KEY)?;
-        if value.len() > MAX_VALUE {
-            return Err(Error::Invalid(format!("a value can be at most {MAX_VALUE} bytes")));
-        }
+        let quota = self.kv_writable(&key, &value)?;
         let store = &self.scope.store;
         match store.kv_compare_and_swap(self.app(), &key, expected.as_deref(), &value, quota).await.map_err(internal)? {
             Ok(swapped) => Ok(swapped),

@@ -108,14 +108,11 @@ impl Store {
     pub async fn list_blobs(&self, app: &str, prefix: &str, after: Option<&str>, limit: u32) -> Result<Vec<BlobRow>> {
         let sql = format!(
             "SELECT name, sha256, size, content_type, created_at FROM app_blobs \
-             WHERE app_id = ? AND {} AND name > ? ORDER BY name LIMIT ?",
-            in_prefix("name")
+             WHERE app_id = ?1 AND {} AND name > ?3 ORDER BY name LIMIT ?4",
+            in_prefix("name", 2)
         );
         Ok(sqlx::query_as(&sql)
             .bind(app)
-            .bind(prefix)
-            .bind(prefix)
-            .bind(prefix)
             .bind(prefix)
             .bind(after.unwrap_or(""))
             .bind(limit)
@@ -127,15 +124,9 @@ impl Store {
     /// hashes (the files may now be unused).
     pub async fn delete_blob_prefix(&self, app: &str, prefix: &str) -> Result<Vec<String>> {
         let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
-        let sql = format!("DELETE FROM app_blobs WHERE app_id = ? AND {} RETURNING sha256, size", in_prefix("name"));
-        let gone: Vec<(String, i64)> = sqlx::query_as(&sql)
-            .bind(app)
-            .bind(prefix)
-            .bind(prefix)
-            .bind(prefix)
-            .bind(prefix)
-            .fetch_all(&mut *tx)
-            .await?;
+        let sql =
+            format!("DELETE FROM app_blobs WHERE app_id = ?1 AND {} RETURNING sha256, size", in_prefix("name", 2));
+        let gone: Vec<(String, i64)> = sqlx::query_as(&sql).bind(app).bind(prefix).fetch_all(&mut *tx).await?;
         let freed: i64 = gone.iter().map(|(_, size)| size).sum();
         sqlx::query("UPDATE app_usage SET blob_bytes = max(0, blob_bytes - ?) WHERE app_id = ?")
             .bind(freed)

@@ -28,32 +28,7 @@ impl Store {
     /// Sets a key; the app's kv usage (key plus value bytes) may not exceed
     /// `quota`.
     pub async fn kv_set(&self, app: &str, key: &str, value: &[u8], quota: u64) -> Result<Result<(), OverQuota>> {
-        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
-        let old: Option<i64> = sqlx::query_scalar("SELECT length(value) FROM app_kv WHERE app_id = ? AND key = ?")
-            .bind(app)
-            .bind(key)
-            .fetch_optional(&mut *tx)
-            .await?;
-        let old = old.map_or(0, |len| to_u64(len) + key.len() as u64);
-        let used: Option<i64> = sqlx::query_scalar("SELECT kv_bytes FROM app_usage WHERE app_id = ?")
-            .bind(app)
-            .fetch_optional(&mut *tx)
-            .await?;
-        let used = used.map_or(0, to_u64);
-        let new = (key.len() + value.len()) as u64;
-        let after = used.saturating_sub(old) + new;
-        if after > quota && new > old {
-            return Ok(Err(OverQuota { used, wanted: new, quota }));
-        }
-        sqlx::query("INSERT INTO app_kv (app_id, key, value) VALUES (?, ?, ?) ON CONFLICT(app_id, key) DO UPDATE SET value = excluded.value")
-            .bind(app)
-            .bind(key)
-            .bind(value)
-            .execute(&mut *tx)
-            .await?;
-        set_usage(&mut tx, app, "kv_bytes", after).await?;
-        tx.commit().await?;
-        Ok(Ok(()))
+        Ok(self.kv_write(app, key, None, value, quota).await?.map(|_| ()))
     }
 
     pub async fn kv_delete(&self, app: &str, key: &str) -> Result<bool> {
@@ -78,10 +53,12 @@ impl Store {
     /// Keys with `prefix`, ordered, after `after`, at most `limit`.
     pub async fn kv_list(&self, app: &str, prefix: &str, after: Option<&str>, limit: u32) -> Result<Vec<String>> {
         let sql = format!(
-            "SELECT key FROM app_kv WHERE app_id = ? AND {} AND key > ? ORDER BY key LIMIT ?",
-            in_prefix("key")
+            "SELECT key FROM app_kv WHERE app_id = ?1 AND {} AND key > ?3 ORDER BY key LIMIT ?4",
+            in_prefix("key", 2)
         );
-        Ok(bind_prefix(sqlx::query_scalar(&sql).bind(app), prefix)
+        Ok(sqlx::query_scalar(&sql)
+            .bind(app)
+            .bind(prefix)
             .bind(after.unwrap_or(""))
             .bind(limit)
             .fetch_all(self.pool())
@@ -97,15 +74,10 @@ impl Store {
         limit: u32,
     ) -> Result<Vec<String>> {
         let sql = format!(
-            "SELECT key FROM app_kv WHERE app_id = ? AND {} AND (? IS NULL OR key < ?) ORDER BY key DESC LIMIT ?",
-            in_prefix("key")
+            "SELECT key FROM app_kv WHERE app_id = ?1 AND {} AND (?3 IS NULL OR key < ?3) ORDER BY key DESC LIMIT ?4",
+            in_prefix("key", 2)
         );
-        Ok(bind_prefix(sqlx::query_scalar(&sql).bind(app), prefix)
-            .bind(before)
-            .bind(before)
-            .bind(limit)
-            .fetch_all(self.pool())
-            .await?)
+        Ok(sqlx::query_scalar(&sql).bind(app).bind(prefix).bind(before).bind(limit).fetch_all(self.pool()).await?)
     }
 
     /// Sets `key` to `value` if it now holds `expected` (absent for `None`),
@@ -118,16 +90,42 @@ impl Store {
         value: &[u8],
         quota: u64,
     ) -> Result<Result<bool, OverQuota>> {
+        self.kv_write(app, key, Some(expected), value, quota).await
+    }
+
+    /// The one kv write: in an IMMEDIATE transaction, if `expected` is given
+    /// the key must hold exactly that (`Ok(false)` otherwise), and the app's
+    /// usage after the write may not exceed `quota` unless it shrinks.
+    async fn kv_write(
+        &self,
+        app: &str,
+        key: &str,
+        expected: Option<Option<&[u8]>>,
+        value: &[u8],
+        quota: u64,
+    ) -> Result<Result<bool, OverQuota>> {
         let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
-        let now: Option<Vec<u8>> = sqlx::query_scalar("SELECT value FROM app_kv WHERE app_id = ? AND key = ?")
-            .bind(app)
-            .bind(key)
-            .fetch_optional(&mut *tx)
-            .await?;
-        if now.as_deref() != expected {
-            return Ok(Ok(false));
-        }
-        let old = now.map_or(0, |v| (v.len() + key.len()) as u64);
+        let old_len: Option<i64> = match expected {
+            None => {
+                sqlx::query_scalar("SELECT length(value) FROM app_kv WHERE app_id = ? AND key = ?")
+                    .bind(app)
+                    .bind(key)
+                    .fetch_optional(&mut *tx)
+                    .await?
+            }
+            Some(expected) => {
+                let now: Option<Vec<u8>> = sqlx::query_scalar("SELECT value FROM app_kv WHERE app_id = ? AND key = ?")
+                    .bind(app)
+                    .bind(key)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                if now.as_deref() != expected {
+                    return Ok(Ok(false));
+                }
+                now.map(|v| i64::try_from(v.len()).unwrap_or(i64::MAX))
+            }
+        };
+        let old = old_len.map_or(0, |len| to_u64(len) + key.len() as u64);
         let used: Option<i64> = sqlx::query_scalar("SELECT kv_bytes FROM app_usage WHERE app_id = ?")
             .bind(app)
             .fetch_optional(&mut *tx)
@@ -153,10 +151,10 @@ impl Store {
     pub async fn kv_delete_prefix(&self, app: &str, prefix: &str) -> Result<u64> {
         let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
         let sql = format!(
-            "DELETE FROM app_kv WHERE app_id = ? AND {} RETURNING length(CAST(key AS BLOB)) + length(value)",
-            in_prefix("key")
+            "DELETE FROM app_kv WHERE app_id = ?1 AND {} RETURNING length(CAST(key AS BLOB)) + length(value)",
+            in_prefix("key", 2)
         );
-        let freed: Vec<i64> = bind_prefix(sqlx::query_scalar(&sql).bind(app), prefix).fetch_all(&mut *tx).await?;
+        let freed: Vec<i64> = sqlx::query_scalar(&sql).bind(app).bind(prefix).fetch_all(&mut *tx).await?;
         let total: i64 = freed.iter().sum();
         sqlx::query("UPDATE app_usage SET kv_bytes = max(0, kv_bytes - ?) WHERE app_id = ?")
             .bind(total)
@@ -168,19 +166,13 @@ impl Store {
     }
 }
 
-/// SQL matching `column` against a prefix (bound with [`bind_prefix`]): a
+/// SQL matching `column` against the prefix bound as parameter `?n`: a
 /// range the primary key index can scan (text compares bytewise and U+10FFFF
-/// is the largest character), then the exact test.
-pub(crate) fn in_prefix(column: &str) -> String {
-    format!("{column} >= ? AND {column} < (? || char(1114111)) AND substr({column}, 1, length(?)) = ?")
-}
-
-/// Binds the four placeholders of [`in_prefix`].
-pub(crate) fn bind_prefix<'q, O>(
-    query: sqlx::query::QueryScalar<'q, sqlx::Sqlite, O, sqlx::sqlite::SqliteArguments<'q>>,
-    prefix: &'q str,
-) -> sqlx::query::QueryScalar<'q, sqlx::Sqlite, O, sqlx::sqlite::SqliteArguments<'q>> {
-    query.bind(prefix).bind(prefix).bind(prefix).bind(prefix)
+/// is the largest character), then the exact test. Queries using it number
+/// all their parameters (`?1`, `?2`, ...), since sqlx counts unnumbered ones
+/// separately.
+pub(crate) fn in_prefix(column: &str, n: u8) -> String {
+    format!("{column} >= ?{n} AND {column} < (?{n} || char(1114111)) AND substr({column}, 1, length(?{n})) = ?{n}")
 }
 
 pub(crate) async fn set_usage(
@@ -194,4 +186,45 @@ pub(crate) async fn set_usage(
     );
     sqlx::query(&sql).bind(app).bind(i64::try_from(value).unwrap_or(i64::MAX)).execute(&mut **tx).await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn prefix_queries_stay_inside_their_prefix() {
+        let dir = tempfile::TempDir::new().expect("tmp");
+        let store = Store::open(dir.path()).await.expect("open");
+        for key in ["a/", "a/1", "a/2", "a/3", "a0", "a/\u{10FFFE}", "b/1", "A/1"] {
+            store.kv_set("app", key, b"v", 1 << 20).await.expect("set").expect("quota");
+        }
+        store.kv_set("other", "a/9", b"v", 1 << 20).await.expect("set").expect("quota");
+        let all = store.kv_list("app", "a/", None, 100).await.expect("list");
+        assert_eq!(all, ["a/", "a/1", "a/2", "a/3", "a/\u{10FFFE}"]);
+        assert_eq!(store.kv_list("app", "a/", Some("a/1"), 2).await.expect("list"), ["a/2", "a/3"]);
+        let back = store.kv_list_reverse("app", "a/", Some("a/3"), 10).await.expect("list");
+        assert_eq!(back, ["a/2", "a/1", "a/"]);
+        assert_eq!(store.kv_list_reverse("app", "a/", None, 1).await.expect("list"), ["a/\u{10FFFE}"]);
+        assert_eq!(store.kv_delete_prefix("app", "a/").await.expect("delete"), 5);
+        assert_eq!(store.kv_list("app", "", None, 100).await.expect("list"), ["A/1", "a0", "b/1"]);
+        assert_eq!(store.kv_list("other", "a/", None, 100).await.expect("list"), ["a/9"]);
+    }
+
+    #[tokio::test]
+    async fn compare_and_swap_writes_only_over_what_was_expected() {
+        let dir = tempfile::TempDir::new().expect("tmp");
+        let store = Store::open(dir.path()).await.expect("open");
+        let cas = |expected: Option<&'static [u8]>, value: &'static [u8]| {
+            let store = store.clone();
+            async move { store.kv_compare_and_swap("app", "k", expected, value, 1 << 20).await.expect("cas") }
+        };
+        assert_eq!(cas(Some(b"x"), b"1").await, Ok(false), "absent is not x");
+        assert_eq!(cas(None, b"1").await, Ok(true));
+        assert_eq!(cas(None, b"2").await, Ok(false), "present is not absent");
+        assert_eq!(cas(Some(b"1"), b"2").await, Ok(true));
+        assert_eq!(store.kv_get("app", "k").await.expect("get"), Some(b"2".to_vec()));
+        let over = store.kv_compare_and_swap("app", "k", Some(b"2"), &[0u8; 100], 50).await.expect("cas");
+        assert!(over.is_err(), "quota still applies");
+    }
 }

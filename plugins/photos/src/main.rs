@@ -66,42 +66,28 @@ async fn album_route(
     rest: &[&str],
     request: Request<Body>,
 ) -> Reply {
-    let manage = || if access >= Access::Manage { Ok(()) } else { Err(web::Fail::Forbidden) };
+    // Managing needs the album's owner (or a porch owner or editor);
+    // uploading needs contributor.
+    let needs = match rest {
+        ["rename" | "delete" | "cover" | "share"] => Access::Manage,
+        ["upload"] => Access::Contribute,
+        _ => Access::View,
+    };
+    if access < needs {
+        return Err(web::Fail::Forbidden);
+    }
     let query = request.uri().query().unwrap_or("").to_owned();
     match (method, rest) {
         (&Method::GET, []) => pages::album(me, &album, access, web::param(&query, "after").as_deref()),
         (&Method::GET, ["grid"]) => pages::grid_page(&album, web::param(&query, "after").as_deref()),
-        (&Method::POST, ["upload"]) => {
-            if access < Access::Contribute {
-                return Err(web::Fail::Forbidden);
-            }
-            upload::upload(me, &album, request).await
-        }
+        (&Method::POST, ["upload"]) => upload::upload(me, &album, request).await,
         (&Method::GET, ["zip"]) => zip::album_zip(me, &album),
-        (&Method::POST, ["rename"]) => {
-            manage()?;
-            pages::rename(&album, request).await
-        }
-        (&Method::GET, ["delete"]) => {
-            manage()?;
-            pages::confirm_delete(&album)
-        }
-        (&Method::POST, ["delete"]) => {
-            manage()?;
-            pages::delete_album(&album)
-        }
-        (&Method::POST, ["cover"]) => {
-            manage()?;
-            pages::set_cover(&album, request).await
-        }
-        (&Method::GET, ["share"]) => {
-            manage()?;
-            pages::share_page(&album)
-        }
-        (&Method::POST, ["share"]) => {
-            manage()?;
-            pages::save_shares(&album, request).await
-        }
+        (&Method::POST, ["rename"]) => pages::rename(&album, request).await,
+        (&Method::GET, ["delete"]) => pages::confirm_delete(&album),
+        (&Method::POST, ["delete"]) => pages::delete_album(&album),
+        (&Method::POST, ["cover"]) => pages::set_cover(&album, request).await,
+        (&Method::GET, ["share"]) => pages::share_page(&album),
+        (&Method::POST, ["share"]) => pages::save_shares(&album, request).await,
         (_, ["p", photo, tail @ ..]) => {
             if !model::valid_id(photo) {
                 return not_found();

@@ -71,7 +71,7 @@ pub async fn upload(me: &Viewer, album: &Album, request: Request<Body>) -> Reply
 
     let stored = match receive(&original, request.into_body()).await {
         Ok(stored) => stored,
-        Err(Received::Refused(status, message)) => return failed(status, &message),
+        Err(e) => return failed(e.status(), &e.message()),
     };
     let (kind, content_type, info) = stored;
 
@@ -148,20 +148,9 @@ fn claim(album: &str, hash_key: &str, blob_id: &str) -> Result<bool, HostError> 
     Ok(true)
 }
 
-enum Received {
-    Refused(u16, String),
-}
-
-impl From<HostError> for Received {
-    fn from(e: HostError) -> Received {
-        let fail = Fail::Host(e);
-        Received::Refused(fail.status(), fail.message())
-    }
-}
-
 /// Streams the request body into the blob `name`, refusing it as soon as
 /// its first bytes show it is not a photo or video.
-async fn receive(name: &str, body: Body) -> Result<(Kind, &'static str, blobs::BlobInfo), Received> {
+async fn receive(name: &str, body: Body) -> Result<(Kind, &'static str, blobs::BlobInfo), Fail> {
     let mut body = body.into_boxed_body();
     let mut pending: Vec<u8> = Vec::with_capacity(BATCH);
     let mut writer: Option<(blobs::Writer, Kind, &'static str)> = None;
@@ -170,13 +159,13 @@ async fn receive(name: &str, body: Body) -> Result<(Kind, &'static str, blobs::B
             None => break,
             Some(Ok(frame)) => frame,
             Some(Err(e)) => {
-                return Err(Received::Refused(400, format!("The upload was cut off before it finished: {e}")));
+                return Err(Fail::Bad(format!("The upload was cut off before it finished: {e}")));
             }
         };
         let Ok(data) = frame.into_data() else { continue };
         pending.extend_from_slice(&data);
         if writer.is_none() && pending.len() >= 16 {
-            let (kind, content_type) = sniff(&pending).map_err(|m| Received::Refused(415, m))?;
+            let (kind, content_type) = sniff(&pending).map_err(Fail::NotMedia)?;
             writer = Some((blobs::Writer::new(name, content_type), kind, content_type));
         }
         if let Some((w, _, _)) = &writer
@@ -188,9 +177,9 @@ async fn receive(name: &str, body: Body) -> Result<(Kind, &'static str, blobs::B
     }
     let (w, kind, content_type) = match writer {
         Some(w) => w,
-        None if pending.is_empty() => return Err(Received::Refused(400, "The file is empty.".into())),
+        None if pending.is_empty() => return Err(Fail::Bad("The file is empty.".into())),
         None => {
-            let (kind, content_type) = sniff(&pending).map_err(|m| Received::Refused(415, m))?;
+            let (kind, content_type) = sniff(&pending).map_err(Fail::NotMedia)?;
             (blobs::Writer::new(name, content_type), kind, content_type)
         }
     };
@@ -252,16 +241,12 @@ fn finish(
         }
         true
     });
-    match updated {
-        Ok(Some(_)) => Ok(photo),
+    let failure = match updated {
+        Ok(Some(_)) => return Ok(photo),
         // The album was deleted while this file arrived.
-        Ok(None) => {
-            let _ = kv::delete(&model::photo_key(&album.id, &photo.id));
-            Err(Fail::NotFound)
-        }
-        Err(e) => {
-            let _ = kv::delete(&model::photo_key(&album.id, &photo.id));
-            Err(e.into())
-        }
-    }
+        Ok(None) => Fail::NotFound,
+        Err(e) => e.into(),
+    };
+    let _ = kv::delete(&model::photo_key(&album.id, &photo.id));
+    Err(failure)
 }

@@ -13,6 +13,8 @@ pub enum Fail {
     NotFound,
     Forbidden,
     Bad(String),
+    /// An upload that is not a photo or video the album takes.
+    NotMedia(String),
     Host(HostError),
     Http(String),
 }
@@ -41,6 +43,7 @@ impl Fail {
             Fail::NotFound => 404,
             Fail::Forbidden => 403,
             Fail::Bad(_) => 400,
+            Fail::NotMedia(_) => 415,
             Fail::Host(HostError::QuotaExceeded(_)) => 507,
             Fail::Host(HostError::Invalid(_) | HostError::Unsupported(_)) => 422,
             Fail::Host(HostError::NotFound) => 404,
@@ -52,7 +55,7 @@ impl Fail {
         match self {
             Fail::NotFound => "There is nothing here, or it has not been shared with you.".into(),
             Fail::Forbidden => "Your role in this album does not allow that. Ask the album's owner.".into(),
-            Fail::Bad(m) => m.clone(),
+            Fail::Bad(m) | Fail::NotMedia(m) => m.clone(),
             Fail::Host(HostError::QuotaExceeded(m)) => {
                 format!("The photo album is full: {m}. Ask the porch owner to make room.")
             }
