@@ -93,6 +93,7 @@ async fn through_the_gate() {
         let (cookie, url) = (cookie.clone(), app_url.clone());
         tasks.push(tokio::spawn(async move {
             // One keep-alive connection per task.
+            let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
             let c = reqwest::Client::builder()
                 .http1_only()
                 .pool_max_idle_per_host(1)

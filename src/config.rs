@@ -47,15 +47,21 @@ pub const KEYS: &[Key] = &[
     },
     Key {
         name: "listen",
-        default: "127.0.0.1:8080",
-        allowed: "an address and port such as 0.0.0.0:443 or [::]:8080",
-        doc: "Where porch listens for HTTP(S) connections.",
+        default: "auto",
+        allowed: "auto, or an address and port such as 0.0.0.0:443 or [::]:8080",
+        doc: "Where porch listens for HTTP(S) connections. auto: 127.0.0.1:8080 with TLS off, else [::]:443 (all addresses).",
+    },
+    Key {
+        name: "http_listen",
+        default: "auto",
+        allowed: "auto, off, or an address and port such as [::]:80",
+        doc: "With TLS on, a plain-HTTP listener that answers ACME HTTP-01 checks and sends everyone else to HTTPS. auto: [::]:80 with TLS on, off without.",
     },
     Key {
         name: "tls",
         default: "off",
         allowed: "off, self-signed, files or acme",
-        doc: "How porch gets certificates. `off` serves plain HTTP (the localhost demo, or behind a tunnel that terminates TLS).",
+        doc: "How porch gets certificates: acme (Let's Encrypt or another ACME CA, renewed by itself), self-signed (a local CA for a LAN; `porch tls export-ca`), files (your own PEM files) or off (plain HTTP: the localhost demo, or behind a tunnel that terminates TLS).",
     },
     Key {
         name: "public_url",
@@ -147,6 +153,114 @@ pub const KEYS: &[Key] = &[
         allowed: "a whole number from 1 to 64",
         doc: "Image jobs that may run at once (each may use up to media.max_memory); more wait their turn.",
     },
+    Key {
+        name: "certificates.cert",
+        default: "",
+        allowed: "a path to a PEM file: the certificate, then its chain",
+        doc: "With tls \"files\": your certificate chain. porch notices when the file changes and serves the new one.",
+    },
+    Key {
+        name: "certificates.key",
+        default: "",
+        allowed: "a path to a PEM private key file",
+        doc: "With tls \"files\": the private key of certificates.cert.",
+    },
+    Key {
+        name: "certificates.check_every",
+        default: "30s",
+        allowed: "a duration from 1s to 1d",
+        doc: "With tls \"files\": how often porch looks for a changed certificate or key file.",
+    },
+    Key {
+        name: "acme.directory",
+        default: "letsencrypt",
+        allowed: "letsencrypt, letsencrypt-staging, or the https URL of any ACME directory",
+        doc: "The certificate authority porch asks for certificates with tls \"acme\".",
+    },
+    Key {
+        name: "acme.challenge",
+        default: "auto",
+        allowed: "auto, http-01, tls-alpn-01 or dns-01",
+        doc: "How the CA checks porch owns the name. auto: dns-01 with a wildcard *.<domain> when porch serves the zone ([dns]), else tls-alpn-01 on the HTTPS port, falling back to http-01 on port 80.",
+    },
+    Key {
+        name: "acme.email",
+        default: "",
+        allowed: "empty or an email address",
+        doc: "Where the CA may write about expiring certificates (optional).",
+    },
+    Key {
+        name: "acme.eab_kid",
+        default: "",
+        allowed: "empty, or the key id of an external account binding from your CA",
+        doc: "For CAs that require external account binding (EAB), the key id they gave you.",
+    },
+    Key {
+        name: "acme.eab_hmac_key",
+        default: "",
+        allowed: "empty, or the base64url HMAC key of that binding",
+        doc: "For CAs that require external account binding (EAB), the HMAC key they gave you.",
+    },
+    Key {
+        name: "acme.ca_root",
+        default: "",
+        allowed: "empty, or a path to a PEM certificate",
+        doc: "Trust this root (instead of the system's) for the ACME directory's own HTTPS: for a private or test CA.",
+    },
+    Key {
+        name: "acme.caa_issuer",
+        default: "",
+        allowed: "empty, or a CA's CAA domain such as letsencrypt.org",
+        doc: "The CA named in porch's CAA record when it serves the zone. Empty: letsencrypt.org for the Let's Encrypt presets, no CAA record otherwise.",
+    },
+    Key {
+        name: "acme.retry_min",
+        default: "1m",
+        allowed: "a duration from 1s to 1d",
+        doc: "The first wait after a failed certificate request; each further failure doubles it.",
+    },
+    Key {
+        name: "acme.retry_max",
+        default: "6h",
+        allowed: "a duration from 1s to 7d",
+        doc: "The longest wait between certificate requests after failures.",
+    },
+    Key {
+        name: "dns.listen",
+        default: "off",
+        allowed: "off, or an address and port such as [::]:53",
+        doc: "Serve porch's own DNS zone (UDP and TCP) here. Delegate <domain> to this box at your registrar to use it.",
+    },
+    Key {
+        name: "dns.address",
+        default: "",
+        allowed: "empty, or IP addresses separated by commas",
+        doc: "The public addresses the zone gives for <domain> and *.<domain>. Empty: found from dns.address_source.",
+    },
+    Key {
+        name: "dns.address_source",
+        default: "",
+        allowed: "empty, interface:NAME, or an http(s) URL that answers with your address",
+        doc: "Where porch learns its public address when dns.address is empty: a local network interface, or a \"what is my IP\" URL you choose.",
+    },
+    Key {
+        name: "dns.recheck",
+        default: "5m",
+        allowed: "a duration from 10s to 1d",
+        doc: "How often porch re-checks its public address from dns.address_source.",
+    },
+    Key {
+        name: "dns.ttl",
+        default: "5m",
+        allowed: "a duration from 1s to 1d",
+        doc: "How long resolvers may cache porch's answers.",
+    },
+    Key {
+        name: "dns.udp_rate",
+        default: "20",
+        allowed: "a whole number of answers per second from 1 to 10000",
+        doc: "Answers per second one source address (IPv6: one /64) gets over UDP; more are dropped, so porch cannot be used to amplify an attack. TCP is not limited this way.",
+    },
 ];
 
 /// Configuration problems, each naming the key and what is allowed.
@@ -161,10 +275,8 @@ pub enum ConfigError {
     UnknownKey { key: String, origin: String, known: String },
     #[error("bad value {value:?} for `{key}` (from {origin}): allowed is {allowed}")]
     BadValue { key: &'static str, value: String, origin: String, allowed: &'static str },
-    #[error(
-        "tls = \"{0}\" is not available in this build yet; use tls = \"off\" (plain HTTP, for localhost or behind a tunnel that terminates TLS)"
-    )]
-    TlsUnavailable(&'static str),
+    #[error("{0}")]
+    Conflict(String),
 }
 
 /// How porch gets its certificates.
@@ -187,13 +299,70 @@ impl TlsMode {
     }
 }
 
+/// How the ACME CA checks that porch owns its names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AcmeChallenge {
+    Auto,
+    Http01,
+    TlsAlpn01,
+    Dns01,
+}
+
+/// `[acme]`: where and how porch asks for certificates.
+#[derive(Debug, Clone)]
+pub struct AcmeSettings {
+    /// The directory URL (presets already resolved).
+    pub directory: String,
+    pub challenge: AcmeChallenge,
+    pub email: Option<String>,
+    /// External account binding: key id and HMAC key.
+    pub eab: Option<(String, Vec<u8>)>,
+    pub ca_root: Option<PathBuf>,
+    /// The CA's CAA domain for porch's zone, if known.
+    pub caa_issuer: Option<String>,
+    pub retry_min: Duration,
+    pub retry_max: Duration,
+}
+
+/// `[certificates]`: owner-provided PEM files for `tls = "files"`.
+#[derive(Debug, Clone)]
+pub struct CertFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    pub check_every: Duration,
+}
+
+/// Where porch learns its public address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AddressSource {
+    Interface(String),
+    Url(url::Url),
+}
+
+/// `[dns]`: porch's own authoritative zone.
+#[derive(Debug, Clone)]
+pub struct DnsSettings {
+    pub listen: SocketAddr,
+    pub addresses: Vec<std::net::IpAddr>,
+    pub source: Option<AddressSource>,
+    pub recheck: Duration,
+    pub ttl: Duration,
+    pub udp_rate: u32,
+}
+
 /// Validated settings with derived values; what the rest of porch reads.
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub data_dir: PathBuf,
     pub domain: String,
     pub listen: SocketAddr,
+    /// The plain-HTTP listener beside the TLS one (redirects, HTTP-01).
+    pub http_listen: Option<SocketAddr>,
     pub tls: TlsMode,
+    pub acme: AcmeSettings,
+    /// Set exactly when `tls` is `files`.
+    pub cert_files: Option<CertFiles>,
+    pub dns: Option<DnsSettings>,
     pub public_url: Option<url::Url>,
     pub session_lifetime: Duration,
     pub invite_expires: Duration,
@@ -364,14 +533,53 @@ impl Validator {
             "acme" => Some(TlsMode::Acme),
             _ => None,
         })?;
-        if tls != TlsMode::Off {
-            return Err(ConfigError::TlsUnavailable(tls.as_str()));
+        let domain = self.get("domain", parse_domain)?;
+        let tls_on = tls != TlsMode::Off;
+        let listen = self.get("listen", |v| match v {
+            "auto" if tls_on => Some(SocketAddr::from((std::net::Ipv6Addr::UNSPECIFIED, 443))),
+            "auto" => Some(SocketAddr::from(([127, 0, 0, 1], 8080))),
+            _ => v.parse().ok(),
+        })?;
+        let http_listen = self.get("http_listen", |v| match v {
+            "auto" if tls_on => Some(Some(SocketAddr::from((std::net::Ipv6Addr::UNSPECIFIED, 80)))),
+            "auto" | "off" => Some(None),
+            _ => v.parse().ok().map(Some),
+        })?;
+        let acme = self.acme()?;
+        let cert_files = self.cert_files(tls)?;
+        let dns = self.dns()?;
+        if tls == TlsMode::Acme && (domain == "localhost" || domain.ends_with(".localhost")) {
+            return Err(ConfigError::Conflict(format!(
+                "tls = \"acme\" needs the public domain name people will use, but domain is {domain:?}. Set domain = \"family.example\" (your name), or use tls = \"self-signed\" on a LAN"
+            )));
+        }
+        if tls == TlsMode::Acme && acme.challenge == AcmeChallenge::Dns01 && dns.is_none() {
+            return Err(ConfigError::Conflict(
+                "acme.challenge = \"dns-01\" works through porch's own DNS zone, but [dns] listen is off. Set dns.listen (and delegate the domain to this box), or pick another challenge".into(),
+            ));
+        }
+        if tls == TlsMode::Acme && acme.challenge == AcmeChallenge::Http01 && http_listen.is_none() {
+            return Err(ConfigError::Conflict(
+                "acme.challenge = \"http-01\" needs the plain-HTTP listener, but http_listen is off. Set http_listen = \"[::]:80\" or pick another challenge".into(),
+            ));
+        }
+        if let Some(dns) = &dns
+            && dns.addresses.is_empty()
+            && dns.source.is_none()
+        {
+            return Err(ConfigError::Conflict(
+                "[dns] is on but porch has no address to give: set dns.address (such as \"203.0.113.7\") or dns.address_source (interface:eth0, or a URL that answers with your address)".into(),
+            ));
         }
         Ok(Settings {
             data_dir: self.get("data_dir", |v| (!v.is_empty()).then(|| PathBuf::from(v)))?,
-            domain: self.get("domain", parse_domain)?,
-            listen: self.get("listen", |v| v.parse().ok())?,
+            domain,
+            listen,
+            http_listen,
             tls,
+            acme,
+            cert_files,
+            dns,
             public_url: self.get("public_url", |v| {
                 if v.is_empty() {
                     return Some(None);
@@ -417,6 +625,105 @@ impl Validator {
         })
     }
 }
+
+impl Validator {
+    fn duration(&self, name: &'static str, min: Duration, max: Duration) -> Result<Duration, ConfigError> {
+        self.get(name, |v| parse_duration(v, min, max))
+    }
+
+    fn acme(&self) -> Result<AcmeSettings, ConfigError> {
+        let directory = self.get("acme.directory", |v| match v {
+            "letsencrypt" => Some(LETS_ENCRYPT.to_owned()),
+            "letsencrypt-staging" => Some(LETS_ENCRYPT_STAGING.to_owned()),
+            _ => url::Url::parse(v).ok().filter(|u| u.scheme() == "https").map(|u| u.to_string()),
+        })?;
+        let lets_encrypt = directory == LETS_ENCRYPT || directory == LETS_ENCRYPT_STAGING;
+        let kid = self.get("acme.eab_kid", |v| Some(v.to_owned()))?;
+        let hmac = self.get("acme.eab_hmac_key", |v| {
+            use base64::Engine;
+            if v.is_empty() {
+                return Some(Vec::new());
+            }
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(v.trim_end_matches('=')).ok()
+        })?;
+        let eab = match (kid.is_empty(), hmac.is_empty()) {
+            (true, true) => None,
+            (false, false) => Some((kid, hmac)),
+            _ => {
+                return Err(ConfigError::Conflict(
+                    "acme.eab_kid and acme.eab_hmac_key go together: set both (from your CA) or neither".into(),
+                ));
+            }
+        };
+        let retry_min = self.duration("acme.retry_min", Duration::from_secs(1), Duration::from_secs(86400))?;
+        let retry_max = self.duration("acme.retry_max", Duration::from_secs(1), Duration::from_secs(7 * 86400))?;
+        Ok(AcmeSettings {
+            directory,
+            challenge: self.get("acme.challenge", |v| match v {
+                "auto" => Some(AcmeChallenge::Auto),
+                "http-01" => Some(AcmeChallenge::Http01),
+                "tls-alpn-01" => Some(AcmeChallenge::TlsAlpn01),
+                "dns-01" => Some(AcmeChallenge::Dns01),
+                _ => None,
+            })?,
+            email: self.get("acme.email", |v| match v {
+                "" => Some(None),
+                _ => (v.contains('@') && !v.contains(char::is_whitespace)).then(|| Some(v.to_owned())),
+            })?,
+            eab,
+            ca_root: self.get("acme.ca_root", |v| Some((!v.is_empty()).then(|| PathBuf::from(v))))?,
+            caa_issuer: self.get("acme.caa_issuer", |v| match v {
+                "" => Some(lets_encrypt.then(|| "letsencrypt.org".to_owned())),
+                _ => parse_domain(v).map(Some),
+            })?,
+            retry_min,
+            retry_max: retry_max.max(retry_min),
+        })
+    }
+
+    fn cert_files(&self, tls: TlsMode) -> Result<Option<CertFiles>, ConfigError> {
+        let cert = self.get("certificates.cert", |v| Some(PathBuf::from(v)))?;
+        let key = self.get("certificates.key", |v| Some(PathBuf::from(v)))?;
+        let check_every =
+            self.duration("certificates.check_every", Duration::from_secs(1), Duration::from_secs(86400))?;
+        if tls != TlsMode::Files {
+            return Ok(None);
+        }
+        if cert.as_os_str().is_empty() || key.as_os_str().is_empty() {
+            return Err(ConfigError::Conflict(
+                "tls = \"files\" needs certificates.cert and certificates.key: the paths of your PEM certificate chain and private key".into(),
+            ));
+        }
+        Ok(Some(CertFiles { cert, key, check_every }))
+    }
+
+    fn dns(&self) -> Result<Option<DnsSettings>, ConfigError> {
+        let listen = self.get("dns.listen", |v| match v {
+            "off" | "" => Some(None),
+            _ => v.parse().ok().map(Some),
+        })?;
+        let addresses = self.get("dns.address", |v| {
+            v.split(',').map(str::trim).filter(|a| !a.is_empty()).map(|a| a.parse().ok()).collect::<Option<Vec<_>>>()
+        })?;
+        let source = self.get("dns.address_source", |v| {
+            if v.is_empty() {
+                return Some(None);
+            }
+            if let Some(name) = v.strip_prefix("interface:") {
+                return (!name.is_empty()).then(|| Some(AddressSource::Interface(name.to_owned())));
+            }
+            let url = url::Url::parse(v).ok()?;
+            matches!(url.scheme(), "http" | "https").then_some(Some(AddressSource::Url(url)))
+        })?;
+        let recheck = self.duration("dns.recheck", Duration::from_secs(10), Duration::from_secs(86400))?;
+        let ttl = self.duration("dns.ttl", Duration::from_secs(1), Duration::from_secs(86400))?;
+        let udp_rate = self.get("dns.udp_rate", |v| v.parse().ok().filter(|n| (1..=10_000).contains(n)))?;
+        Ok(listen.map(|listen| DnsSettings { listen, addresses, source, recheck, ttl, udp_rate }))
+    }
+}
+
+pub const LETS_ENCRYPT: &str = "https://acme-v02.api.letsencrypt.org/directory";
+pub const LETS_ENCRYPT_STAGING: &str = "https://acme-staging-v02.api.letsencrypt.org/directory";
 
 /// A lower-case DNS name: labels of letters, digits and hyphens.
 fn parse_domain(v: &str) -> Option<String> {

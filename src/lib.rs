@@ -9,6 +9,7 @@
 
 pub mod apps;
 pub mod config;
+pub mod doctor;
 pub mod edge;
 pub mod gate;
 pub mod media;

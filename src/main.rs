@@ -44,6 +44,12 @@ enum Command {
     /// Install, list, remove and grant apps.
     #[command(subcommand)]
     App(AppCommand),
+    /// Certificates: export the local CA for devices to trust.
+    #[command(subcommand)]
+    Tls(TlsCommand),
+    /// Check the clock, data folder, database, ports, DNS and certificates,
+    /// and say what to fix.
+    Doctor,
     /// Show the newest audit log events.
     Audit {
         /// How many events to show.
@@ -63,6 +69,17 @@ struct ServeArgs {
     /// off, self-signed, files or acme.
     #[arg(long, value_name = "MODE")]
     tls: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum TlsCommand {
+    /// Write the local CA certificate (tls = "self-signed") so a family can
+    /// trust it on their devices. Makes the CA if there is none yet.
+    ExportCa {
+        /// Where to write it (default: standard output).
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -161,21 +178,34 @@ fn main() -> ExitCode {
 }
 
 fn init_logging(settings: &Settings) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .or_else(|_| tracing_subscriber::EnvFilter::try_new(&settings.log))
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // hickory's server logs every DNS query at info; porch's `log` filter
+    // applies to it only when it names it.
+    let quiet = |filter: &str| {
+        if filter.contains("hickory") {
+            filter.to_owned()
+        } else {
+            format!("{filter},hickory_server=warn,hickory_proto=warn")
+        }
+    };
+    let filter = std::env::var("RUST_LOG")
+        .ok()
+        .and_then(|f| tracing_subscriber::EnvFilter::try_new(quiet(&f)).ok())
+        .or_else(|| tracing_subscriber::EnvFilter::try_new(quiet(&settings.log)).ok())
+        .unwrap_or_else(|| tracing_subscriber::EnvFilter::new("info"));
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
 }
 
 async fn run(cli: Cli, settings: Settings) -> Result<()> {
     let command = cli.command.unwrap_or(Command::Serve(ServeArgs::default()));
-    if let Command::Serve(_) = command {
-        porch::server::run(settings).await?;
-        return Ok(());
+    match command {
+        Command::Serve(_) => return Ok(porch::server::run(settings).await?),
+        Command::Doctor => return doctor(&settings).await,
+        Command::Tls(TlsCommand::ExportCa { out }) => return export_ca(&settings, out),
+        _ => {}
     }
     let store = Store::open(&settings.data_dir).await?;
     let result = match command {
-        Command::Serve(_) => Ok(()),
+        Command::Serve(_) | Command::Doctor | Command::Tls(_) => Ok(()),
         Command::Init => init(&store, &settings, cli.config).await,
         Command::Invite(cmd) => invite(&store, &settings, cmd).await,
         Command::User(cmd) => user(&store, cmd).await,
@@ -184,6 +214,35 @@ async fn run(cli: Cli, settings: Settings) -> Result<()> {
     };
     store.close().await;
     result
+}
+
+async fn doctor(settings: &Settings) -> Result<()> {
+    let checks = porch::doctor::run(settings).await;
+    for check in &checks {
+        println!("{check}");
+    }
+    let failed = checks.iter().filter(|c| c.outcome == porch::doctor::Outcome::Fail).count();
+    if failed > 0 {
+        bail!("{failed} check(s) failed; fix them in the order shown and run `porch doctor` again");
+    }
+    println!("All checks passed.");
+    Ok(())
+}
+
+fn export_ca(settings: &Settings, out: Option<PathBuf>) -> Result<()> {
+    let ca = porch::edge::local_ca::LocalCa::new(&settings.data_dir);
+    let pem = ca.ensure(&settings.domain)?;
+    match out {
+        Some(path) => {
+            std::fs::write(&path, &pem).with_context(|| format!("cannot write {}", path.display()))?;
+            eprintln!(
+                "Wrote the local CA certificate to {}. Install it as a trusted root on each family device (on a phone: open the file and follow the prompts).",
+                path.display()
+            );
+        }
+        None => print!("{pem}"),
+    }
+    Ok(())
 }
 
 /// The link base: what the last `porch serve` on this data folder recorded,

@@ -7,7 +7,9 @@ use std::time::Duration;
 use std::sync::Arc;
 
 use crate::apps::{AppError, Apps};
-use crate::config::Settings;
+use crate::config::{Settings, TlsMode};
+use crate::edge::dns::Dns;
+use crate::edge::tls::Tls;
 use crate::edge::{self, EdgeError};
 use crate::gate::{self, Gate, GateError};
 use crate::store::{Store, StoreError, now};
@@ -30,9 +32,15 @@ const SWEEP_EVERY: Duration = Duration::from_secs(3600);
 
 /// Runs porch until SIGINT/SIGTERM.
 pub async fn run(settings: Settings) -> Result<(), ServeError> {
+    edge::install_crypto();
     let store = Store::open(&settings.data_dir).await?;
     let listener = edge::bind(settings.listen).await?;
-    let bound = listener.local_addr().map_err(|source| EdgeError::Bind { addr: settings.listen, source })?;
+    let bound = listener.local_addr().map_err(|source| EdgeError::Bind { addr: settings.listen, error: source })?;
+    let tls_on = settings.tls != TlsMode::Off;
+    let http_listener = match settings.http_listen {
+        Some(addr) if tls_on => Some(edge::bind(addr).await?),
+        _ => None,
+    };
     let base_url = settings.base_url(bound);
     store.set_setting("public_url", &base_url).await?;
 
@@ -51,18 +59,57 @@ pub async fn run(settings: Settings) -> Result<(), ServeError> {
     };
     println!("Apps ready: {loaded} ({hits} from the compiled-code cache, {misses} compiled; {allocator} allocator)");
 
+    // The listeners are bound before certificates are requested, so the
+    // CA's checks find them (connections wait in the backlog until serving).
+    let dns = match &settings.dns {
+        Some(dns) => {
+            let started = Dns::start(&settings, dns, &store).await?;
+            println!("DNS: serving the zone {} on {} (UDP and TCP)", settings.domain, started.bound());
+            Some(started)
+        }
+        None => None,
+    };
+    let tls = match tls_on {
+        true => {
+            Some(Tls::start(&settings, &store, dns.as_ref().map(|d| d.zone.clone())).await.map_err(EdgeError::from)?)
+        }
+        false => None,
+    };
+
     // Registered before announcing readiness: see edge::shutdown_signal.
     let shutdown = edge::shutdown_signal();
     if let Some(link) = gate::invites::ensure_owner_setup(&store, &settings, &base_url).await? {
         println!("Owner setup link: {link}");
     }
+    if let Some(http) = &http_listener
+        && let Ok(addr) = http.local_addr()
+    {
+        println!("Plain HTTP on {addr} answers ACME checks and redirects to HTTPS");
+    }
     println!("porch is serving {base_url} (listening on {bound}, data in {})", settings.data_dir.display());
 
     let sweeper = tokio::spawn(sweep_sessions(store.clone()));
     let grace = settings.shutdown_grace;
-    let gate = Gate::new(store.clone(), settings, base_url, apps)?;
-    let served = edge::serve(listener, gate::router(gate), shutdown, grace).await;
+    let domain = settings.domain.clone();
+    let certificates = tls.clone().map(|t| t as Arc<dyn crate::gate::certificates::CertificateAdmin>);
+    let gate = Gate::new(store.clone(), settings, base_url, apps, certificates)?;
+    let mut listeners = vec![edge::Listener {
+        tcp: listener,
+        tls: tls.as_ref().map(|t| t.server_config()).transpose().map_err(EdgeError::from)?,
+        app: gate::router(gate),
+    }];
+    if let (Some(tcp), Some(tls)) = (http_listener, &tls) {
+        listeners.push(edge::Listener {
+            tcp,
+            tls: None,
+            app: edge::redirect::router(tls.challenges.clone(), &domain, bound.port()),
+        });
+    }
+    let served = edge::serve(listeners, shutdown, grace).await;
     sweeper.abort();
+    if let Some(dns) = dns {
+        dns.stop().await;
+    }
     store.close().await;
     tracing::info!("stopped; database closed");
     Ok(served?)

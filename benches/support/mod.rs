@@ -55,6 +55,7 @@ impl Server {
     /// the handshake into `app`. Returns a client signed in to porch and the
     /// app (not following redirects) and the app cookie as `name=value`.
     pub async fn enter(&self, app: &str) -> (reqwest::Client, String) {
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .cookie_store(true)

@@ -6,6 +6,7 @@
 
 mod app_door;
 pub mod audit;
+pub mod certificates;
 mod error;
 pub mod grants;
 mod host;
@@ -42,6 +43,8 @@ pub struct GateInner {
     /// Origin people reach porch at, e.g. `http://localhost:8080`.
     pub base_url: String,
     pub apps: Arc<Apps>,
+    /// The edge's certificates, when TLS is on (the admin page shows them).
+    pub certificates: Option<Arc<dyn certificates::CertificateAdmin>>,
     pages: pages::Pages,
 }
 
@@ -53,9 +56,15 @@ impl Deref for Gate {
 }
 
 impl Gate {
-    pub fn new(store: Store, settings: Settings, base_url: String, apps: Arc<Apps>) -> Result<Gate, GateError> {
+    pub fn new(
+        store: Store,
+        settings: Settings,
+        base_url: String,
+        apps: Arc<Apps>,
+        certificates: Option<Arc<dyn certificates::CertificateAdmin>>,
+    ) -> Result<Gate, GateError> {
         let pages = pages::Pages::load()?;
-        Ok(Gate(Arc::new(GateInner { store, settings, base_url, apps, pages })))
+        Ok(Gate(Arc::new(GateInner { store, settings, base_url, apps, certificates, pages })))
     }
 }
 

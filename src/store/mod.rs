@@ -8,6 +8,7 @@ mod apps;
 mod audit;
 pub mod blobfiles;
 mod blobs;
+pub mod files;
 mod invites;
 mod kv;
 mod people;
@@ -90,6 +91,12 @@ impl Store {
     /// checkpointed and the files are left clean.
     pub async fn close(&self) {
         self.pool.close().await;
+    }
+
+    /// SQLite's own consistency check: `ok`, or what is wrong.
+    pub async fn integrity_check(&self) -> Result<String> {
+        let rows: Vec<(String,)> = sqlx::query_as("PRAGMA integrity_check").fetch_all(&self.pool).await?;
+        Ok(rows.into_iter().map(|(line,)| line).collect::<Vec<_>>().join("; "))
     }
 
     pub(crate) fn pool(&self) -> &SqlitePool {

@@ -253,3 +253,36 @@ pub async fn app_revoke(
     crate::gate::grants::revoke(&gate.store, &person, &app, visitor.actor()).await?;
     Ok(Redirect::to("/admin/apps").into_response())
 }
+
+pub async fn certificates_page(State(gate): State<Gate>, Owner(visitor): Owner) -> Result<Html<String>, GateError> {
+    let report = gate.certificates.as_ref().map(|c| c.report());
+    let mode = gate.settings.tls.as_str();
+    let (certificates, next_renewal, last_error, last_error_at, failures, challenge, source) = match report {
+        Some(r) => {
+            let certificates: Vec<_> = r
+                .certificates
+                .into_iter()
+                .map(|c| context! { names => c.names.join(", "), issuer => c.issuer, not_after => c.not_after })
+                .collect();
+            let (at, error) = r.last_error.map_or((None, None), |(at, e)| (Some(at), Some(e)));
+            (certificates, r.next_renewal, error, at, r.failures, r.challenge, r.source)
+        }
+        None => (Vec::new(), None, None, None, 0, None, String::new()),
+    };
+    gate.pages.render(
+        "admin_certificates.html",
+        context! { mode, source, certificates, next_renewal, last_error, last_error_at, failures, challenge, ..visitor.page_context() },
+    )
+}
+
+pub async fn certificates_renew(
+    State(gate): State<Gate>,
+    OwnerForm(visitor, _): OwnerForm<CsrfOnly>,
+) -> Result<Response, GateError> {
+    if let Some(certificates) = &gate.certificates {
+        certificates.renew_now();
+        crate::gate::audit::record(&gate.store, visitor.actor(), "tls.renew_requested", &gate.settings.domain, "")
+            .await;
+    }
+    Ok(Redirect::to("/admin/certificates").into_response())
+}

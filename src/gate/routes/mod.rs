@@ -34,6 +34,8 @@ pub fn porch_routes(gate: Gate) -> Router<Gate> {
         .route("/admin/apps", get(admin::apps_page))
         .route("/admin/apps/{app}/grant", post(admin::app_grant))
         .route("/admin/apps/{app}/revoke", post(admin::app_revoke))
+        .route("/admin/certificates", get(admin::certificates_page))
+        .route("/admin/certificates/renew", post(admin::certificates_renew))
         .route("/.porch/enter", get(super::app_door::enter))
         .route("/.porch/health", get(|| async { "ok" }))
         .route("/.porch/static/{*path}", get(static_file))

@@ -1,0 +1,254 @@
+//! The edge layer: where connections arrive. It owns the listeners (plain
+//! HTTP and TLS, with HTTP/2 and HTTP/1.1), certificates ([`tls`], [`certs`],
+//! [`acme`], [`local_ca`]), porch's own DNS zone ([`dns`]) and the port-80
+//! redirect ([`redirect`]). It tags every request with the client's address
+//! ([`ClientAddr`]) before the gate sees it, and shuts down gracefully: on
+//! the signal it stops accepting, lets requests in flight finish within a
+//! grace period, then returns.
+
+pub mod acme;
+pub mod certs;
+pub mod challenges;
+pub mod dns;
+pub mod local_ca;
+pub mod redirect;
+pub mod tls;
+
+use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::Request;
+use axum::http::{HeaderValue, header};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use rustls::ServerConfig;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tower::ServiceExt;
+
+pub use self::tls::TlsError;
+use crate::gate::ClientAddr;
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EdgeError {
+    #[error(
+        "cannot listen on {addr}: {error}. Is another program (or another porch) using that port? Pick another in porch.toml (listen, http_listen, dns.listen) or with --listen. Ports below 1024 need CAP_NET_BIND_SERVICE"
+    )]
+    Bind { addr: SocketAddr, error: std::io::Error },
+    #[error("the server stopped: {0}")]
+    Serve(std::io::Error),
+    #[error("DNS: {0}")]
+    Dns(String),
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+}
+
+/// How long a client may take to send a request's headers.
+const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a client may take to finish a TLS handshake.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(15);
+/// `Strict-Transport-Security` on every TLS response: a year, app hosts too.
+const HSTS: &str = "max-age=31536000; includeSubDomains";
+
+/// Makes aws-lc-rs the process's rustls provider, for HTTP clients that ask
+/// for the default (the address check). Safe to call more than once.
+pub fn install_crypto() {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+}
+
+/// The unit one client is counted as: its IPv4 address, or its IPv6 /64
+/// (one household or one server usually holds a whole /64).
+pub fn source_group(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let s = v6.segments();
+                IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+            }
+        },
+    }
+}
+
+pub async fn bind(addr: SocketAddr) -> Result<TcpListener, EdgeError> {
+    match TcpListener::bind(addr).await {
+        Ok(l) => Ok(l),
+        // `[::]` on a box without IPv6: fall back to all IPv4 addresses.
+        Err(e)
+            if addr.ip() == IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED)
+                && e.kind() != std::io::ErrorKind::AddrInUse =>
+        {
+            let v4 = SocketAddr::from(([0, 0, 0, 0], addr.port()));
+            TcpListener::bind(v4).await.map_err(|source| EdgeError::Bind { addr: v4, error: source })
+        }
+        Err(error) => Err(EdgeError::Bind { addr, error }),
+    }
+}
+
+/// One listener and what it serves.
+pub struct Listener {
+    pub tcp: TcpListener,
+    /// TLS configuration for HTTPS listeners; `None` serves plain HTTP.
+    pub tls: Option<Arc<ServerConfig>>,
+    pub app: Router,
+}
+
+/// Serves every listener until `shutdown` completes, then drains for at
+/// most `grace`.
+pub async fn serve(
+    listeners: Vec<Listener>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    grace: Duration,
+) -> Result<(), EdgeError> {
+    let (stop_tx, stop_rx) = watch::channel(false);
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = stop_tx.send(true);
+    });
+    let mut tasks = tokio::task::JoinSet::new();
+    for listener in listeners {
+        tasks.spawn(accept_loop(listener, stop_rx.clone(), grace));
+    }
+    let mut result = Ok(());
+    while let Some(done) = tasks.join_next().await {
+        if let Ok(Err(e)) = done {
+            result = Err(e);
+        }
+    }
+    result
+}
+
+async fn accept_loop(listener: Listener, mut stop: watch::Receiver<bool>, grace: Duration) -> Result<(), EdgeError> {
+    let Listener { tcp, tls, app } = listener;
+    let app = match tls {
+        Some(_) => app.layer(middleware::from_fn(add_hsts)),
+        None => app,
+    };
+    let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder.http1().timer(TokioTimer::new()).header_read_timeout(HEADER_TIMEOUT);
+    builder.http2().timer(TokioTimer::new());
+    let graceful = GracefulShutdown::new();
+    loop {
+        let accepted = tokio::select! {
+            accepted = tcp.accept() => accepted,
+            _ = stop.wait_for(|s| *s) => break,
+        };
+        let (stream, peer) = match accepted {
+            Ok(pair) => pair,
+            Err(e) => {
+                // Out of file descriptors and the like: wait, don't spin.
+                tracing::warn!(error = %e, "cannot accept a connection");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let app = app.clone();
+        let builder = builder.clone();
+        let watcher = graceful.watcher();
+        let acceptor = acceptor.clone();
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |mut request: Request<hyper::body::Incoming>| {
+                request.extensions_mut().insert(ClientAddr(peer));
+                with_host_header(&mut request);
+                app.clone().oneshot(request.map(axum::body::Body::new))
+            });
+            match acceptor {
+                None => {
+                    let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+                    let _ = watcher.watch(conn.into_owned()).await;
+                }
+                Some(acceptor) => {
+                    let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                        Ok(Ok(tls)) => tls,
+                        Ok(Err(e)) => {
+                            tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                            return;
+                        }
+                        Err(_) => return,
+                    };
+                    // A TLS-ALPN-01 validation only needs the handshake.
+                    if tls.get_ref().1.alpn_protocol() == Some(certs::ACME_TLS_ALPN) {
+                        return;
+                    }
+                    let conn = builder.serve_connection_with_upgrades(TokioIo::new(tls), service);
+                    let _ = watcher.watch(conn.into_owned()).await;
+                }
+            }
+        });
+    }
+    drop(tcp);
+    tokio::select! {
+        () = graceful.shutdown() => {}
+        () = tokio::time::sleep(grace) => {
+            tracing::warn!(grace = ?grace, "requests still running after the shutdown grace period; stopping anyway");
+        }
+    }
+    Ok(())
+}
+
+/// HTTP/2 carries the host in the `:authority` pseudo-header, not `Host`;
+/// the gate routes by `Host`, so the edge fills it in.
+fn with_host_header<B>(request: &mut axum::http::Request<B>) {
+    if request.headers().contains_key(header::HOST) {
+        return;
+    }
+    if let Some(value) = request.uri().authority().and_then(|a| HeaderValue::from_str(a.as_str()).ok()) {
+        request.headers_mut().insert(header::HOST, value);
+    }
+}
+
+async fn add_hsts(request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    response.headers_mut().insert(header::STRICT_TRANSPORT_SECURITY, HeaderValue::from_static(HSTS));
+    response
+}
+
+/// Completes on SIGINT (Ctrl-C) or SIGTERM. The handlers are registered when
+/// this is called, not when the future is first polled, so a signal that
+/// arrives right after porch says it is ready still shuts it down cleanly.
+pub fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
+    use tokio::signal::unix::{SignalKind, signal};
+    let term = signal(SignalKind::terminate());
+    let int = signal(SignalKind::interrupt());
+    async move {
+        match (term, int) {
+            (Ok(mut term), Ok(mut int)) => {
+                tokio::select! {
+                    _ = term.recv() => {},
+                    _ = int.recv() => {},
+                }
+            }
+            _ => {
+                tracing::warn!("cannot listen for SIGTERM; only Ctrl-C stops porch");
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+        tracing::info!("shutting down: finishing requests in flight");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ipv6_clients_are_grouped_by_64() {
+        let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().expect("ip");
+        let b: IpAddr = "2001:db8:1:2:bbbb::9".parse().expect("ip");
+        let c: IpAddr = "2001:db8:1:3::1".parse().expect("ip");
+        assert_eq!(source_group(a), source_group(b));
+        assert_ne!(source_group(a), source_group(c));
+        let mapped: IpAddr = "::ffff:192.0.2.1".parse().expect("ip");
+        assert_eq!(source_group(mapped), "192.0.2.1".parse::<IpAddr>().expect("ip"));
+    }
+}
