@@ -83,6 +83,7 @@ async fn apps_see_porch_identity_headers_but_never_forged_ones_or_porch_cookies(
     porch.grant(OWNER, "echo:viewer");
     owner.follow(&owner.app_url("echo", "/")).await;
 
+    crate::util::install_crypto();
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .resolve("echo.localhost", std::net::SocketAddr::from(([127, 0, 0, 1], port(&porch))))

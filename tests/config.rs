@@ -44,8 +44,15 @@ fn invalid_toml_is_reported() {
 }
 
 #[test]
-fn tls_modes_not_built_yet_say_what_to_use_instead() {
+fn tls_settings_that_cannot_work_say_what_to_set() {
     let (code, err) = serve_with_config("tls = \"acme\"\n", &[]);
     assert_eq!(code, Some(2));
-    assert!(err.contains("tls = \"off\""), "{err}");
+    assert!(err.contains("domain = ") && err.contains("self-signed"), "{err}");
+    let (code, err) = serve_with_config("tls = \"files\"\n", &[]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("certificates.cert") && err.contains("certificates.key"), "{err}");
+    let (code, err) =
+        serve_with_config("domain = \"family.example\"\ntls = \"acme\"\n[acme]\nchallenge = \"dns-01\"\n", &[]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("dns.listen"), "{err}");
 }

@@ -9,4 +9,5 @@ mod identity;
 mod media;
 mod photos;
 mod tidy;
+mod tls;
 mod util;

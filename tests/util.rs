@@ -38,6 +38,15 @@ impl Porch {
         porch
     }
 
+    /// Starts porch with `porch.toml` holding `config`, listening on `listen`.
+    pub fn start_with_config(config: &str, listen: &str) -> Porch {
+        let dir = TempDir::new().expect("temp dir");
+        std::fs::write(dir.path().join("porch.toml"), config).expect("write porch.toml");
+        let mut porch = Porch { child: None, dir, url: String::new(), setup_link: None, stdout: Vec::new() };
+        porch.spawn(&[], listen);
+        porch
+    }
+
     pub fn dir(&self) -> &Path {
         self.dir.path()
     }
@@ -138,16 +147,17 @@ impl Porch {
     }
 
     pub fn browser(&self) -> Browser {
-        Browser::new(
-            &self.url,
-            "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36",
-        )
+        Browser::new(&self.url, DESKTOP)
     }
 
     /// A browser signed in as the owner, who joined through the setup link.
     pub async fn owner(&self) -> Browser {
+        self.owner_with(self.browser()).await
+    }
+
+    /// Signs `b` in as the owner through the setup link.
+    pub async fn owner_with(&self, b: Browser) -> Browser {
         let link = self.setup_link.clone().expect("a fresh porch prints an owner setup link");
-        let b = self.browser();
         let page = b.join(&link, OWNER, PASSWORD).await;
         assert_eq!(page.status, 303, "owner could not join: {}", page.body);
         b
@@ -221,16 +231,34 @@ pub struct Browser {
     pub base: String,
 }
 
+pub const DESKTOP: &str =
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36";
+
 /// App hosts tests visit. Browsers resolve `*.localhost` to loopback by
 /// themselves; reqwest asks the system resolver, so these are pinned.
 pub const APP_HOSTS: &[&str] = &["hello", "echo", "hostile", "snoop", "broken", "nope", "photos"];
 
 impl Browser {
     pub fn new(base: &str, user_agent: &str) -> Browser {
-        let port: u16 = base.rsplit(':').next().and_then(|p| p.parse().ok()).unwrap_or(80);
-        let mut builder = reqwest::Client::builder();
+        Browser::with_root(base, user_agent, None)
+    }
+
+    /// A browser for an HTTPS porch that trusts only `root` (PEM). porch's
+    /// domain and its app hosts all resolve to loopback.
+    pub fn with_root(base: &str, user_agent: &str, root: Option<&[u8]>) -> Browser {
+        install_crypto();
+        let url = url::Url::parse(base).expect("base url");
+        let host = url.host_str().expect("host").to_owned();
+        let port = url.port_or_known_default().expect("port");
+        let loopback = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+        let mut builder = reqwest::Client::builder().resolve(&host, loopback);
         for app in APP_HOSTS {
-            builder = builder.resolve(&format!("{app}.localhost"), std::net::SocketAddr::from(([127, 0, 0, 1], port)));
+            builder = builder.resolve(&format!("{app}.{host}"), loopback);
+        }
+        if let Some(root) = root {
+            builder = builder
+                .tls_built_in_root_certs(false)
+                .add_root_certificate(reqwest::Certificate::from_pem(root).expect("root PEM"));
         }
         let client = builder
             .cookie_store(true)
@@ -384,4 +412,35 @@ pub fn shared_fixtures() -> Option<PathBuf> {
 /// True when running in CI, where every external tool must be present.
 pub fn in_ci() -> bool {
     std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false")
+}
+
+/// Makes aws-lc-rs the rustls provider for test clients (idempotent).
+pub fn install_crypto() {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+}
+
+/// Whether an external tool is installed. In CI a missing tool fails the
+/// test; locally the test is skipped with a loud message saying how to
+/// install it.
+pub fn have_tool(tool: &str, package: &str) -> bool {
+    let found =
+        Command::new("sh").arg("-c").arg(format!("command -v {tool}")).output().is_ok_and(|o| o.status.success());
+    if !found {
+        assert!(!in_ci(), "`{tool}` is missing in CI: .ci/run must install the Debian package {package}");
+        eprintln!(
+            "\n!!! SKIPPED: `{tool}` is not installed. Install it with `apt-get install {package}` to run this test.\n"
+        );
+    }
+    found
+}
+
+/// A loopback port nothing listens on right now.
+pub fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    // The same number must be free for UDP too (the DNS listener uses both).
+    match std::net::UdpSocket::bind(("127.0.0.1", port)) {
+        Ok(_) => port,
+        Err(_) => free_port(),
+    }
 }
