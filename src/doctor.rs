@@ -7,6 +7,8 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
+use rustls_pki_types::pem::PemObject;
+
 use crate::config::{Settings, TlsMode};
 use crate::edge::acme::schedule;
 use crate::edge::certs::{self, CertInfo};
@@ -234,18 +236,59 @@ async fn names(settings: &Settings) -> Vec<Check> {
     checks
 }
 
+/// In self-signed mode porch issues its server certificate from the local CA
+/// at every start and renews it itself; what can go wrong is the CA.
+fn local_ca(settings: &Settings) -> Check {
+    let ca = crate::edge::local_ca::LocalCa::new(&settings.data_dir);
+    let Ok(pem) = std::fs::read(ca.cert_path()) else {
+        return Check::new(
+            Outcome::Warn,
+            "certificate",
+            "no local CA yet: porch makes one when it starts (then `porch tls export-ca`)",
+        );
+    };
+    let info = rustls_pki_types::CertificateDer::pem_slice_iter(&pem)
+        .next()
+        .and_then(Result::ok)
+        .ok_or_else(|| "the local CA file holds no certificate".to_owned())
+        .and_then(|der| certs::leaf_info(&der).map_err(|e| e.to_string()));
+    match info {
+        Ok(info) if info.not_after > now() => Check::new(
+            Outcome::Ok,
+            "certificate",
+            format!(
+                "local CA {} valid until {}; porch issues and renews its own certificate from it",
+                ca.cert_path().display(),
+                when(info.not_after)
+            ),
+        ),
+        Ok(info) => Check::new(
+            Outcome::Fail,
+            "certificate",
+            format!(
+                "the local CA expired {}. Move {} away and restart porch to make a new one, then share it again with `porch tls export-ca`",
+                when(info.not_after),
+                ca.cert_path().display()
+            ),
+        ),
+        Err(e) => Check::new(
+            Outcome::Fail,
+            "certificate",
+            format!("{e}; move {} away and restart porch", ca.cert_path().display()),
+        ),
+    }
+}
+
+fn when(t: i64) -> String {
+    humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + Duration::from_secs(u64::try_from(t).unwrap_or(0)))
+        .to_string()
+}
+
 /// The certificate porch would serve, read from disk.
 fn certificate(settings: &Settings) -> Check {
     let info: Result<Option<CertInfo>, String> = match settings.tls {
         TlsMode::Off => return Check::new(Outcome::Skipped, "certificate", "tls = \"off\": porch serves plain HTTP"),
-        TlsMode::SelfSigned => {
-            let ca = crate::edge::local_ca::LocalCa::new(&settings.data_dir);
-            std::fs::read(ca.cert_path()).ok().map_or(Ok(None), |pem| {
-                let der = rustls_pki_types::pem::PemObject::pem_slice_iter(&pem).next().and_then(Result::ok);
-                let der: Option<rustls_pki_types::CertificateDer<'static>> = der;
-                der.map(|d| certs::leaf_info(&d).map(Some).map_err(|e| e.to_string())).unwrap_or(Ok(None))
-            })
-        }
+        TlsMode::SelfSigned => return local_ca(settings),
         TlsMode::Files => match &settings.cert_files {
             Some(files) => match (std::fs::read(&files.cert), std::fs::read(&files.key)) {
                 (Ok(chain), Ok(key)) => certs::parse_pem(&chain, &key).map(|s| Some(s.info)).map_err(|e| e.to_string()),

@@ -42,7 +42,7 @@ pub enum TlsError {
     #[error("cannot read or write {path}: {source}")]
     Files { path: PathBuf, source: std::io::Error },
     #[error(
-        "{path}: {message}. Fix the file (certificates.cert / certificates.key in porch.toml) and start porch again"
+        "{path}: {message}. Fix the file (certificates.cert / certificates.key in porch.toml); a running porch picks up the fixed file by itself"
     )]
     OwnerFiles { path: PathBuf, message: String },
     #[error("the TLS configuration cannot be built: {0}")]
@@ -51,19 +51,6 @@ pub enum TlsError {
 
 /// How often the loop looks again at the names it should cover.
 const NAMES_EVERY: Duration = Duration::from_secs(60);
-
-/// Makes the rustls server configuration around `resolver`.
-pub fn server_config(resolver: Arc<CertResolver>) -> Result<Arc<ServerConfig>, TlsError> {
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let mut config = ServerConfig::builder_with_provider(provider)
-        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
-        .map_err(|e| TlsError::Config(e.to_string()))?
-        .with_no_client_auth()
-        .with_cert_resolver(resolver);
-    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec(), ACME_TLS_ALPN.to_vec()];
-    config.ticketer = rustls::crypto::aws_lc_rs::Ticketer::new().map_err(|e| TlsError::Config(e.to_string()))?;
-    Ok(Arc::new(config))
-}
 
 /// porch's certificates and the task that keeps them fresh.
 pub struct Tls {
@@ -135,8 +122,17 @@ impl Tls {
         Ok(tls)
     }
 
+    /// The rustls server configuration around this resolver.
     pub fn server_config(&self) -> Result<Arc<ServerConfig>, TlsError> {
-        server_config(self.resolver.clone())
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let mut config = ServerConfig::builder_with_provider(provider)
+            .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+            .map_err(|e| TlsError::Config(e.to_string()))?
+            .with_no_client_auth()
+            .with_cert_resolver(self.resolver.clone());
+        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec(), ACME_TLS_ALPN.to_vec()];
+        config.ticketer = rustls::crypto::aws_lc_rs::Ticketer::new().map_err(|e| TlsError::Config(e.to_string()))?;
+        Ok(Arc::new(config))
     }
 
     fn install(&self, served: Served) {
@@ -182,9 +178,7 @@ impl Renewer {
         match self {
             Renewer::Local { domain, store, .. } => {
                 let mut names = vec![domain.clone(), format!("*.{domain}")];
-                if let Ok(apps) = store.apps().await {
-                    names.extend(apps.into_iter().map(|a| format!("{}.{domain}", a.id)));
-                }
+                names.extend(app_hosts(store, domain).await);
                 names
             }
             Renewer::Acme(client) => client.wanted().await,
@@ -213,6 +207,18 @@ impl Renewer {
 
     fn audited(&self) -> bool {
         matches!(self, Renewer::Acme(_))
+    }
+}
+
+/// `<app>.<domain>` for every installed app: names a certificate without a
+/// wildcard must list.
+pub async fn app_hosts(store: &Store, domain: &str) -> Vec<String> {
+    match store.apps().await {
+        Ok(apps) => apps.into_iter().map(|a| format!("{}.{domain}", a.id)).collect(),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot list apps for the certificate's names");
+            Vec::new()
+        }
     }
 }
 

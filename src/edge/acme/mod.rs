@@ -22,6 +22,9 @@ use crate::config::{AcmeChallenge, AcmeSettings};
 use crate::store::Store;
 use crate::store::files::write_atomic;
 
+/// The chain and key, together in one file so they are replaced together.
+const CERTIFICATE_FILE: &str = "certificate.pem";
+
 /// When porch last asked the CA for its renewal window, and the window
 /// (unix seconds) if the CA gave one.
 type AriAnswer = (i64, Option<(i64, i64)>);
@@ -51,7 +54,7 @@ impl AcmeClient {
         http01: bool,
     ) -> AcmeClient {
         AcmeClient {
-            dir: saved_certificate_path(data_dir, &settings.directory).parent().map(PathBuf::from).unwrap_or_default(),
+            dir: account_dir(data_dir, &settings.directory),
             settings,
             domain,
             store,
@@ -68,7 +71,7 @@ impl AcmeClient {
     }
 
     fn cert_path(&self) -> PathBuf {
-        self.dir.join("certificate.pem")
+        self.dir.join(CERTIFICATE_FILE)
     }
 
     fn account_path(&self) -> PathBuf {
@@ -100,10 +103,7 @@ impl AcmeClient {
         if self.wildcard() {
             names.push(format!("*.{}", self.domain));
         } else {
-            match self.store.apps().await {
-                Ok(apps) => names.extend(apps.into_iter().map(|a| format!("{}.{}", a.id, self.domain))),
-                Err(e) => tracing::warn!(error = %e, "cannot list apps for the certificate's names"),
-            }
+            names.extend(super::tls::app_hosts(&self.store, &self.domain).await);
         }
         names
     }
@@ -228,9 +228,14 @@ impl AcmeClient {
     }
 }
 
+/// The folder for one ACME directory's account and certificate.
+fn account_dir(data_dir: &std::path::Path, directory: &str) -> PathBuf {
+    data_dir.join("tls").join("acme").join(directory_slug(directory))
+}
+
 /// Where the certificate from `directory` is saved.
 pub fn saved_certificate_path(data_dir: &std::path::Path, directory: &str) -> PathBuf {
-    data_dir.join("tls").join("acme").join(directory_slug(directory)).join("certificate.pem")
+    account_dir(data_dir, directory).join(CERTIFICATE_FILE)
 }
 
 /// A folder name for a directory URL: its host, and a short hash so two

@@ -133,20 +133,13 @@ impl Zone {
                 RecordType::SOA if at_apex => vec![self.soa(data.serial)],
                 RecordType::NS if at_apex => vec![RData::NS(NS(self.nameserver.clone()))],
                 RecordType::CAA if at_apex => self.caa(),
-                RecordType::A if !challenge => data
+                RecordType::A | RecordType::AAAA if !challenge => data
                     .addresses
                     .iter()
-                    .filter_map(|ip| match ip {
-                        IpAddr::V4(v4) => Some(RData::A(A(*v4))),
-                        IpAddr::V6(_) => None,
-                    })
-                    .collect(),
-                RecordType::AAAA if !challenge => data
-                    .addresses
-                    .iter()
-                    .filter_map(|ip| match ip {
-                        IpAddr::V6(v6) => Some(RData::AAAA(AAAA(*v6))),
-                        IpAddr::V4(_) => None,
+                    .filter_map(|ip| match (rtype, ip) {
+                        (RecordType::A, IpAddr::V4(v4)) => Some(RData::A(A(*v4))),
+                        (RecordType::AAAA, IpAddr::V6(v6)) => Some(RData::AAAA(AAAA(*v6))),
+                        _ => None,
                     })
                     .collect(),
                 RecordType::TXT => data
