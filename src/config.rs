@@ -76,6 +76,12 @@ pub const KEYS: &[Key] = &[
         doc: "What porch logs to standard error. RUST_LOG, when set, wins.",
     },
     Key {
+        name: "trusted_proxies",
+        default: "",
+        allowed: "empty, or IP addresses and networks separated by commas, such as 127.0.0.1, 10.0.0.0/8",
+        doc: "Reverse proxies in front of porch. Only a connection from one of these may name the real client with X-Forwarded-For or Forwarded; from anyone else those headers are ignored.",
+    },
+    Key {
         name: "sessions.lifetime",
         default: "90d",
         allowed: "a duration from 1h to 400d, such as 90d or 12h",
@@ -110,6 +116,108 @@ pub const KEYS: &[Key] = &[
         default: "10s",
         allowed: "a duration from 0s to 10m",
         doc: "How long requests in flight may take to finish after SIGINT/SIGTERM.",
+    },
+    Key {
+        name: "limits.requests",
+        default: "20/s",
+        allowed: "off, or a rate such as 20/s, 600/min or 5000/h",
+        doc: "Requests one client (an IPv4 address, or an IPv6 /64) may make, on average; beyond it they get 429 with Retry-After.",
+    },
+    Key {
+        name: "limits.requests_burst",
+        default: "400",
+        allowed: "a whole number from 1 to 1000000",
+        doc: "Requests one client may make at once before limits.requests applies (a page of thumbnails is many requests).",
+    },
+    Key {
+        name: "limits.door",
+        default: "10/min",
+        allowed: "off, or a rate such as 10/min",
+        doc: "The stricter rate for sign-in and invite links (every POST /signin and every /join/ request), per client.",
+    },
+    Key {
+        name: "limits.door_burst",
+        default: "10",
+        allowed: "a whole number from 1 to 1000000",
+        doc: "Sign-in and invite requests one client may make at once before limits.door applies.",
+    },
+    Key {
+        name: "limits.uploads",
+        default: "4/s",
+        allowed: "off, or a rate such as 4/s",
+        doc: "The stricter rate for uploads (requests whose body is larger than limits.form_body), per client. Each app's app.toml sets how large one upload may be.",
+    },
+    Key {
+        name: "limits.uploads_burst",
+        default: "200",
+        allowed: "a whole number from 1 to 1000000",
+        doc: "Uploads one client may start at once before limits.uploads applies.",
+    },
+    Key {
+        name: "limits.in_flight",
+        default: "512",
+        allowed: "a whole number from 1 to 100000",
+        doc: "Requests porch works on at once, from everyone together; more get 503 with Retry-After.",
+    },
+    Key {
+        name: "limits.connections",
+        default: "4096",
+        allowed: "a whole number from 16 to 1000000",
+        doc: "Open connections in total. At the cap, the connection idle the longest (with no request running) is closed to make room; if none is idle, the new one is refused.",
+    },
+    Key {
+        name: "limits.connections_per_client",
+        default: "256",
+        allowed: "a whole number from 1 to 1000000",
+        doc: "Open connections from one client (an IPv4 address, or an IPv6 /64); more are closed at once. Trusted proxies are not capped.",
+    },
+    Key {
+        name: "limits.header_timeout",
+        default: "30s",
+        allowed: "a duration from 1s to 10m",
+        doc: "How long a client may take to send a request's headers (and a TLS handshake), so slow clients cannot hold connections.",
+    },
+    Key {
+        name: "limits.idle_timeout",
+        default: "60s",
+        allowed: "a duration from 1s to 1h",
+        doc: "A connection with no request running and no bytes moving for this long is closed; an upload whose body stops arriving for this long fails with 408.",
+    },
+    Key {
+        name: "signin.free_failures",
+        default: "5",
+        allowed: "a whole number from 1 to 1000",
+        doc: "Failed sign-ins or dead invite links from one client before each further try must wait (1s, 2s, 4s... up to signin.max_wait).",
+    },
+    Key {
+        name: "signin.block_after",
+        default: "20",
+        allowed: "a whole number from 2 to 100000",
+        doc: "Failures from one client after which it may not try at all for signin.block_for. Blocks are audited and listed under Admin, Blocks, where owners can lift them.",
+    },
+    Key {
+        name: "signin.block_for",
+        default: "15m",
+        allowed: "a duration from 1s to 7d",
+        doc: "How long a blocked client must wait.",
+    },
+    Key {
+        name: "signin.account_free_failures",
+        default: "10",
+        allowed: "a whole number from 1 to 100000",
+        doc: "Failed sign-ins to one account, from anywhere, before each further try must wait. A device that has signed in to that account before never waits, so strangers cannot lock the family out.",
+    },
+    Key {
+        name: "signin.max_wait",
+        default: "60s",
+        allowed: "a duration from 1s to 1d",
+        doc: "The longest wait between sign-in tries that a slowed client or account is made to keep.",
+    },
+    Key {
+        name: "signin.forget_after",
+        default: "15m",
+        allowed: "a duration from 1m to 7d",
+        doc: "Failures are forgotten this long after the last one.",
     },
     Key {
         name: "apps.instances",
@@ -350,6 +458,40 @@ pub struct DnsSettings {
     pub udp_rate: u32,
 }
 
+/// A request rate: on average one per `period`, up to `burst` at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rate {
+    pub period: Duration,
+    pub burst: u32,
+}
+
+/// `[limits]`: what one client, and everyone together, may use.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Per-client request budget; `None` is off.
+    pub requests: Option<Rate>,
+    /// The stricter budget for sign-in and invite links.
+    pub door: Option<Rate>,
+    /// The stricter budget for uploads.
+    pub uploads: Option<Rate>,
+    pub in_flight: u32,
+    pub connections: u32,
+    pub connections_per_client: u32,
+    pub header_timeout: Duration,
+    pub idle_timeout: Duration,
+}
+
+/// `[signin]`: how failed sign-ins slow down and block their source.
+#[derive(Debug, Clone)]
+pub struct SigninLimits {
+    pub free_failures: u32,
+    pub block_after: u32,
+    pub block_for: Duration,
+    pub account_free_failures: u32,
+    pub max_wait: Duration,
+    pub forget_after: Duration,
+}
+
 /// Validated settings with derived values; what the rest of porch reads.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -370,6 +512,10 @@ pub struct Settings {
     pub password_min_length: usize,
     pub form_body_limit: usize,
     pub shutdown_grace: Duration,
+    pub limits: Limits,
+    pub signin: SigninLimits,
+    /// Proxies whose forwarding headers are believed.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     pub log: String,
     pub app_instances: u32,
     pub app_pooling: bool,
@@ -601,6 +747,17 @@ impl Validator {
                 .get("limits.form_body", |v| parse_size(v).filter(|n| (1024..=10 * 1024 * 1024).contains(n)))?,
             shutdown_grace: self
                 .get("limits.shutdown_grace", |v| parse_duration(v, Duration::ZERO, Duration::from_secs(600)))?,
+            limits: self.limits()?,
+            signin: self.signin()?,
+            trusted_proxies: self.get("trusted_proxies", |v| {
+                v.split(',')
+                    .map(str::trim)
+                    .filter(|a| !a.is_empty())
+                    .map(|a| {
+                        a.parse::<ipnet::IpNet>().ok().or_else(|| a.parse::<std::net::IpAddr>().ok().map(Into::into))
+                    })
+                    .collect::<Option<Vec<_>>>()
+            })?,
             log: self.get("log", |v| (!v.is_empty()).then(|| v.to_owned()))?,
             app_instances: self.get("apps.instances", |v| v.parse().ok().filter(|n| (1..=10_000).contains(n)))?,
             app_pooling: self.get("apps.pooling", |v| match v {
@@ -697,6 +854,54 @@ impl Validator {
         Ok(Some(CertFiles { cert, key, check_every }))
     }
 
+    fn count(&self, name: &'static str, min: u32, max: u32) -> Result<u32, ConfigError> {
+        self.get(name, |v| v.parse().ok().filter(|n| (min..=max).contains(n)))
+    }
+
+    fn rate(&self, name: &'static str, burst: &'static str) -> Result<Option<Rate>, ConfigError> {
+        let burst = self.count(burst, 1, 1_000_000)?;
+        let period = self.get(name, |v| match v {
+            "off" => Some(None),
+            _ => parse_rate(v).map(Some),
+        })?;
+        Ok(period.map(|period| Rate { period, burst }))
+    }
+
+    fn limits(&self) -> Result<Limits, ConfigError> {
+        Ok(Limits {
+            requests: self.rate("limits.requests", "limits.requests_burst")?,
+            door: self.rate("limits.door", "limits.door_burst")?,
+            uploads: self.rate("limits.uploads", "limits.uploads_burst")?,
+            in_flight: self.count("limits.in_flight", 1, 100_000)?,
+            connections: self.count("limits.connections", 16, 1_000_000)?,
+            connections_per_client: self.count("limits.connections_per_client", 1, 1_000_000)?,
+            header_timeout: self.duration("limits.header_timeout", Duration::from_secs(1), Duration::from_secs(600))?,
+            idle_timeout: self.duration("limits.idle_timeout", Duration::from_secs(1), Duration::from_secs(3600))?,
+        })
+    }
+
+    fn signin(&self) -> Result<SigninLimits, ConfigError> {
+        let free_failures = self.count("signin.free_failures", 1, 1000)?;
+        let block_after = self.count("signin.block_after", 2, 100_000)?;
+        if block_after <= free_failures {
+            return Err(ConfigError::Conflict(format!(
+                "signin.block_after ({block_after}) must be larger than signin.free_failures ({free_failures}): a client is slowed down first, then blocked"
+            )));
+        }
+        Ok(SigninLimits {
+            free_failures,
+            block_after,
+            block_for: self.duration("signin.block_for", Duration::from_secs(1), Duration::from_secs(7 * 86400))?,
+            account_free_failures: self.count("signin.account_free_failures", 1, 100_000)?,
+            max_wait: self.duration("signin.max_wait", Duration::from_secs(1), Duration::from_secs(86400))?,
+            forget_after: self.duration(
+                "signin.forget_after",
+                Duration::from_secs(60),
+                Duration::from_secs(7 * 86400),
+            )?,
+        })
+    }
+
     fn dns(&self) -> Result<Option<DnsSettings>, ConfigError> {
         let listen = self.get("dns.listen", |v| match v {
             "off" | "" => Some(None),
@@ -744,6 +949,19 @@ fn parse_domain(v: &str) -> Option<String> {
 pub fn parse_duration(v: &str, min: Duration, max: Duration) -> Option<Duration> {
     let d = humantime::parse_duration(v).ok()?;
     (min..=max).contains(&d).then_some(d)
+}
+
+/// A rate like `20/s`, `10/min` or `5000/h`, as the period of one event.
+fn parse_rate(v: &str) -> Option<Duration> {
+    let (count, unit) = v.split_once('/')?;
+    let count: u32 = count.trim().parse().ok().filter(|n| *n > 0)?;
+    let unit = match unit.trim() {
+        "s" | "sec" | "second" => Duration::from_secs(1),
+        "m" | "min" | "minute" => Duration::from_secs(60),
+        "h" | "hour" => Duration::from_secs(3600),
+        _ => return None,
+    };
+    Some(unit / count).filter(|p| !p.is_zero())
 }
 
 /// A size like `64KiB`, `10MiB` or a plain number of bytes.
@@ -852,5 +1070,23 @@ mod tests {
         assert!(from_file("limits.form_body = \"1KiB\"").is_ok());
         assert!(from_file("[sessions]\nlifetime = \"59m\"").is_err());
         assert!(from_file("[sessions]\nlifetime = \"1h\"").is_ok());
+    }
+
+    #[test]
+    fn rates_limits_and_proxies_at_their_edges() {
+        assert_eq!(parse_rate("20/s"), Some(Duration::from_millis(50)));
+        assert_eq!(parse_rate("10/min"), Some(Duration::from_secs(6)));
+        assert_eq!(parse_rate("0/s"), None);
+        assert_eq!(parse_rate("5/fortnight"), None);
+        let s = from_file("[limits]\nrequests = \"off\"\ndoor = \"3/h\"\ndoor_burst = 2").expect("valid");
+        assert_eq!(s.limits.requests, None);
+        assert_eq!(s.limits.door, Some(Rate { period: Duration::from_secs(1200), burst: 2 }));
+        assert!(from_file("[limits]\nconnections = 15").is_err());
+        assert!(from_file("[limits]\nidle_timeout = \"0s\"").is_err());
+        assert!(from_file("[signin]\nfree_failures = 5\nblock_after = 5").is_err());
+        let s = from_file("trusted_proxies = \"127.0.0.1, 10.0.0.0/8, ::1\"").expect("valid");
+        assert_eq!(s.trusted_proxies.len(), 3);
+        assert!(s.trusted_proxies[1].contains(&"10.1.2.3".parse::<std::net::IpAddr>().expect("ip")));
+        assert!(from_file("trusted_proxies = \"10.0.0.0/33\"").is_err());
     }
 }

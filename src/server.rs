@@ -33,6 +33,7 @@ const SWEEP_EVERY: Duration = Duration::from_secs(3600);
 /// Runs porch until SIGINT/SIGTERM.
 pub async fn run(settings: Settings) -> Result<(), ServeError> {
     edge::install_crypto();
+    edge::raise_open_files_limit();
     let store = Store::open(&settings.data_dir).await?;
     let listener = edge::bind(settings.listen).await?;
     let bound = listener.local_addr().map_err(|source| EdgeError::Bind { addr: settings.listen, error: source })?;
@@ -89,7 +90,7 @@ pub async fn run(settings: Settings) -> Result<(), ServeError> {
     println!("porch is serving {base_url} (listening on {bound}, data in {})", settings.data_dir.display());
 
     let sweeper = tokio::spawn(sweep_sessions(store.clone()));
-    let grace = settings.shutdown_grace;
+    let options = edge::ServeOptions::from_settings(&settings);
     let domain = settings.domain.clone();
     let certificates = tls.clone().map(|t| t as Arc<dyn crate::gate::certificates::CertificateAdmin>);
     let gate = Gate::new(store.clone(), settings, base_url, apps, certificates)?;
@@ -105,7 +106,7 @@ pub async fn run(settings: Settings) -> Result<(), ServeError> {
             app: edge::redirect::router(tls.challenges.clone(), &domain, bound.port()),
         });
     }
-    let served = edge::serve(listeners, shutdown, grace).await;
+    let served = edge::serve(listeners, shutdown, options).await;
     sweeper.abort();
     if let Some(dns) = dns {
         dns.stop().await;

@@ -86,7 +86,7 @@ async fn apps_see_porch_identity_headers_but_never_forged_ones_or_porch_cookies(
     crate::util::install_crypto();
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
-        .resolve("echo.localhost", std::net::SocketAddr::from(([127, 0, 0, 1], port(&porch))))
+        .resolve("echo.localhost", std::net::SocketAddr::from(([127, 0, 0, 1], porch.port())))
         .build()
         .expect("client");
     // Borrow the app cookie the handshake gave the owner's browser.
@@ -118,10 +118,6 @@ async fn apps_see_porch_identity_headers_but_never_forged_ones_or_porch_cookies(
     let reserved = owner.get(&owner.app_url("echo", "/.porch/whatever")).await;
     assert_eq!(reserved.status, 404);
     assert!(!reserved.body.contains("porch-user-id"));
-}
-
-fn port(porch: &Porch) -> u16 {
-    porch.url.rsplit(':').next().and_then(|p| p.parse().ok()).expect("port")
 }
 
 #[tokio::test]

@@ -77,7 +77,8 @@ async fn dead_page(b: &Browser, link: &str) -> String {
 
 #[tokio::test]
 async fn every_dead_invite_gets_the_same_friendly_page_and_is_audited() {
-    let porch = Porch::start();
+    // Six dead links from one client would slow it down (see limits.rs).
+    let porch = Porch::start_with_config("[signin]\nfree_failures = 10\n", "127.0.0.1:0");
     let _owner = porch.owner().await;
     let b = porch.browser();
 

@@ -6,6 +6,7 @@ mod browser;
 mod cli;
 mod config;
 mod identity;
+mod limits;
 mod media;
 mod photos;
 mod tidy;

@@ -175,6 +175,29 @@ impl Porch {
         self.cli(&["app", "install", path.to_str().expect("utf-8 path")])
     }
 
+    /// porch's resident memory now, in KiB (Linux).
+    pub fn rss_kib(&self) -> u64 {
+        let pid = self.child.as_ref().expect("running").id();
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|n| n.parse().ok())
+            .expect("VmRSS")
+    }
+
+    /// The port porch's main listener is on.
+    pub fn port(&self) -> u16 {
+        self.url.rsplit(':').next().and_then(|p| p.parse().ok()).expect("port")
+    }
+
+    /// A browser whose connections come from `ip` (any 127.x address works
+    /// on Linux loopback), as a different client would.
+    pub fn browser_from(&self, ip: &str) -> Browser {
+        Browser::build(&self.url, DESKTOP, None, Some(ip.parse().expect("ip")))
+    }
+
     /// The audit log as printed by `porch audit`.
     pub fn audit(&self) -> String {
         let out = self.cli(&["audit", "--limit", "1000"]);
@@ -246,6 +269,10 @@ impl Browser {
     /// A browser for an HTTPS porch that trusts only `root` (PEM). porch's
     /// domain and its app hosts all resolve to loopback.
     pub fn with_root(base: &str, user_agent: &str, root: Option<&[u8]>) -> Browser {
+        Browser::build(base, user_agent, root, None)
+    }
+
+    fn build(base: &str, user_agent: &str, root: Option<&[u8]>, from: Option<std::net::IpAddr>) -> Browser {
         install_crypto();
         let url = url::Url::parse(base).expect("base url");
         let host = url.host_str().expect("host").to_owned();
@@ -261,6 +288,7 @@ impl Browser {
                 .add_root_certificate(reqwest::Certificate::from_pem(root).expect("root PEM"));
         }
         let client = builder
+            .local_address(from)
             .cookie_store(true)
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(user_agent)
@@ -320,6 +348,15 @@ impl Browser {
         let mut req = self.client.post(self.url(path)).form(form);
         if let Some(origin) = origin {
             req = req.header("origin", origin);
+        }
+        read(req.send().await.expect("POST")).await
+    }
+
+    /// Posts a form from porch's own origin with extra headers.
+    pub async fn post_with_headers(&self, path: &str, form: &[(&str, &str)], headers: &[(&str, &str)]) -> Page {
+        let mut req = self.client.post(self.url(path)).form(form).header("origin", self.base.clone());
+        for (k, v) in headers {
+            req = req.header(*k, *v);
         }
         read(req.send().await.expect("POST")).await
     }

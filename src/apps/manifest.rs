@@ -1,5 +1,6 @@
 //! `app.toml`: what an app is (id, name, version, roles), the host
-//! capabilities it asks for (each with its quota), and its limits. Parsed
+//! capabilities it asks for (each with its quota), its limits, and an
+//! optional stricter Content-Security-Policy (`csp`). Parsed
 //! strictly: an unknown key or a bad value is refused with a message naming
 //! the key, the value and what is allowed.
 
@@ -22,6 +23,9 @@ pub struct Manifest {
     pub roles: Vec<String>,
     pub capabilities: Capabilities,
     pub limits: Limits,
+    /// A Content-Security-Policy porch sends beside its own default on every
+    /// response of this app. Browsers enforce both, so it can only tighten.
+    pub csp: Option<String>,
 }
 
 /// Host capabilities the app may use; anything else it imports is refused.
@@ -63,6 +67,7 @@ struct RawManifest {
     version: String,
     component: Option<String>,
     roles: Vec<String>,
+    csp: Option<String>,
     #[serde(default)]
     capabilities: RawCapabilities,
     #[serde(default)]
@@ -202,6 +207,11 @@ impl Manifest {
                 Some(n) => return Err(bad("limits.concurrency", &n.to_string(), "a whole number from 1 to 1024")),
             },
         };
+        if let Some(csp) = &raw.csp
+            && (csp.trim().is_empty() || csp.len() > 2048 || !csp.bytes().all(|b| (b' '..=b'~').contains(&b)))
+        {
+            return Err(bad("csp", csp, "a Content-Security-Policy of 1 to 2048 printable ASCII characters"));
+        }
         Ok(Manifest {
             id: raw.id,
             name: raw.name.trim().to_owned(),
@@ -210,6 +220,7 @@ impl Manifest {
             roles: raw.roles,
             capabilities: Capabilities { kv, blobs, media: caps.media, people: caps.people },
             limits,
+            csp: raw.csp.map(|c| c.trim().to_owned()),
         })
     }
 

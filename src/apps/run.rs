@@ -207,20 +207,31 @@ where
     }
 }
 
-/// Security headers for app responses, unless the app set its own.
-pub fn harden(headers: &mut axum::http::HeaderMap) {
-    let defaults = [
-        (
-            header::CONTENT_SECURITY_POLICY,
-            "default-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; script-src 'self'; \
-             frame-ancestors 'self'; base-uri 'none'; form-action 'self'; object-src 'none'",
-        ),
+/// porch's Content-Security-Policy for every app response: nothing from
+/// other hosts, no inline scripts, no framing.
+pub const APP_CSP: &str = "default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; \
+     style-src 'self'; script-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; \
+     form-action 'self'; object-src 'none'";
+
+/// Security headers for an app's response. porch's policy is always sent,
+/// beside any the app or its manifest sets: browsers enforce every policy,
+/// so an app can tighten porch's rules but never loosen them. The privacy
+/// headers replace whatever the app said.
+pub fn harden(headers: &mut axum::http::HeaderMap, manifest_csp: Option<&str>) {
+    headers.append(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(APP_CSP));
+    if let Some(v) = manifest_csp.and_then(|c| HeaderValue::from_str(c).ok()) {
+        headers.append(header::CONTENT_SECURITY_POLICY, v);
+    }
+    let fixed = [
         (header::REFERRER_POLICY, "no-referrer"),
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (
+            axum::http::HeaderName::from_static("permissions-policy"),
+            "camera=(), microphone=(), geolocation=(), interest-cohort=()",
+        ),
     ];
-    for (name, value) in defaults {
-        if !headers.contains_key(&name) {
-            headers.insert(name, HeaderValue::from_static(value));
-        }
+    for (name, value) in fixed {
+        headers.insert(name, HeaderValue::from_static(value));
     }
 }

@@ -9,7 +9,9 @@
 pub mod acme;
 pub mod certs;
 pub mod challenges;
+pub mod connections;
 pub mod dns;
+pub mod forwarded;
 pub mod local_ca;
 pub mod redirect;
 pub mod tls;
@@ -32,7 +34,9 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tower::ServiceExt;
 
+pub use self::connections::Connections;
 pub use self::tls::TlsError;
+use crate::config::Settings;
 use crate::gate::ClientAddr;
 
 #[derive(Debug, thiserror::Error)]
@@ -50,10 +54,6 @@ pub enum EdgeError {
     Tls(#[from] TlsError),
 }
 
-/// How long a client may take to send a request's headers.
-const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
-/// How long a client may take to finish a TLS handshake.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(15);
 /// `Strict-Transport-Security` on every TLS response: a year, app hosts too.
 const HSTS: &str = "max-age=31536000; includeSubDomains";
 
@@ -101,12 +101,53 @@ pub struct Listener {
     pub app: Router,
 }
 
+/// How every listener treats its connections.
+#[derive(Clone)]
+pub struct ServeOptions {
+    /// How long requests in flight may take to finish after the signal.
+    pub grace: Duration,
+    /// How long a client may take to send a request's headers, or to finish
+    /// a TLS handshake.
+    pub header_timeout: Duration,
+    /// See [`connections`].
+    pub idle_timeout: Duration,
+    pub connections: Arc<Connections>,
+    /// Proxies whose forwarding headers name the client.
+    pub trusted_proxies: Arc<[ipnet::IpNet]>,
+}
+
+impl ServeOptions {
+    pub fn from_settings(settings: &Settings) -> ServeOptions {
+        let limits = &settings.limits;
+        ServeOptions {
+            grace: settings.shutdown_grace,
+            header_timeout: limits.header_timeout,
+            idle_timeout: limits.idle_timeout,
+            connections: Connections::new(
+                limits.connections_per_client,
+                limits.connections,
+                settings.trusted_proxies.clone(),
+            ),
+            trusted_proxies: settings.trusted_proxies.clone().into(),
+        }
+    }
+}
+
+/// Lets porch hold as many sockets as the system allows it (the soft limit
+/// on open files is often 1024, below `limits.connections`).
+pub fn raise_open_files_limit() {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(n) => tracing::debug!(open_files = n, "open-file limit"),
+        Err(e) => tracing::warn!(error = %e, "cannot raise the open-file limit"),
+    }
+}
+
 /// Serves every listener until `shutdown` completes, then drains for at
-/// most `grace`.
+/// most `options.grace`.
 pub async fn serve(
     listeners: Vec<Listener>,
     shutdown: impl Future<Output = ()> + Send + 'static,
-    grace: Duration,
+    options: ServeOptions,
 ) -> Result<(), EdgeError> {
     let (stop_tx, stop_rx) = watch::channel(false);
     tokio::spawn(async move {
@@ -115,7 +156,7 @@ pub async fn serve(
     });
     let mut tasks = tokio::task::JoinSet::new();
     for listener in listeners {
-        tasks.spawn(accept_loop(listener, stop_rx.clone(), grace));
+        tasks.spawn(accept_loop(listener, stop_rx.clone(), options.clone()));
     }
     let mut result = Ok(());
     while let Some(done) = tasks.join_next().await {
@@ -126,7 +167,11 @@ pub async fn serve(
     result
 }
 
-async fn accept_loop(listener: Listener, mut stop: watch::Receiver<bool>, grace: Duration) -> Result<(), EdgeError> {
+async fn accept_loop(
+    listener: Listener,
+    mut stop: watch::Receiver<bool>,
+    options: ServeOptions,
+) -> Result<(), EdgeError> {
     let Listener { tcp, tls, app } = listener;
     let app = match tls {
         Some(_) => app.layer(middleware::from_fn(add_hsts)),
@@ -134,7 +179,7 @@ async fn accept_loop(listener: Listener, mut stop: watch::Receiver<bool>, grace:
     };
     let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
     let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder.http1().timer(TokioTimer::new()).header_read_timeout(HEADER_TIMEOUT);
+    builder.http1().timer(TokioTimer::new()).header_read_timeout(options.header_timeout);
     builder.http2().timer(TokioTimer::new());
     let graceful = GracefulShutdown::new();
     loop {
@@ -151,24 +196,47 @@ async fn accept_loop(listener: Listener, mut stop: watch::Receiver<bool>, grace:
                 continue;
             }
         };
+        let slot = match options.connections.admit(peer.ip()) {
+            Ok(slot) => slot,
+            Err(refused) => {
+                tracing::debug!(%peer, ?refused, "connection refused by the connection caps");
+                continue;
+            }
+        };
         let _ = stream.set_nodelay(true);
+        let stream = connections::Tracked::new(stream, slot.activity.clone());
         let app = app.clone();
         let builder = builder.clone();
         let watcher = graceful.watcher();
         let acceptor = acceptor.clone();
+        let options = options.clone();
         tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |mut request: Request<hyper::body::Incoming>| {
-                request.extensions_mut().insert(ClientAddr(peer));
+            let activity = slot.activity.clone();
+            let idle = options.idle_timeout;
+            let service = hyper::service::service_fn(move |request: Request<hyper::body::Incoming>| {
+                let running = activity.request();
+                let client = forwarded::client_addr(peer, request.headers(), &options.trusted_proxies);
+                let mut request = request.map(|body| axum::body::Body::new(connections::StallLimited::new(body, idle)));
+                request.extensions_mut().insert(ClientAddr(client));
                 with_host_header(&mut request);
-                app.clone().oneshot(request.map(axum::body::Body::new))
+                let response = app.clone().oneshot(request);
+                async move {
+                    let response = response.await;
+                    drop(running);
+                    response
+                }
             });
+            let watchdog = connections::watchdog(slot.activity.clone(), idle);
             match acceptor {
                 None => {
                     let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
-                    let _ = watcher.watch(conn.into_owned()).await;
+                    tokio::select! {
+                        _ = watcher.watch(conn.into_owned()) => {}
+                        () = watchdog => {}
+                    }
                 }
                 Some(acceptor) => {
-                    let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                    let tls = match tokio::time::timeout(options.header_timeout, acceptor.accept(stream)).await {
                         Ok(Ok(tls)) => tls,
                         Ok(Err(e)) => {
                             tracing::debug!(%peer, error = %e, "TLS handshake failed");
@@ -181,16 +249,20 @@ async fn accept_loop(listener: Listener, mut stop: watch::Receiver<bool>, grace:
                         return;
                     }
                     let conn = builder.serve_connection_with_upgrades(TokioIo::new(tls), service);
-                    let _ = watcher.watch(conn.into_owned()).await;
+                    tokio::select! {
+                        _ = watcher.watch(conn.into_owned()) => {}
+                        () = watchdog => {}
+                    }
                 }
             }
+            drop(slot);
         });
     }
     drop(tcp);
     tokio::select! {
         () = graceful.shutdown() => {}
-        () = tokio::time::sleep(grace) => {
-            tracing::warn!(grace = ?grace, "requests still running after the shutdown grace period; stopping anyway");
+        () = tokio::time::sleep(options.grace) => {
+            tracing::warn!(grace = ?options.grace, "requests still running after the shutdown grace period; stopping anyway");
         }
     }
     Ok(())

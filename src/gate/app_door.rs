@@ -186,7 +186,7 @@ pub async fn proxy(gate: &Gate, app_id: &str, mut request: Request) -> Response 
     match app.serve(request, https).await {
         Ok(mut response) => {
             strip_porch_cookies(response.headers_mut());
-            crate::apps::harden(response.headers_mut());
+            crate::apps::harden(response.headers_mut(), app.manifest.csp.as_deref());
             response.extensions_mut().insert(AppResponse);
             response
         }

@@ -1,11 +1,13 @@
 //! The gate layer: everything between a request arriving (already carrying
 //! its client address from the edge) and a response. It decides who is
 //! calling before anything else runs, routes by host, serves porch's own
-//! pages (sign-in, join, account, admin), and enforces invites, sessions,
-//! CSRF protection and security headers.
+//! pages (sign-in, join, account, admin), and enforces request budgets,
+//! sign-in throttling, invites, sessions, CSRF protection and security
+//! headers.
 
 mod app_door;
 pub mod audit;
+pub(crate) mod budget;
 pub mod certificates;
 mod error;
 pub mod grants;
@@ -17,6 +19,7 @@ pub mod people;
 mod routes;
 pub mod secret;
 pub mod sessions;
+pub mod throttle;
 mod web;
 
 use std::ops::Deref;
@@ -45,6 +48,10 @@ pub struct GateInner {
     pub apps: Arc<Apps>,
     /// The edge's certificates, when TLS is on (the admin page shows them).
     pub certificates: Option<Arc<dyn certificates::CertificateAdmin>>,
+    /// Request budgets per client and the in-flight cap.
+    budgets: budget::Budgets,
+    /// Failed sign-ins and dead invite links, by client and by account.
+    pub throttle: throttle::Throttle,
     pages: pages::Pages,
 }
 
@@ -64,7 +71,9 @@ impl Gate {
         certificates: Option<Arc<dyn certificates::CertificateAdmin>>,
     ) -> Result<Gate, GateError> {
         let pages = pages::Pages::load()?;
-        Ok(Gate(Arc::new(GateInner { store, settings, base_url, apps, certificates, pages })))
+        let budgets = budget::Budgets::new(&settings.limits, settings.form_body_limit);
+        let throttle = throttle::Throttle::new(settings.signin.clone());
+        Ok(Gate(Arc::new(GateInner { store, settings, base_url, apps, certificates, budgets, throttle, pages })))
     }
 }
 

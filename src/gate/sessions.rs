@@ -64,6 +64,44 @@ pub fn cookie_named(settings: &Settings, name: &'static str, value: String) -> C
     c
 }
 
+/// How long a device cookie lasts (browsers cap cookies at 400 days).
+const DEVICE_DAYS: i64 = 400;
+
+pub fn device_cookie_name(settings: &Settings) -> &'static str {
+    if settings.secure_cookies() { "__Host-porch_device" } else { "porch_device" }
+}
+
+/// The person whose device this is, from the request's device cookie.
+pub async fn known_device(
+    store: &Store,
+    settings: &Settings,
+    jar: &axum_extra::extract::cookie::CookieJar,
+) -> Result<Option<i64>, GateError> {
+    let Some(hash) = jar.get(device_cookie_name(settings)).and_then(|c| secret::hash_presented(c.value())) else {
+        return Ok(None);
+    };
+    Ok(store.device_person(&hash, now()).await?)
+}
+
+/// Remembers this browser as one of `person_id`'s devices (unless it already
+/// is) and returns the cookie to set.
+pub async fn remember_device(
+    store: &Store,
+    settings: &Settings,
+    person_id: i64,
+    known: Option<i64>,
+) -> Result<Option<Cookie<'static>>, GateError> {
+    if known == Some(person_id) {
+        return Ok(None);
+    }
+    let secret = Secret::generate();
+    store.create_device(secret.hash(), person_id, now()).await?;
+    let mut c = cookie_named(settings, device_cookie_name(settings), secret.text().to_owned());
+    c.set_same_site(SameSite::Strict);
+    c.set_max_age(CookieDuration::days(DEVICE_DAYS));
+    Ok(Some(c))
+}
+
 /// A cookie that makes the browser forget the session.
 pub fn removal(settings: &Settings) -> Cookie<'static> {
     let mut c = cookie(settings, String::new());

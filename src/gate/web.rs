@@ -1,5 +1,5 @@
-//! The gate's request pipeline, outermost first: security headers, host
-//! routing, identifying the caller from the session cookie, refusing
+//! The gate's request pipeline, outermost first: security headers, request
+//! budgets (`budget`), host routing, identifying the caller from the session cookie, refusing
 //! cross-site state changes, and turning errors into friendly pages. Also the
 //! extractors handlers use to demand a signed-in person, an owner, or a form
 //! that carries its CSRF token.
@@ -67,6 +67,7 @@ pub fn wrap(routes: Router<Gate>, gate: Gate) -> Router {
         .layer(middleware::from_fn_with_state(gate.clone(), refuse_cross_site))
         .layer(middleware::from_fn_with_state(gate.clone(), identify))
         .layer(middleware::from_fn_with_state(gate.clone(), route_host))
+        .layer(middleware::from_fn_with_state(gate.clone(), super::budget::limit))
         .layer(middleware::from_fn(security_headers))
         .with_state(gate)
 }
@@ -124,7 +125,7 @@ impl Visitor {
     }
 }
 
-fn client_ip(request: &Request) -> IpAddr {
+pub(super) fn client_ip(request: &Request) -> IpAddr {
     request.extensions().get::<ClientAddr>().map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip())
 }
 

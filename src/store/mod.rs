@@ -8,6 +8,7 @@ mod apps;
 mod audit;
 pub mod blobfiles;
 mod blobs;
+mod devices;
 pub mod files;
 mod invites;
 mod kv;

@@ -286,3 +286,40 @@ pub async fn certificates_renew(
     }
     Ok(Redirect::to("/admin/certificates").into_response())
 }
+
+pub async fn blocks_page(State(gate): State<Gate>, Owner(visitor): Owner) -> Result<Html<String>, GateError> {
+    let entries = gate.throttle.report();
+    let s = &gate.settings.signin;
+    let rules = context! {
+        free => s.free_failures,
+        block_after => s.block_after,
+        block_minutes => s.block_for.as_secs().div_ceil(60),
+        account_free => s.account_free_failures,
+    };
+    gate.pages.render("admin_blocks.html", context! { entries, rules, ..visitor.page_context() })
+}
+
+#[derive(Deserialize)]
+pub struct LiftForm {
+    csrf: String,
+    kind: String,
+    key: String,
+}
+
+impl CsrfForm for LiftForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
+pub async fn blocks_lift(
+    State(gate): State<Gate>,
+    OwnerForm(visitor, form): OwnerForm<LiftForm>,
+) -> Result<Response, GateError> {
+    if gate.throttle.lift(&form.kind, &form.key) {
+        let shown: String = form.key.chars().take(64).collect();
+        let detail = format!("lifted the {} limit", form.kind);
+        crate::gate::audit::record(&gate.store, visitor.actor(), "signin.unblocked", &shown, &detail).await;
+    }
+    Ok(Redirect::to("/admin/blocks").into_response())
+}

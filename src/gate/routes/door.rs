@@ -1,4 +1,5 @@
 //! The front door: signing in and out, and joining through an invite link.
+//! Every try passes the sign-in throttle first; failures feed it.
 
 use axum::Form;
 use axum::extract::{Path, Query, State};
@@ -8,12 +9,15 @@ use axum_extra::extract::cookie::CookieJar;
 use minijinja::context;
 use serde::Deserialize;
 
+use crate::edge::source_group;
 use crate::gate::Gate;
 use crate::gate::audit::record;
+use crate::gate::budget::too_many;
 use crate::gate::error::GateError;
 use crate::gate::invites::{self, JoinResult};
 use crate::gate::people::{self, SignIn};
 use crate::gate::sessions;
+use crate::gate::throttle;
 use crate::gate::web::{Checked, CsrfForm, Visitor, safe_next};
 
 #[derive(Deserialize)]
@@ -47,16 +51,58 @@ pub async fn signin_submit(
     Form(form): Form<SignInForm>,
 ) -> Result<Response, GateError> {
     let next = safe_next(form.next.as_deref());
+    let client = source_group(visitor.ip);
+    let known = sessions::known_device(&gate.store, &gate.settings, &jar).await?;
+    let known_here = match known {
+        Some(id) => gate.store.person(id).await?.is_some_and(|p| p.display_name.eq_ignore_ascii_case(form.name.trim())),
+        None => false,
+    };
+    if let Err(wait) = gate.throttle.check(client, Some(&form.name), known_here) {
+        return Ok(throttled(&gate, &visitor, wait));
+    }
     let error = match people::sign_in(&gate.store, &form.name, &form.password, visitor.ip_text()).await? {
         SignIn::Ok(person) => {
+            gate.throttle.succeeded(client);
             let cookie = sessions::start(&gate.store, &gate.settings, person.id, &visitor.user_agent).await?;
-            return Ok((jar.add(cookie), Redirect::to(&next)).into_response());
+            let mut jar = jar.add(cookie);
+            if let Some(device) = sessions::remember_device(&gate.store, &gate.settings, person.id, known).await? {
+                jar = jar.add(device);
+            }
+            return Ok((jar, Redirect::to(&next)).into_response());
         }
         SignIn::Wrong => "That name and password do not match. Check both and try again.",
         SignIn::Disabled => "This account has been turned off. Ask the person who runs this porch.",
     };
+    failed(&gate, &visitor, Some(&form.name)).await;
     let page = gate.pages.render("signin.html", context! { next, error, name => form.name })?;
     Ok((StatusCode::UNAUTHORIZED, page).into_response())
+}
+
+/// The 429 page for a try the throttle holds back.
+fn throttled(gate: &Gate, visitor: &Visitor, wait: throttle::Wait) -> Response {
+    too_many(gate, StatusCode::TOO_MANY_REQUESTS, wait.wait, wait.message(), visitor)
+}
+
+/// Notes a failed sign-in or dead invite link, auditing any block or
+/// slow-down it starts.
+async fn failed(gate: &Gate, visitor: &Visitor, account: Option<&str>) {
+    for event in gate.throttle.failed(source_group(visitor.ip), account) {
+        let (action, target, detail) = match event {
+            throttle::Event::ClientBlocked { client, failures, minutes } => (
+                "signin.blocked",
+                client.to_string(),
+                format!(
+                    "{failures} failed sign-ins or dead invite links; no more tries for {minutes} min (Admin, Blocks can lift it)"
+                ),
+            ),
+            throttle::Event::AccountSlowed { account, failures } => (
+                "signin.slowed",
+                account,
+                format!("{failures} failed sign-ins from anywhere; new devices now wait between tries"),
+            ),
+        };
+        record(&gate.store, visitor.actor(), action, &target, &detail).await;
+    }
 }
 
 #[derive(Deserialize)]
@@ -91,7 +137,11 @@ pub async fn join_page(
     visitor: Visitor,
     Path(token): Path<String>,
 ) -> Result<Response, GateError> {
+    if let Err(wait) = gate.throttle.check(source_group(visitor.ip), None, false) {
+        return Ok(throttled(&gate, &visitor, wait));
+    }
     let Some(invite) = invites::check(&gate.store, &token, visitor.ip_text()).await? else {
+        failed(&gate, &visitor, None).await;
         return dead_link(&gate, &visitor);
     };
     render_join(&gate, &visitor, &invite, None, "").map(IntoResponse::into_response)
@@ -131,7 +181,11 @@ pub async fn join_submit(
     Path(token): Path<String>,
     Form(form): Form<JoinForm>,
 ) -> Result<Response, GateError> {
+    if let Err(wait) = gate.throttle.check(source_group(visitor.ip), None, false) {
+        return Ok(throttled(&gate, &visitor, wait));
+    }
     let Some(invite) = invites::check(&gate.store, &token, visitor.ip_text()).await? else {
+        failed(&gate, &visitor, None).await;
         return dead_link(&gate, &visitor);
     };
     let result = invites::join(
@@ -150,7 +204,11 @@ pub async fn join_submit(
                 gate.store.end_session(old.session_id, old.person.id).await?;
             }
             let cookie = sessions::start(&gate.store, &gate.settings, person_id, &visitor.user_agent).await?;
-            Ok((jar.add(cookie), Redirect::to("/account?welcome=1")).into_response())
+            let mut jar = jar.add(cookie);
+            if let Some(device) = sessions::remember_device(&gate.store, &gate.settings, person_id, None).await? {
+                jar = jar.add(device);
+            }
+            Ok((jar, Redirect::to("/account?welcome=1")).into_response())
         }
         JoinResult::Retry(message) => {
             let page = render_join(&gate, &visitor, &invite, Some(message), form.name.trim())?;

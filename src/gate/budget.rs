@@ -1,0 +1,230 @@
+//! Request budgets: how many requests one client (an IPv4 address or an
+//! IPv6 /64, see `edge::source_group`) may make, with stricter budgets for
+//! the door (sign-in and invite links) and for uploads, plus one cap on
+//! requests in flight from everyone together. The first layer of the gate's
+//! pipeline, so a flood is turned away before it costs a database lookup.
+//!
+//! Over a budget a client gets 429 with `Retry-After` and a friendly page;
+//! over the in-flight cap, 503 with `Retry-After`.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::Response;
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use http_body::Body as _;
+use tokio::sync::Semaphore;
+
+use super::Gate;
+use super::host::{HostKind, classify};
+use super::web::{Visitor, error_page};
+use crate::config::{Limits, Rate};
+
+/// Budgets are tidied (idle clients forgotten) every this many checks.
+const TIDY_EVERY: u64 = 4096;
+
+/// Which budget a request draws on, besides the general one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Class {
+    General,
+    /// Sign-in and invite links.
+    Door,
+    /// A request body larger than a form.
+    Upload,
+}
+
+pub struct Budgets {
+    general: Option<DefaultKeyedRateLimiter<IpAddr>>,
+    door: Option<DefaultKeyedRateLimiter<IpAddr>>,
+    uploads: Option<DefaultKeyedRateLimiter<IpAddr>>,
+    in_flight: Arc<Semaphore>,
+    checks: AtomicU64,
+    form_body: u64,
+}
+
+fn limiter(rate: Option<Rate>) -> Option<DefaultKeyedRateLimiter<IpAddr>> {
+    let rate = rate?;
+    let burst = std::num::NonZeroU32::new(rate.burst)?;
+    let quota = Quota::with_period(rate.period)?.allow_burst(burst);
+    Some(RateLimiter::keyed(quota))
+}
+
+impl Budgets {
+    pub fn new(limits: &Limits, form_body: usize) -> Budgets {
+        Budgets {
+            general: limiter(limits.requests),
+            door: limiter(limits.door),
+            uploads: limiter(limits.uploads),
+            in_flight: Arc::new(Semaphore::new(limits.in_flight as usize)),
+            checks: AtomicU64::new(0),
+            form_body: form_body as u64,
+        }
+    }
+
+    /// Draws one request of `class` from `client`'s budgets; `Err` carries
+    /// how long until it would be allowed.
+    pub fn check(&self, client: IpAddr, class: Class) -> Result<(), Duration> {
+        if self.checks.fetch_add(1, Ordering::Relaxed) % TIDY_EVERY == TIDY_EVERY - 1 {
+            self.tidy();
+        }
+        let special = match class {
+            Class::General => None,
+            Class::Door => self.door.as_ref(),
+            Class::Upload => self.uploads.as_ref(),
+        };
+        for limiter in special.into_iter().chain(self.general.as_ref()) {
+            if let Err(not_until) = limiter.check_key(&client) {
+                return Err(not_until.wait_time_from(DefaultClock::default().now()));
+            }
+        }
+        Ok(())
+    }
+
+    /// Forgets clients whose budgets are full again, so memory stays bounded
+    /// by the clients of the last little while.
+    fn tidy(&self) {
+        for limiter in [&self.general, &self.door, &self.uploads].into_iter().flatten() {
+            limiter.retain_recent();
+            limiter.shrink_to_fit();
+        }
+    }
+
+    fn class_of(&self, request: &Request, domain: &str) -> Class {
+        let method = request.method();
+        if matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS) {
+            let host = request.headers().get(header::HOST).and_then(|h| h.to_str().ok());
+            if request.uri().path().starts_with("/join/") && classify(host, domain) == HostKind::Porch {
+                return Class::Door;
+            }
+            return Class::General;
+        }
+        let host = request.headers().get(header::HOST).and_then(|h| h.to_str().ok());
+        let path = request.uri().path();
+        if classify(host, domain) == HostKind::Porch && (path == "/signin" || path.starts_with("/join/")) {
+            return Class::Door;
+        }
+        let body = request.body();
+        let large = match body.size_hint().exact() {
+            Some(n) => n > self.form_body,
+            None => !body.is_end_stream(),
+        };
+        if large { Class::Upload } else { Class::General }
+    }
+}
+
+/// The gate's first layer: budgets, then the in-flight cap.
+pub async fn limit(State(gate): State<Gate>, request: Request, next: Next) -> Response {
+    let client = super::web::client_ip(&request);
+    let class = gate.budgets.class_of(&request, &gate.settings.domain);
+    if let Err(wait) = gate.budgets.check(crate::edge::source_group(client), class) {
+        let message = match class {
+            Class::Door => "There were too many sign-in attempts from your network. Wait a little, then try again.",
+            Class::Upload => "You are uploading faster than this porch allows. Wait a little, then try again.",
+            Class::General => "There were too many requests from your network. Wait a little, then try again.",
+        };
+        return too_many(&gate, StatusCode::TOO_MANY_REQUESTS, wait, message, &Visitor::anonymous(&request));
+    }
+    let Ok(permit) = gate.budgets.in_flight.clone().try_acquire_owned() else {
+        let message = "This porch is very busy right now. Try again in a moment.";
+        return too_many(
+            &gate,
+            StatusCode::SERVICE_UNAVAILABLE,
+            Duration::from_secs(1),
+            message,
+            &Visitor::anonymous(&request),
+        );
+    };
+    let response = next.run(request).await;
+    drop(permit);
+    response
+}
+
+/// A friendly page saying when to come back, with `Retry-After` (whole
+/// seconds, rounded up, at least one).
+pub fn too_many(gate: &Gate, status: StatusCode, wait: Duration, message: &str, visitor: &Visitor) -> Response {
+    let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    let secs = secs.max(1);
+    let message = format!("{message} (You can try again in {}.)", in_words(secs));
+    let mut response = error_page(gate, status, &message, visitor);
+    if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+        response.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    response
+}
+
+/// "1 second", "40 seconds", "3 minutes".
+fn in_words(secs: u64) -> String {
+    match secs {
+        1 => "1 second".into(),
+        s if s < 120 => format!("{s} seconds"),
+        s if s < 7200 => format!("{} minutes", s.div_ceil(60)),
+        s => format!("{} hours", s.div_ceil(3600)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits(requests: Option<Rate>, door: Option<Rate>) -> Limits {
+        Limits {
+            requests,
+            door,
+            uploads: None,
+            in_flight: 4,
+            connections: 100,
+            connections_per_client: 10,
+            header_timeout: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(60),
+        }
+    }
+
+    #[test]
+    fn a_client_gets_its_burst_then_waits_and_others_are_untouched() {
+        let rate = Rate { period: Duration::from_secs(1), burst: 3 };
+        let b = Budgets::new(&limits(Some(rate), None), 1024);
+        let a: IpAddr = "192.0.2.1".parse().expect("ip");
+        let other: IpAddr = "192.0.2.2".parse().expect("ip");
+        for _ in 0..3 {
+            assert!(b.check(a, Class::General).is_ok());
+        }
+        let wait = b.check(a, Class::General).expect_err("over the burst");
+        assert!(wait > Duration::ZERO && wait <= Duration::from_secs(1), "{wait:?}");
+        assert!(b.check(other, Class::General).is_ok());
+    }
+
+    #[test]
+    fn the_door_budget_is_separate_and_stricter() {
+        let general = Rate { period: Duration::from_millis(1), burst: 1000 };
+        let door = Rate { period: Duration::from_secs(60), burst: 2 };
+        let b = Budgets::new(&limits(Some(general), Some(door)), 1024);
+        let a: IpAddr = "192.0.2.1".parse().expect("ip");
+        assert!(b.check(a, Class::Door).is_ok());
+        assert!(b.check(a, Class::Door).is_ok());
+        let wait = b.check(a, Class::Door).expect_err("door budget spent");
+        assert!(wait > Duration::from_secs(50), "{wait:?}");
+        assert!(b.check(a, Class::General).is_ok(), "other pages still work");
+    }
+
+    #[test]
+    fn off_means_unlimited() {
+        let b = Budgets::new(&limits(None, None), 1024);
+        let a: IpAddr = "192.0.2.1".parse().expect("ip");
+        for _ in 0..10_000 {
+            assert!(b.check(a, Class::Door).is_ok());
+        }
+    }
+
+    #[test]
+    fn waits_read_well() {
+        assert_eq!(in_words(1), "1 second");
+        assert_eq!(in_words(59), "59 seconds");
+        assert_eq!(in_words(600), "10 minutes");
+    }
+}
