@@ -25,39 +25,14 @@ fn main() {
     let out = PathBuf::from(env::var("OUT_DIR").expect("OUT_DIR"));
     watch(&plugins);
 
-    // One wasm target folder beside the host's, shared by every profile.
-    let target_dir = out.ancestors().nth(4).map_or_else(|| out.join("wasm"), |t| t.join("wasm-plugins"));
-    let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let mut cmd = Command::new(cargo);
-    cmd.args(["build", "--release", "--target", "wasm32-wasip2"])
-        .arg("--manifest-path")
-        .arg(plugins.join("Cargo.toml"))
-        .arg("--target-dir")
-        .arg(&target_dir);
-    if env::var_os("PORCH_PLUGINS_UNLOCKED").is_none() {
-        cmd.arg("--locked");
-    }
-    // The outer build's flags and wrappers (clippy, coverage) are for the
-    // host, not for the apps.
-    for var in [
-        "RUSTFLAGS",
-        "CARGO_ENCODED_RUSTFLAGS",
-        "RUSTC_WORKSPACE_WRAPPER",
-        "RUSTC_WRAPPER",
-        "CARGO_TARGET_DIR",
-        "CARGO_BUILD_TARGET",
-    ] {
-        cmd.env_remove(var);
-    }
-    let status = cmd.status().expect("run cargo to build the apps in plugins/");
-    if !status.success() {
-        panic!(
-            "building the apps in plugins/ for wasm32-wasip2 failed (see above). \
-             If the target is missing, run `rustup target add wasm32-wasip2`."
-        );
-    }
-
-    let built = target_dir.join("wasm32-wasip2").join("release");
+    // Components already built for this source (by a normal build) can be
+    // reused: the fuzz targets build porch with a nightly toolchain that has
+    // no wasm32-wasip2 target.
+    println!("cargo:rerun-if-env-changed=PORCH_PREBUILT_APPS");
+    let built = match env::var_os("PORCH_PREBUILT_APPS") {
+        Some(dir) => PathBuf::from(dir),
+        None => build_plugins(&plugins, &out),
+    };
     let apps_out = out.join("apps");
     let mut bundled = String::from("pub const BUNDLED: &[Bundled] = &[\n");
     for (name, folder) in APPS {
@@ -97,4 +72,42 @@ fn watch(dir: &Path) {
             println!("cargo:rerun-if-changed={}", path.display());
         }
     }
+}
+
+/// Builds the plugins workspace for wasm32-wasip2; returns where the
+/// components are.
+fn build_plugins(plugins: &Path, out: &Path) -> PathBuf {
+    // One wasm target folder beside the host's, shared by every profile.
+    let target_dir = out.ancestors().nth(4).map_or_else(|| out.join("wasm"), |t| t.join("wasm-plugins"));
+    let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.args(["build", "--release", "--target", "wasm32-wasip2"])
+        .arg("--manifest-path")
+        .arg(plugins.join("Cargo.toml"))
+        .arg("--target-dir")
+        .arg(&target_dir);
+    if env::var_os("PORCH_PLUGINS_UNLOCKED").is_none() {
+        cmd.arg("--locked");
+    }
+    // The outer build's flags and wrappers (clippy, coverage) are for the
+    // host, not for the apps.
+    for var in [
+        "RUSTFLAGS",
+        "CARGO_ENCODED_RUSTFLAGS",
+        "RUSTC_WORKSPACE_WRAPPER",
+        "RUSTC_WRAPPER",
+        "CARGO_TARGET_DIR",
+        "CARGO_BUILD_TARGET",
+    ] {
+        cmd.env_remove(var);
+    }
+    let status = cmd.status().expect("run cargo to build the apps in plugins/");
+    if !status.success() {
+        panic!(
+            "building the apps in plugins/ for wasm32-wasip2 failed (see above). \
+             If the target is missing, run `rustup target add wasm32-wasip2`."
+        );
+    }
+
+    target_dir.join("wasm32-wasip2").join("release")
 }

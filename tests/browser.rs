@@ -1,6 +1,9 @@
 //! Browser flows in real headless Chromium driven over WebDriver: the owner
 //! opens the setup link, creates an invite in the admin UI, and a second
-//! browser (its own profile, so its own cookies) redeems it.
+//! browser (its own profile, so its own cookies) redeems it; a relative
+//! uploads on a phone; and every porch and photos page, read through the
+//! browser's own network and console logs, asks no other host for anything
+//! and breaks no Content-Security-Policy rule.
 //!
 //! Needs Debian's `chromium` and `chromium-driver`. In CI a missing browser
 //! fails the test; elsewhere it is skipped with a loud message.
@@ -59,6 +62,15 @@ pub fn driver() -> Option<Driver> {
 
 /// A fresh headless Chromium with its own profile, sized like a phone.
 pub async fn browser(driver: &Driver, profile: &TempDir) -> Client {
+    browser_with(driver, profile, serde_json::Map::new()).await
+}
+
+/// [`browser`] with extra capabilities (such as `goog:loggingPrefs`).
+async fn browser_with(
+    driver: &Driver,
+    profile: &TempDir,
+    mut caps: serde_json::Map<String, serde_json::Value>,
+) -> Client {
     let args = [
         "--headless=new".to_owned(),
         "--no-sandbox".into(),
@@ -72,7 +84,6 @@ pub async fn browser(driver: &Driver, profile: &TempDir) -> Client {
         "--window-size=360,800".into(),
         format!("--user-data-dir={}", profile.path().display()),
     ];
-    let mut caps = serde_json::Map::new();
     // Headless windows are at least 500 px wide; device emulation gives a
     // real 360 px phone viewport with touch.
     let phone =
@@ -248,4 +259,127 @@ async fn a_relative_uploads_to_a_shared_album_and_comments_on_a_phone() {
     assert!(text_of(&phone, "#comments li").await.contains("What a day!"));
     assert!(text_of(&phone, "#comments li").await.contains("Rosa"));
     phone.close().await.expect("close");
+}
+
+/// Reads (and empties) one of Chromium's logs: `performance` (DevTools
+/// events, network requests among them) or `browser` (the console, where
+/// CSP violations are reported).
+#[derive(Debug)]
+struct ReadLog(&'static str);
+
+impl fantoccini::wd::WebDriverCompatibleCommand for ReadLog {
+    fn endpoint(&self, base: &url::Url, session: Option<&str>) -> Result<url::Url, url::ParseError> {
+        base.join(&format!("session/{}/se/log", session.unwrap_or_default()))
+    }
+
+    fn method_and_body(&self, _: &url::Url) -> (axum::http::Method, Option<String>) {
+        (axum::http::Method::POST, Some(serde_json::json!({ "type": self.0 }).to_string()))
+    }
+}
+
+async fn read_log(c: &Client, kind: &'static str) -> Vec<String> {
+    let entries = c.issue_cmd(ReadLog(kind)).await.expect("read the browser's log");
+    entries
+        .as_array()
+        .map(|a| a.iter().filter_map(|e| e["message"].as_str().map(str::to_owned)).collect())
+        .unwrap_or_default()
+}
+
+/// Every URL the browser asked for since the log was last read.
+async fn requested_urls(c: &Client) -> Vec<String> {
+    read_log(c, "performance")
+        .await
+        .iter()
+        .filter_map(|m| serde_json::from_str::<serde_json::Value>(m).ok())
+        .filter(|m| m["message"]["method"] == "Network.requestWillBeSent")
+        .filter_map(|m| m["message"]["params"]["request"]["url"].as_str().map(str::to_owned))
+        .collect()
+}
+
+async fn csp_reports(c: &Client) -> Vec<String> {
+    read_log(c, "browser").await.into_iter().filter(|m| m.contains("Content Security Policy")).collect()
+}
+
+#[tokio::test]
+async fn every_page_stays_on_its_own_host_and_breaks_no_csp_rule() {
+    let Some(driver) = driver() else { return };
+    let porch = Porch::start();
+    let port = porch.port();
+    let profile = TempDir::new().expect("profile");
+    let mut caps = serde_json::Map::new();
+    caps.insert("goog:loggingPrefs".into(), serde_json::json!({ "performance": "ALL", "browser": "ALL" }));
+    let c = browser_with(&driver, &profile, caps).await;
+    let base = porch.url.clone();
+    let photos = |path: &str| base.replacen("://", "://photos.", 1) + path;
+
+    // The control: the logs really do show requests and CSP violations.
+    c.goto(&format!("{base}/signin")).await.expect("open");
+    c.execute(
+        "var s = document.createElement('script'); s.textContent = 'window.x = 1'; document.body.appendChild(s)",
+        vec![],
+    )
+    .await
+    .expect("inject");
+    assert!(!csp_reports(&c).await.is_empty(), "an injected inline script must be reported");
+    assert!(requested_urls(&c).await.iter().any(|u| u.ends_with("/signin")));
+
+    let mut visited = Vec::new();
+    let mut visit = async |url: String| {
+        c.goto(&url).await.unwrap_or_else(|e| panic!("open {url}: {e}"));
+        visited.push(url);
+    };
+    visit(format!("{base}/signin")).await;
+    visit(format!("{base}/join/not-a-token")).await;
+    visit(format!("{base}/no/such/page")).await;
+    join(&c, porch.setup_link.as_deref().expect("setup link"), OWNER).await;
+    assert_eq!(text_of(&c, "#account-name").await, OWNER);
+    for page in
+        ["/", "/account", "/admin/people", "/admin/apps", "/admin/blocks", "/admin/certificates", "/admin/invites"]
+    {
+        visit(format!("{base}{page}")).await;
+    }
+    text_of(&c, "#invite-form").await;
+    fill(&c, "#invite-form input[name=note]", "for Rosa").await;
+    click(&c, "#invite-form button[type=submit]").await;
+    assert!(text_of(&c, "figure.qr figcaption").await.contains("scan"), "the invite's QR code is shown");
+    visit(format!("{base}/admin/audit")).await;
+
+    // Photos: an album with a photo, its grid, the photo, sharing, deleting.
+    visit(photos("/")).await;
+    fill(&c, "#title", "Beach day").await;
+    click(&c, "form.new-album button").await;
+    assert_eq!(text_of(&c, "#album-title").await, "Beach day");
+    let dir = TempDir::new().expect("files");
+    let files = photo_files(dir.path());
+    c.find(Locator::Css("#files")).await.expect("file input").send_keys(&files[0]).await.expect("pick");
+    c.wait()
+        .at_most(Duration::from_secs(60))
+        .for_element(Locator::Css("#overall[data-state=done]"))
+        .await
+        .expect("upload finishes");
+    let album = c.current_url().await.expect("url").to_string();
+    visit(album.clone()).await;
+    click(&c, "#grid .tile").await;
+    assert!(text_of(&c, "#taken").await.starts_with("Added "));
+    fill(&c, "#comment", "Lovely").await;
+    click(&c, "#send-comment").await;
+    assert!(text_of(&c, "#comments li").await.contains("Lovely"));
+    visit(format!("{album}/share")).await;
+    visit(format!("{album}/delete")).await;
+    visit(photos("/no/such/page")).await;
+
+    let own = [format!("localhost:{port}"), format!("photos.localhost:{port}")];
+    let urls = requested_urls(&c).await;
+    assert!(urls.iter().any(|u| u.contains("/thumb")), "the network log saw the thumbnails: {urls:?}");
+    for url in &urls {
+        if url.starts_with("data:") || url.starts_with("blob:") {
+            continue;
+        }
+        let parsed = url::Url::parse(url).unwrap_or_else(|e| panic!("{url}: {e}"));
+        let host = format!("{}:{}", parsed.host_str().unwrap_or_default(), parsed.port_or_known_default().unwrap_or(0));
+        assert!(own.contains(&host), "a page asked another host for {url} (pages: {visited:?})");
+    }
+    let reports = csp_reports(&c).await;
+    assert!(reports.is_empty(), "CSP violations: {reports:#?}");
+    c.close().await.expect("close");
 }

@@ -58,7 +58,7 @@ fn closed_within(stream: &mut TcpStream, within: Duration) -> bool {
 
 #[tokio::test]
 async fn password_guessing_is_throttled_while_the_family_still_gets_in() {
-    let config = "[limits]\ndoor = \"off\"\n\
+    let config = "[limits]\nrequests = \"off\"\ndoor = \"off\"\n\
                   [signin]\nfree_failures = 2\nblock_after = 4\naccount_free_failures = 10\nmax_wait = \"30s\"\n";
     let (porch, owner) = porch_with(config).await;
 

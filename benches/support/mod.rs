@@ -1,8 +1,14 @@
 //! What the benchmarks share: the release binary serving on an ephemeral
 //! port with a temporary data folder, and an app session cookie obtained
 //! the way a browser gets one (join as owner, `/.porch/enter`, ticket).
+// Each bench includes this module and uses a different part of it.
+#![allow(dead_code)]
 
 use std::process::{Child, Command, Stdio};
+
+/// Budgets on, but high enough that a benchmark from one address is never
+/// turned away.
+pub const UNBINDING_LIMITS: &str = "[limits]\nrequests = \"1000000/s\"\nrequests_burst = 1000000\nin_flight = 100000\n";
 
 /// A running `porch serve`, stopped on drop.
 pub struct Server {
@@ -15,8 +21,16 @@ pub struct Server {
 }
 
 impl Server {
+    /// porch with request budgets far above what one load generator sends,
+    /// so the limiter is on (every request is checked) but never refuses.
     pub fn start() -> Server {
+        Server::start_with(UNBINDING_LIMITS)
+    }
+
+    /// porch with `config` as its porch.toml.
+    pub fn start_with(config: &str) -> Server {
         let dir = tempfile::TempDir::new().expect("temp");
+        std::fs::write(dir.path().join("porch.toml"), config).expect("porch.toml");
         let mut child = Command::new(env!("CARGO_BIN_EXE_porch"))
             .args(["serve", "--listen", "127.0.0.1:0", "--data"])
             .arg(dir.path().join("data"))
@@ -49,6 +63,25 @@ impl Server {
     /// `http://APP.localhost:PORT`
     pub fn app_url(&self, app: &str) -> String {
         format!("http://{app}.localhost:{}", self.port)
+    }
+
+    /// Joins as the owner and returns porch's session cookie as `name=value`.
+    pub async fn sign_in(&self) -> String {
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+        let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
+        let pw = "benchmark password";
+        let joined = client.post(&self.setup).form(&[("name", "Bench"), ("password", pw), ("confirm", pw)]).send();
+        let joined = joined.await.expect("join");
+        assert!(joined.status().is_redirection());
+        joined
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find(|c| c.starts_with("porch_session="))
+            .and_then(|c| c.split(';').next())
+            .expect("session cookie")
+            .to_owned()
     }
 
     /// Joins as the owner (who holds every bundled app from setup) and walks

@@ -67,9 +67,9 @@ impl Budgets {
         }
     }
 
-    /// Draws one request of `class` from `client`'s budgets; `Err` carries
-    /// how long until it would be allowed.
-    pub fn check(&self, client: IpAddr, class: Class) -> Result<(), Duration> {
+    /// Draws one request of `class` from `client`'s budgets; `Err` names the
+    /// budget that refused and how long until it would allow the request.
+    pub fn check(&self, client: IpAddr, class: Class) -> Result<(), (Class, Duration)> {
         if self.checks.fetch_add(1, Ordering::Relaxed) % TIDY_EVERY == TIDY_EVERY - 1 {
             self.tidy();
         }
@@ -78,9 +78,10 @@ impl Budgets {
             Class::Door => self.door.as_ref(),
             Class::Upload => self.uploads.as_ref(),
         };
-        for limiter in special.into_iter().chain(self.general.as_ref()) {
+        let budgets = special.map(|l| (class, l)).into_iter().chain(self.general.as_ref().map(|l| (Class::General, l)));
+        for (which, limiter) in budgets {
             if let Err(not_until) = limiter.check_key(&client) {
-                return Err(not_until.wait_time_from(DefaultClock::default().now()));
+                return Err((which, not_until.wait_time_from(DefaultClock::default().now())));
             }
         }
         Ok(())
@@ -122,8 +123,8 @@ impl Budgets {
 pub async fn limit(State(gate): State<Gate>, request: Request, next: Next) -> Response {
     let client = super::web::client_ip(&request);
     let class = gate.budgets.class_of(&request, &gate.settings.domain);
-    if let Err(wait) = gate.budgets.check(crate::edge::source_group(client), class) {
-        let message = match class {
+    if let Err((refused_by, wait)) = gate.budgets.check(crate::edge::source_group(client), class) {
+        let message = match refused_by {
             Class::Door => "There were too many sign-in attempts from your network. Wait a little, then try again.",
             Class::Upload => "You are uploading faster than this porch allows. Wait a little, then try again.",
             Class::General => "There were too many requests from your network. Wait a little, then try again.",
@@ -194,7 +195,7 @@ mod tests {
         for _ in 0..3 {
             assert!(b.check(a, Class::General).is_ok());
         }
-        let wait = b.check(a, Class::General).expect_err("over the burst");
+        let (_, wait) = b.check(a, Class::General).expect_err("over the burst");
         assert!(wait > Duration::ZERO && wait <= Duration::from_secs(1), "{wait:?}");
         assert!(b.check(other, Class::General).is_ok());
     }
@@ -207,7 +208,8 @@ mod tests {
         let a: IpAddr = "192.0.2.1".parse().expect("ip");
         assert!(b.check(a, Class::Door).is_ok());
         assert!(b.check(a, Class::Door).is_ok());
-        let wait = b.check(a, Class::Door).expect_err("door budget spent");
+        let (which, wait) = b.check(a, Class::Door).expect_err("door budget spent");
+        assert_eq!(which, Class::Door);
         assert!(wait > Duration::from_secs(50), "{wait:?}");
         assert!(b.check(a, Class::General).is_ok(), "other pages still work");
     }

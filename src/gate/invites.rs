@@ -203,23 +203,15 @@ pub enum JoinResult {
     Dead,
 }
 
-/// Checks the chosen name and password and redeems the invite.
+/// Redeems the invite for a name and password already checked by
+/// [`super::forms::JoinForm::check`].
 pub async fn join(
     store: &Store,
-    settings: &Settings,
     invite: &InviteRow,
     name: &str,
     password_text: &str,
-    confirm: &str,
     ip: Option<String>,
 ) -> Result<JoinResult, GateError> {
-    let name = name.trim();
-    if let Err(message) = check_display_name(name) {
-        return Ok(JoinResult::Retry(message));
-    }
-    if let Err(message) = password::check_new(password_text, confirm, settings.password_min_length) {
-        return Ok(JoinResult::Retry(message));
-    }
     if store.person_by_name(name).await?.is_some() {
         return Ok(JoinResult::Retry(format!("Someone here is already called \"{name}\". Please pick another name.")));
     }

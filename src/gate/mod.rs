@@ -7,9 +7,10 @@
 
 mod app_door;
 pub mod audit;
-pub(crate) mod budget;
+pub mod budget;
 pub mod certificates;
 mod error;
+pub mod forms;
 pub mod grants;
 mod host;
 pub mod invites;
@@ -27,10 +28,10 @@ use std::sync::Arc;
 
 use axum::Router;
 
-pub use app_door::app_origin;
+pub use app_door::{Identity, app_origin, rewrite_headers};
 pub use error::GateError;
 pub use host::{HostKind, classify};
-pub use web::{ClientAddr, Visitor};
+pub use web::{ClientAddr, Visitor, safe_next};
 
 use crate::apps::Apps;
 use crate::config::Settings;

@@ -14,6 +14,7 @@ use crate::gate::Gate;
 use crate::gate::audit::record;
 use crate::gate::budget::too_many;
 use crate::gate::error::GateError;
+use crate::gate::forms::{JoinForm, SignInForm};
 use crate::gate::invites::{self, JoinResult};
 use crate::gate::people::{self, SignIn};
 use crate::gate::sessions;
@@ -35,13 +36,6 @@ pub async fn signin_page(
         return Ok(Redirect::to(&next).into_response());
     }
     Ok(gate.pages.render("signin.html", context! { next, ..visitor.page_context() })?.into_response())
-}
-
-#[derive(Deserialize)]
-pub struct SignInForm {
-    name: String,
-    password: String,
-    next: Option<String>,
 }
 
 pub async fn signin_submit(
@@ -167,13 +161,6 @@ fn render_join(
     gate.pages.render("join.html", ctx)
 }
 
-#[derive(Deserialize)]
-pub struct JoinForm {
-    name: String,
-    password: String,
-    confirm: String,
-}
-
 pub async fn join_submit(
     State(gate): State<Gate>,
     visitor: Visitor,
@@ -188,16 +175,10 @@ pub async fn join_submit(
         failed(&gate, &visitor, None).await;
         return dead_link(&gate, &visitor);
     };
-    let result = invites::join(
-        &gate.store,
-        &gate.settings,
-        &invite,
-        &form.name,
-        &form.password,
-        &form.confirm,
-        visitor.ip_text(),
-    )
-    .await?;
+    let result = match form.check(gate.settings.password_min_length) {
+        Ok(name) => invites::join(&gate.store, &invite, name, &form.password, visitor.ip_text()).await?,
+        Err(message) => JoinResult::Retry(message),
+    };
     match result {
         JoinResult::Joined { person_id } => {
             if let Some(old) = &visitor.caller {
