@@ -96,19 +96,18 @@ impl Budgets {
         }
     }
 
+    /// Sign-in posts and every invite link on porch's own host are the door;
+    /// a state-changing request with a body larger than a form is an upload.
     fn class_of(&self, request: &Request, domain: &str) -> Class {
-        let method = request.method();
-        if matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS) {
-            let host = request.headers().get(header::HOST).and_then(|h| h.to_str().ok());
-            if request.uri().path().starts_with("/join/") && classify(host, domain) == HostKind::Porch {
-                return Class::Door;
-            }
-            return Class::General;
-        }
-        let host = request.headers().get(header::HOST).and_then(|h| h.to_str().ok());
+        let safe = matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS);
         let path = request.uri().path();
-        if classify(host, domain) == HostKind::Porch && (path == "/signin" || path.starts_with("/join/")) {
+        let door_path = path.starts_with("/join/") || (path == "/signin" && !safe);
+        let host = request.headers().get(header::HOST).and_then(|h| h.to_str().ok());
+        if door_path && classify(host, domain) == HostKind::Porch {
             return Class::Door;
+        }
+        if safe {
+            return Class::General;
         }
         let body = request.body();
         let large = match body.size_hint().exact() {
