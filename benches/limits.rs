@@ -19,19 +19,7 @@ use porch::config::{Limits, Rate};
 use porch::gate::budget::{Budgets, Class};
 
 mod support;
-use support::{Server, UNBINDING_LIMITS};
-
-fn env_num(name: &str, default: u64) -> u64 {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i.min(sorted.len() - 1)]
-}
+use support::{Server, UNBINDING_LIMITS, env_num, percentile};
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);

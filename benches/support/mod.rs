@@ -6,6 +6,20 @@
 
 use std::process::{Child, Command, Stdio};
 
+/// A number from the environment, or `default`.
+pub fn env_num(name: &str, default: u64) -> u64 {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+/// The `p` quantile (0 to 1) of sorted durations.
+pub fn percentile(sorted: &[std::time::Duration], p: f64) -> std::time::Duration {
+    if sorted.is_empty() {
+        return std::time::Duration::ZERO;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
 /// Budgets on, but high enough that a benchmark from one address is never
 /// turned away.
 pub const UNBINDING_LIMITS: &str = "[limits]\nrequests = \"1000000/s\"\nrequests_burst = 1000000\nin_flight = 100000\n";

@@ -228,13 +228,7 @@ async fn accept_loop(
             });
             let watchdog = connections::watchdog(slot.activity.clone(), idle);
             match acceptor {
-                None => {
-                    let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
-                    tokio::select! {
-                        _ = watcher.watch(conn.into_owned()) => {}
-                        () = watchdog => {}
-                    }
-                }
+                None => serve_until_idle(&builder, stream, service, watcher, watchdog).await,
                 Some(acceptor) => {
                     let tls = match tokio::time::timeout(options.header_timeout, acceptor.accept(stream)).await {
                         Ok(Ok(tls)) => tls,
@@ -248,11 +242,7 @@ async fn accept_loop(
                     if tls.get_ref().1.alpn_protocol() == Some(certs::ACME_TLS_ALPN) {
                         return;
                     }
-                    let conn = builder.serve_connection_with_upgrades(TokioIo::new(tls), service);
-                    tokio::select! {
-                        _ = watcher.watch(conn.into_owned()) => {}
-                        () = watchdog => {}
-                    }
+                    serve_until_idle(&builder, tls, service, watcher, watchdog).await;
                 }
             }
             drop(slot);
@@ -266,6 +256,30 @@ async fn accept_loop(
         }
     }
     Ok(())
+}
+
+/// Serves one connection (plain or TLS) until it ends, the server drains,
+/// or its idle watchdog fires (then it is dropped, which closes it).
+async fn serve_until_idle<IO, S, B>(
+    builder: &auto::Builder<TokioExecutor>,
+    io: IO,
+    service: S,
+    watcher: hyper_util::server::graceful::Watcher,
+    watchdog: impl Future<Output = ()>,
+) where
+    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    S: hyper::service::Service<Request<hyper::body::Incoming>, Response = axum::http::Response<B>> + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    B: hyper::body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let conn = builder.serve_connection_with_upgrades(TokioIo::new(io), service);
+    tokio::select! {
+        _ = watcher.watch(conn.into_owned()) => {}
+        () = watchdog => {}
+    }
 }
 
 /// HTTP/2 carries the host in the `:authority` pseudo-header, not `Host`;

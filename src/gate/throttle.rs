@@ -35,6 +35,13 @@ struct Record {
     blocked_until: Option<Instant>,
 }
 
+impl Record {
+    /// Blocked now, or failed within `forget_after`: not yet forgotten.
+    fn live(&self, now: Instant, forget_after: Duration) -> bool {
+        self.blocked_until.is_some_and(|u| u > now) || self.last.is_some_and(|l| now.duration_since(l) < forget_after)
+    }
+}
+
 /// Why a try must wait.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reason {
@@ -147,9 +154,7 @@ impl Throttle {
 
     /// The record if it is not yet forgotten.
     fn live<'r>(&self, r: &'r Record, now: Instant) -> Option<&'r Record> {
-        let blocked = r.blocked_until.is_some_and(|u| u > now);
-        let recent = r.last.is_some_and(|l| now.duration_since(l) < self.limits.forget_after);
-        (blocked || recent).then_some(r)
+        r.live(now, self.limits.forget_after).then_some(r)
     }
 
     /// Notes a failed try; returns what the owner should hear about.
@@ -158,9 +163,7 @@ impl Throttle {
         let mut events = Vec::new();
         let limits = &self.limits;
         let forget = |r: &mut Record| {
-            let blocked = r.blocked_until.is_some_and(|u| u > now);
-            let recent = r.last.is_some_and(|l| now.duration_since(l) < limits.forget_after);
-            if !blocked && !recent {
+            if !r.live(now, limits.forget_after) {
                 *r = Record::default();
             }
         };
@@ -240,7 +243,7 @@ fn make_room<K: Clone + Eq + std::hash::Hash>(map: &mut HashMap<K, Record>, now:
     if map.len() < MAX_TRACKED {
         return;
     }
-    map.retain(|_, r| r.blocked_until.is_some_and(|u| u > now) || r.last.is_some_and(|l| now - l < forget_after));
+    map.retain(|_, r| r.live(now, forget_after));
     while map.len() >= MAX_TRACKED {
         let Some(key) = map.iter().min_by_key(|(_, r)| r.failures).map(|(k, _)| k.clone()) else { break };
         map.remove(&key);
