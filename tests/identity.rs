@@ -203,7 +203,15 @@ async fn session_cookie_is_host_only_http_only_and_lax() {
     let _owner = porch.owner().await;
     let b = porch.browser();
     let page = b.sign_in(OWNER, PASSWORD).await;
-    let cookie = page.headers.get("set-cookie").and_then(|v| v.to_str().ok()).expect("cookie").to_owned();
+    // Sign-in also sets the device cookie; the two come in no fixed order.
+    let cookie = page
+        .headers
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|c| c.starts_with("porch_session="))
+        .expect("a session cookie")
+        .to_owned();
     assert!(cookie.starts_with("porch_session="), "{cookie}");
     assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax") && cookie.contains("Path=/"), "{cookie}");
     assert!(!cookie.to_ascii_lowercase().contains("domain="), "host-only: {cookie}");
