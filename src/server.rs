@@ -12,7 +12,7 @@ use crate::edge::dns::Dns;
 use crate::edge::tls::Tls;
 use crate::edge::{self, EdgeError};
 use crate::gate::{self, Gate, GateError};
-use crate::store::{Store, StoreError, now};
+use crate::store::{DataLock, Store, StoreError, now};
 
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -25,6 +25,8 @@ pub enum ServeError {
     Gate(#[from] GateError),
     #[error(transparent)]
     App(#[from] AppError),
+    #[error("{0}")]
+    Metrics(String),
 }
 
 /// How often expired sessions are swept from the database.
@@ -34,6 +36,7 @@ const SWEEP_EVERY: Duration = Duration::from_secs(3600);
 pub async fn run(settings: Settings) -> Result<(), ServeError> {
     edge::install_crypto();
     edge::raise_open_files_limit();
+    let _lock = DataLock::acquire(&settings.data_dir)?;
     let store = Store::open(&settings.data_dir).await?;
     let listener = edge::bind(settings.listen).await?;
     let bound = listener.local_addr().map_err(|source| EdgeError::Bind { addr: settings.listen, error: source })?;
@@ -87,13 +90,38 @@ pub async fn run(settings: Settings) -> Result<(), ServeError> {
     {
         println!("Plain HTTP on {addr} answers ACME checks and redirects to HTTPS");
     }
+
+    let metrics = match settings.metrics_listen {
+        Some(addr) => {
+            let listener = crate::metrics::bind(addr).await.map_err(ServeError::Metrics)?;
+            if let Ok(addr) = listener.local_addr() {
+                println!("Metrics: http://{addr}/metrics");
+            }
+            Some(tokio::spawn(crate::metrics::serve(listener, settings.data_dir.clone())))
+        }
+        None => None,
+    };
+    let backups = match &settings.backup {
+        Some(b) => {
+            let scheduler = crate::backup::schedule::Scheduler::start(
+                b.clone(),
+                store.clone(),
+                settings.data_dir.clone(),
+                settings.config_file.clone(),
+            )
+            .await;
+            println!("Backups: every {} to {}", humantime::format_duration(b.every), b.to.display());
+            Some(scheduler as Arc<dyn crate::gate::backups::BackupAdmin>)
+        }
+        None => None,
+    };
+    let sweeper = tokio::spawn(sweep(store.clone(), settings.keep_ips));
     println!("porch is serving {base_url} (listening on {bound}, data in {})", settings.data_dir.display());
 
-    let sweeper = tokio::spawn(sweep_sessions(store.clone()));
     let options = edge::ServeOptions::from_settings(&settings);
     let domain = settings.domain.clone();
     let certificates = tls.clone().map(|t| t as Arc<dyn crate::gate::certificates::CertificateAdmin>);
-    let gate = Gate::new(store.clone(), settings, base_url, apps, certificates)?;
+    let gate = Gate::new(store.clone(), settings, base_url, apps, certificates, backups)?;
     let mut listeners = vec![edge::Listener {
         tcp: listener,
         tls: tls.as_ref().map(|t| t.server_config()).transpose().map_err(EdgeError::from)?,
@@ -108,6 +136,9 @@ pub async fn run(settings: Settings) -> Result<(), ServeError> {
     }
     let served = edge::serve(listeners, shutdown, options).await;
     sweeper.abort();
+    if let Some(metrics) = metrics {
+        metrics.abort();
+    }
     if let Some(dns) = dns {
         dns.stop().await;
     }
@@ -116,12 +147,20 @@ pub async fn run(settings: Settings) -> Result<(), ServeError> {
     Ok(served?)
 }
 
-async fn sweep_sessions(store: Store) {
+/// Hourly: expired sessions go, and audit events older than `keep_ips`
+/// keep only the network part of their client address.
+async fn sweep(store: Store, keep_ips: Duration) {
     let mut every = tokio::time::interval(SWEEP_EVERY);
     loop {
         every.tick().await;
         if let Err(e) = store.purge_expired_sessions(now()).await {
             tracing::warn!(error = %e, "could not sweep expired sessions");
+        }
+        let before = now().saturating_sub(i64::try_from(keep_ips.as_secs()).unwrap_or(i64::MAX));
+        match gate::audit::forget_addresses(&store, before).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(events = n, "shortened old client addresses in the audit log"),
+            Err(e) => tracing::warn!(error = %e, "could not shorten old client addresses"),
         }
     }
 }

@@ -12,9 +12,11 @@ mod devices;
 pub mod files;
 mod invites;
 mod kv;
+mod lock;
 mod people;
 mod sessions;
 mod settings;
+mod snapshot;
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -28,8 +30,10 @@ pub use audit::{AuditEvent, NewAuditEvent};
 pub use blobs::{BlobRow, NewBlob};
 pub use invites::{InviteRow, InviteStatus, NewInvite, Redemption};
 pub use kv::OverQuota;
+pub use lock::{DataLock, LOCK_FILE};
 pub use people::{PersonRow, Role};
 pub use sessions::SessionRow;
+pub use snapshot::SnapshotDb;
 
 /// What can go wrong in the store, said so an owner knows what to do.
 #[derive(Debug, thiserror::Error)]
@@ -45,8 +49,28 @@ pub enum StoreError {
         "the database in {path} could not be brought up to date ({source}); porch did not start so nothing was changed. Restore a backup or report this"
     )]
     Migrate { path: PathBuf, source: sqlx::migrate::MigrateError },
+    #[error(
+        "the database in {path} was last used by a newer porch (schema {found}; this porch knows up to {known}). porch did not start so nothing was changed. Run the newer porch again, or restore a backup made by this version"
+    )]
+    Newer { path: PathBuf, found: i64, known: i64 },
+    #[error(
+        "another porch is already serving the data folder {path}. Stop it first (systemctl stop porch), or pass another --data folder"
+    )]
+    InUse { path: PathBuf },
+    #[error("cannot lock the data folder {path}: {source}")]
+    Lock { path: PathBuf, source: std::io::Error },
     #[error("database error: {0}")]
     Sql(#[from] sqlx::Error),
+}
+
+/// The migrations built into this binary: forward-only, each applied in its
+/// own transaction (none opts out), so a failed one leaves the previous
+/// schema intact.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// The newest schema version this binary knows.
+pub fn known_schema() -> i64 {
+    MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0)
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -81,11 +105,28 @@ impl Store {
             .connect_with(options)
             .await
             .map_err(|source| StoreError::Open { path: path.clone(), source })?;
-        sqlx::migrate!("./migrations")
-            .run(&pool)
-            .await
-            .map_err(|source| StoreError::Migrate { path: path.clone(), source })?;
-        Ok(Store { pool })
+        let store = Store { pool };
+        let found = store.schema_version().await?;
+        if found > known_schema() {
+            store.close().await;
+            return Err(StoreError::Newer { path, found, known: known_schema() });
+        }
+        MIGRATOR.run(&store.pool).await.map_err(|source| StoreError::Migrate { path: path.clone(), source })?;
+        Ok(store)
+    }
+
+    /// The newest migration applied to this database (0 for a new one).
+    pub async fn schema_version(&self) -> Result<i64> {
+        let table: Option<String> =
+            sqlx::query_scalar("SELECT name FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'")
+                .fetch_optional(&self.pool)
+                .await?;
+        if table.is_none() {
+            return Ok(0);
+        }
+        let version: Option<i64> =
+            sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations WHERE success").fetch_one(&self.pool).await?;
+        Ok(version.unwrap_or(0))
     }
 
     /// Waits for queries in flight and closes every connection, so the WAL is
@@ -111,4 +152,54 @@ pub fn now() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
         .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A released migration is never edited (sqlx's checksum, SHA-384 of the
+    /// file) (a database that applied the old
+    /// text would refuse the new binary); a change is a new migration.
+    const RELEASED: &[(i64, &str)] = &[
+        (1, "9a38a769150b1777e64b7be7a8f12e0ab1a2bcbbdfa7d2ed638550faf14c6633ac928b50204ea97177914145ff0e17f0"),
+        (2, "f877cfb72c07a68c57d37bb374aa19b228992c5284cad78eb80297830b8ce14d58e5f01772d4f7d2faf658159298bc5d"),
+        (3, "302dce036cb278fe02bc0f3a516d3ea608615b75db775939db0073adba28edd3b5e9e687091289cb442397e085b245c1"),
+    ];
+
+    #[test]
+    fn migrations_only_move_forward() {
+        let versions: Vec<i64> = MIGRATOR.iter().map(|m| m.version).collect();
+        let expected: Vec<i64> = (1..=versions.len() as i64).collect();
+        assert_eq!(versions, expected, "migrations are numbered 1, 2, 3... with no gaps");
+        for m in MIGRATOR.iter() {
+            assert!(
+                !m.migration_type.is_down_migration(),
+                "{} is a down migration; porch only moves forward",
+                m.version
+            );
+            assert!(!m.no_tx, "migration {} opts out of its transaction", m.version);
+        }
+        for (version, sum) in RELEASED {
+            let m = MIGRATOR.iter().find(|m| m.version == *version).expect("released migration present");
+            assert_eq!(hex::encode(&m.checksum), *sum, "migration {version} was edited");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_database_from_a_newer_porch_is_refused_untouched() {
+        let dir = tempfile::TempDir::new().expect("tmp");
+        let store = Store::open(dir.path()).await.expect("open");
+        sqlx::query(
+            "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+             VALUES (9999, 'from the future', 1, x'00', 0)",
+        )
+        .execute(store.pool())
+        .await
+        .expect("insert");
+        store.close().await;
+        let Err(e) = Store::open(dir.path()).await else { panic!("a newer database must be refused") };
+        assert!(matches!(e, StoreError::Newer { found: 9999, .. }), "{e}");
+        assert!(e.to_string().contains("newer porch"), "{e}");
+    }
 }
