@@ -76,6 +76,18 @@ pub const KEYS: &[Key] = &[
         doc: "What porch logs to standard error. RUST_LOG, when set, wins.",
     },
     Key {
+        name: "log_format",
+        default: "human",
+        allowed: "human or json",
+        doc: "How log lines look: human (one readable line each) or json (one JSON object per line, for log collectors).",
+    },
+    Key {
+        name: "keep_ips",
+        default: "7d",
+        allowed: "a duration from 1h to 400d",
+        doc: "How long full client addresses are kept in the audit log. Older events keep only the network (IPv4 /24, IPv6 /48). Porch's log lines never carry full addresses.",
+    },
+    Key {
         name: "trusted_proxies",
         default: "",
         allowed: "empty, or IP addresses and networks separated by commas, such as 127.0.0.1, 10.0.0.0/8",
@@ -369,6 +381,36 @@ pub const KEYS: &[Key] = &[
         allowed: "a whole number of answers per second from 1 to 10000",
         doc: "Answers per second one source address (IPv6: one /64) gets over UDP; more are dropped, so porch cannot be used to amplify an attack. TCP is not limited this way.",
     },
+    Key {
+        name: "store.min_free",
+        default: "256MiB",
+        allowed: "a size such as 256MiB or 1GiB, or 0 to use the disk to the last byte",
+        doc: "Free space porch keeps on the data folder's disk: uploads that would leave less are refused with a clear message, so the database always has room to finish its writes.",
+    },
+    Key {
+        name: "backup.to",
+        default: "",
+        allowed: "empty (no scheduled backups), or a folder path such as /media/usb/porch-backups",
+        doc: "Where scheduled backups go: a folder on another disk (a USB disk, a network share). Each backup is a snapshot folder; photos already there are not copied again.",
+    },
+    Key {
+        name: "backup.every",
+        default: "1d",
+        allowed: "a duration from 1s to 30d",
+        doc: "How often porch makes a scheduled backup (counted from the last good one).",
+    },
+    Key {
+        name: "backup.keep",
+        default: "7",
+        allowed: "a whole number from 1 to 1000",
+        doc: "How many snapshots a scheduled backup keeps; older ones, and files only they used, are removed.",
+    },
+    Key {
+        name: "metrics.listen",
+        default: "127.0.0.1:9464",
+        allowed: "off, or an address and port such as 127.0.0.1:9464",
+        doc: "Where porch serves Prometheus metrics at /metrics. Keep it on localhost (or a private address): the numbers are for the owner, not the internet.",
+    },
 ];
 
 /// Configuration problems, each naming the key and what is allowed.
@@ -496,6 +538,8 @@ pub struct SigninLimits {
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub data_dir: PathBuf,
+    /// The config file read, if any (backups copy it).
+    pub config_file: Option<PathBuf>,
     pub domain: String,
     pub listen: SocketAddr,
     /// The plain-HTTP listener beside the TLS one (redirects, HTTP-01).
@@ -522,6 +566,24 @@ pub struct Settings {
     pub media: crate::media::MediaLimits,
     pub media_timeout: Duration,
     pub media_workers: u32,
+    /// `log_format = "json"`.
+    pub log_json: bool,
+    /// How long audit events keep full client addresses.
+    pub keep_ips: Duration,
+    /// Free bytes blob writes leave on the data folder's disk.
+    pub min_free: u64,
+    /// Scheduled backups, when `backup.to` is set.
+    pub backup: Option<BackupSettings>,
+    /// The Prometheus listener; `None` is off.
+    pub metrics_listen: Option<SocketAddr>,
+}
+
+/// `[backup]`: scheduled snapshots into a folder.
+#[derive(Debug, Clone)]
+pub struct BackupSettings {
+    pub to: PathBuf,
+    pub every: Duration,
+    pub keep: u32,
 }
 
 impl Settings {
@@ -574,7 +636,9 @@ pub fn load(config: Option<&Path>, overrides: &Overrides) -> Result<Settings, Co
         Some(p) => Some(std::fs::read_to_string(p).map_err(|source| ConfigError::Read { path: p.clone(), source })?),
         None => None,
     };
-    resolve(path.as_deref().zip(text.as_deref()), &env, overrides)
+    let mut settings = resolve(path.as_deref().zip(text.as_deref()), &env, overrides)?;
+    settings.config_file = path.and_then(|p| std::path::absolute(p).ok());
+    Ok(settings)
 }
 
 /// The pure part of [`load`]: everything comes in as arguments.
@@ -719,6 +783,7 @@ impl Validator {
         }
         Ok(Settings {
             data_dir: self.get("data_dir", |v| (!v.is_empty()).then(|| PathBuf::from(v)))?,
+            config_file: None,
             domain,
             listen,
             http_listen,
@@ -779,11 +844,30 @@ impl Validator {
             media_timeout: self
                 .get("media.timeout", |v| parse_duration(v, Duration::from_secs(1), Duration::from_secs(600)))?,
             media_workers: self.get("media.workers", |v| v.parse().ok().filter(|n| (1..=64).contains(n)))?,
+            log_json: self.get("log_format", |v| match v {
+                "human" => Some(false),
+                "json" => Some(true),
+                _ => None,
+            })?,
+            keep_ips: self.duration("keep_ips", Duration::from_secs(3600), Duration::from_secs(400 * 86400))?,
+            min_free: self.get("store.min_free", |v| parse_size(v).map(|n| n as u64))?,
+            backup: self.backup()?,
+            metrics_listen: self.get("metrics.listen", |v| match v {
+                "off" => Some(None),
+                _ => v.parse().ok().map(Some),
+            })?,
         })
     }
 }
 
 impl Validator {
+    fn backup(&self) -> Result<Option<BackupSettings>, ConfigError> {
+        let to = self.get("backup.to", |v| Some(PathBuf::from(v)))?;
+        let every = self.duration("backup.every", Duration::from_secs(1), Duration::from_secs(30 * 86400))?;
+        let keep = self.get("backup.keep", |v| v.parse().ok().filter(|n| (1..=1000).contains(n)))?;
+        Ok((!to.as_os_str().is_empty()).then_some(BackupSettings { to, every, keep }))
+    }
+
     fn duration(&self, name: &'static str, min: Duration, max: Duration) -> Result<Duration, ConfigError> {
         self.get(name, |v| parse_duration(v, min, max))
     }

@@ -144,6 +144,18 @@ impl WasiHttpHooks for NoNetwork {
     }
 }
 
+/// A blob file error: a full disk is said plainly (the app shows it to the
+/// uploader as "full"); anything else is internal.
+fn storage(e: std::io::Error) -> Error {
+    if e.kind() == std::io::ErrorKind::StorageFull {
+        tracing::warn!(error = %e, "refused a blob write: the disk is full");
+        // porch's own refusal says how much is left; the OS's just "no space".
+        let said = if e.get_ref().is_some() { e.to_string() } else { "the server's disk is full".to_owned() };
+        return Error::QuotaExceeded(said);
+    }
+    internal(e)
+}
+
 fn internal(e: impl std::fmt::Display) -> Error {
     tracing::error!(error = %e, "app host call failed");
     Error::Internal("porch could not complete this call; try again later".into())
@@ -272,9 +284,12 @@ fn info(row: crate::store::BlobRow) -> blobs::BlobInfo {
     }
 }
 
-/// Removes a blob file once no app refers to it any more.
+/// Removes a blob file once no app refers to it any more. Holding
+/// `removing` means no upload of the same content is between writing its
+/// file and committing its row.
 async fn collect_if_unused(scope: &AppScope, sha: &str) {
     {
+        let _order = scope.blobs.removing().await;
         match scope.store.blob_hash_in_use(sha).await {
             Ok(false) => {
                 if let Err(e) = scope.blobs.remove(sha).await {
@@ -305,7 +320,13 @@ impl blobs::HostWriter for AppState {
         }
         let temp = match failed {
             Some(_) => None,
-            None => Some(self.scope.blobs.create().await?),
+            None => match self.scope.blobs.create().await {
+                Ok(temp) => Some(temp),
+                Err(e) => {
+                    failed = Some(storage(e));
+                    None
+                }
+            },
         };
         let content_type: String = content_type.chars().filter(|c| !c.is_control()).take(128).collect();
         Ok(self.table.push(BlobWriter { name, content_type, temp, failed, used })?)
@@ -330,7 +351,7 @@ impl blobs::HostWriter for AppState {
             return Ok(Err(e));
         }
         if let Err(e) = temp.write(&chunk).await {
-            let e = internal(e);
+            let e = storage(e);
             w.failed = Some(e.clone());
             w.temp = None;
             return Ok(Err(e));
@@ -432,8 +453,8 @@ impl AppState {
     async fn save_blob(&mut self, name: &str, content_type: &str, data: &[u8]) -> Result<blobs::BlobInfo, Error> {
         let quota = self.blob_quota()?;
         check_key("blob name", name, MAX_NAME)?;
-        let mut temp = self.scope.blobs.create().await.map_err(internal)?;
-        temp.write(data).await.map_err(internal)?;
+        let mut temp = self.scope.blobs.create().await.map_err(storage)?;
+        temp.write(data).await.map_err(storage)?;
         commit_blob(&self.scope.clone(), name, content_type, temp, quota).await
     }
 }
@@ -447,11 +468,14 @@ async fn commit_blob(
     temp: TempBlob,
     quota: u64,
 ) -> Result<blobs::BlobInfo, Error> {
-    let (sha, size) = scope.blobs.persist(temp).await.map_err(internal)?;
+    let adding = scope.blobs.adding().await;
+    let (sha, size) = scope.blobs.persist(temp).await.map_err(storage)?;
     let at = now();
     let app = scope.manifest.id.clone();
     let row = NewBlob { app: &app, name, sha256: &sha, size, content_type, at };
-    match scope.store.put_blob(&row, quota).await {
+    let recorded = scope.store.put_blob(&row, quota).await;
+    drop(adding);
+    match recorded {
         Ok(Ok(replaced)) => {
             if let Some(old) = replaced {
                 collect_if_unused(scope, &old).await;

@@ -32,6 +32,8 @@ pub struct AppsConfig {
     pub media: MediaLimits,
     pub media_timeout: Duration,
     pub media_workers: u32,
+    /// Free bytes blob writes leave on the disk (`store.min_free`).
+    pub min_free: u64,
 }
 
 impl AppsConfig {
@@ -42,6 +44,7 @@ impl AppsConfig {
             media: s.media,
             media_timeout: s.media_timeout,
             media_workers: s.media_workers,
+            min_free: s.min_free,
         }
     }
 }
@@ -54,6 +57,7 @@ impl Default for AppsConfig {
             media: MediaLimits::default(),
             media_timeout: Duration::from_secs(30),
             media_workers: 2,
+            min_free: 0,
         }
     }
 }

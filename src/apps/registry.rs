@@ -42,7 +42,8 @@ impl Apps {
         let runtime = Runtime::new(&data_dir.join("cache").join("wasm"), config.instances, config.pooling)?;
         let dir = data_dir.join("apps");
         std::fs::create_dir_all(&dir).map_err(|e| AppError::Io(format!("{}: {e}", dir.display())))?;
-        let blobs = BlobFiles::open(&data_dir).map_err(|e| AppError::Io(format!("blob folder: {e}")))?;
+        let blobs =
+            BlobFiles::open(&data_dir, config.min_free).map_err(|e| AppError::Io(format!("blob folder: {e}")))?;
         let media = Arc::new(MediaWork::new(config.media, config.media_timeout, config.media_workers));
         Ok(Apps { runtime: Arc::new(runtime), store, blobs, media, dir, loaded: RwLock::new(HashMap::new()) })
     }

@@ -5,17 +5,32 @@
 //!
 //! The interface is deliberately narrow (write a temp, persist, read a range,
 //! remove) so a second backend (S3-compatible storage) can sit behind it.
+//!
+//! Two rules keep a row from ever pointing at a missing file:
+//! - adding (persist, then commit the row) holds [`BlobFiles::adding`], and
+//!   removing (check no row uses the hash, then delete the file) holds
+//!   [`BlobFiles::removing`], so a removal cannot slip between the two steps of
+//!   an upload of the same content;
+//! - a write is refused while the disk has less than `store.min_free` left,
+//!   so SQLite always has room to commit, and a full disk is a clear
+//!   `StorageFull` error rather than a half-written file.
 
 use std::io;
 use std::path::{Path, PathBuf};
 
+use std::sync::Arc;
+
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
+use tokio::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 #[derive(Debug, Clone)]
 pub struct BlobFiles {
     root: PathBuf,
+    /// Free bytes a write must leave on the disk.
+    min_free: u64,
+    order: Arc<RwLock<()>>,
 }
 
 /// A blob being written; removed on drop unless persisted.
@@ -24,6 +39,36 @@ pub struct TempBlob {
     file: Option<tokio::fs::File>,
     hasher: Sha256,
     size: u64,
+    root: PathBuf,
+    min_free: u64,
+}
+
+/// How often (in bytes written) a blob write looks at the disk's free space.
+const SPACE_CHECK_EVERY: u64 = 1 << 20;
+
+/// Free bytes on the file system holding `path`, for unprivileged users.
+pub fn free_space(path: &Path) -> io::Result<u64> {
+    let stat = rustix::fs::statvfs(path).map_err(io::Error::from)?;
+    Ok(stat.f_bavail.saturating_mul(stat.f_frsize))
+}
+
+/// `StorageFull` when writing would leave less than `min_free` bytes.
+fn ensure_room(root: &Path, min_free: u64) -> io::Result<()> {
+    if min_free == 0 {
+        return Ok(());
+    }
+    let free = free_space(root)?;
+    if free < min_free {
+        return Err(io::Error::new(
+            io::ErrorKind::StorageFull,
+            format!(
+                "the server's disk is almost full ({} MiB left, porch keeps {} MiB spare)",
+                free >> 20,
+                min_free >> 20
+            ),
+        ));
+    }
+    Ok(())
 }
 
 fn is_hash(s: &str) -> bool {
@@ -32,14 +77,34 @@ fn is_hash(s: &str) -> bool {
 
 impl BlobFiles {
     /// Opens (creating) `<data>/blobs` and removes temporary files a crash
-    /// may have left behind.
-    pub fn open(data_dir: &Path) -> io::Result<BlobFiles> {
+    /// may have left behind. Writes keep `min_free` bytes free on the disk.
+    pub fn open(data_dir: &Path, min_free: u64) -> io::Result<BlobFiles> {
         let root = data_dir.join("blobs");
         std::fs::create_dir_all(root.join("tmp"))?;
         for entry in std::fs::read_dir(root.join("tmp"))?.flatten() {
             let _ = std::fs::remove_file(entry.path());
         }
-        Ok(BlobFiles { root })
+        Ok(BlobFiles { root, min_free, order: Arc::new(RwLock::new(())) })
+    }
+
+    /// Held from persisting a file until its row is committed.
+    pub async fn adding(&self) -> RwLockReadGuard<'_, ()> {
+        self.order.read().await
+    }
+
+    /// Held from checking that no row uses a hash until its file is gone.
+    pub async fn removing(&self) -> RwLockWriteGuard<'_, ()> {
+        self.order.write().await
+    }
+
+    /// The folder blob files live in (`<data>/blobs`).
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Where the file of a blob with this hash is.
+    pub fn file_of(&self, sha256: &str) -> io::Result<PathBuf> {
+        self.path_of(sha256)
     }
 
     fn path_of(&self, sha256: &str) -> io::Result<PathBuf> {
@@ -49,12 +114,21 @@ impl BlobFiles {
         Ok(self.root.join(&sha256[..2]).join(sha256))
     }
 
+    /// Starts a new blob; `StorageFull` if the disk is nearly full.
     pub async fn create(&self) -> io::Result<TempBlob> {
+        ensure_room(&self.root, self.min_free)?;
         let mut name = [0u8; 16];
         rand::rngs::OsRng.fill_bytes(&mut name);
         let path = self.root.join("tmp").join(hex::encode(name));
         let file = tokio::fs::OpenOptions::new().write(true).create_new(true).open(&path).await?;
-        Ok(TempBlob { path, file: Some(file), hasher: Sha256::new(), size: 0 })
+        Ok(TempBlob {
+            path,
+            file: Some(file),
+            hasher: Sha256::new(),
+            size: 0,
+            root: self.root.clone(),
+            min_free: self.min_free,
+        })
     }
 
     /// Makes a finished temp file the blob named by its hash (fsynced first).
@@ -124,6 +198,10 @@ impl BlobFiles {
 
 impl TempBlob {
     pub async fn write(&mut self, chunk: &[u8]) -> io::Result<()> {
+        let before = self.size / SPACE_CHECK_EVERY;
+        if (self.size + chunk.len() as u64) / SPACE_CHECK_EVERY != before {
+            ensure_room(&self.root, self.min_free)?;
+        }
         let file = self.file.as_mut().ok_or_else(|| io::Error::other("blob already persisted"))?;
         file.write_all(chunk).await?;
         self.hasher.update(chunk);
@@ -151,7 +229,7 @@ mod tests {
     #[tokio::test]
     async fn write_persist_read_and_dedupe() {
         let dir = tempfile::TempDir::new().expect("tmp");
-        let files = BlobFiles::open(dir.path()).expect("open");
+        let files = BlobFiles::open(dir.path(), 0).expect("open");
         let mut a = files.create().await.expect("create");
         a.write(b"hello ").await.expect("write");
         a.write(b"world").await.expect("write");
@@ -177,16 +255,29 @@ mod tests {
     #[tokio::test]
     async fn an_abandoned_write_leaves_nothing() {
         let dir = tempfile::TempDir::new().expect("tmp");
-        let files = BlobFiles::open(dir.path()).expect("open");
+        let files = BlobFiles::open(dir.path(), 0).expect("open");
         let mut a = files.create().await.expect("create");
         a.write(b"half").await.expect("write");
         drop(a);
         assert_eq!(std::fs::read_dir(dir.path().join("blobs/tmp")).expect("tmp").count(), 0);
     }
 
+    #[tokio::test]
+    async fn a_nearly_full_disk_refuses_new_blobs_clearly() {
+        let dir = tempfile::TempDir::new().expect("tmp");
+        let free = free_space(dir.path()).expect("statvfs");
+        // Well under the free space is allowed; more than the disk has is refused.
+        let roomy = BlobFiles::open(dir.path(), free.saturating_sub(16 << 20).max(1)).expect("open");
+        assert!(roomy.create().await.is_ok());
+        let full = BlobFiles::open(dir.path(), free.saturating_add(1 << 30)).expect("open");
+        let Err(e) = full.create().await else { panic!("a write past min_free must be refused") };
+        assert_eq!(e.kind(), io::ErrorKind::StorageFull);
+        assert!(e.to_string().contains("disk is almost full"), "{e}");
+    }
+
     #[test]
     fn only_hashes_name_files() {
-        let files = BlobFiles { root: PathBuf::from("/x") };
+        let files = BlobFiles { root: PathBuf::from("/x"), min_free: 0, order: Arc::default() };
         assert!(files.path_of("../../etc/passwd").is_err());
         assert!(files.path_of(&"a".repeat(64)).is_ok());
     }
