@@ -50,6 +50,36 @@ enum Command {
     /// Check the clock, data folder, database, ports, DNS and certificates,
     /// and say what to fix.
     Doctor,
+    /// Back up the data folder into DEST while porch keeps serving: a
+    /// snapshot of the database, certificates, apps and config, and the
+    /// blob files not already in DEST. With --verify, check DEST instead.
+    Backup {
+        /// The backup folder (a USB disk, a network share...).
+        dest: PathBuf,
+        /// Check the snapshots in DEST against their manifests instead.
+        #[arg(long)]
+        verify: bool,
+        /// With --verify: check only this snapshot.
+        #[arg(long, value_name = "NAME")]
+        snapshot: Option<String>,
+        /// Keep only the newest N snapshots (and the files they use).
+        #[arg(long, value_name = "N")]
+        keep: Option<u32>,
+    },
+    /// Bring a data folder back from a backup folder (the newest snapshot,
+    /// or --snapshot NAME) into --data DIR.
+    Restore {
+        /// The backup folder.
+        from: PathBuf,
+        #[arg(long, value_name = "NAME")]
+        snapshot: Option<String>,
+        /// Replace a non-empty data folder (it is moved aside, not deleted).
+        #[arg(long)]
+        force: bool,
+    },
+    /// Install porch as a systemd service running as its own user, allowed
+    /// only to bind ports 80, 443 and 53 (needs root). --print shows the unit.
+    InstallService(ServiceArgs),
     /// Show the newest audit log events.
     Audit {
         /// How many events to show.
@@ -69,6 +99,28 @@ struct ServeArgs {
     /// off, self-signed, files or acme.
     #[arg(long, value_name = "MODE")]
     tls: Option<String>,
+}
+
+#[derive(Args)]
+struct ServiceArgs {
+    /// Print the unit file and change nothing.
+    #[arg(long)]
+    print: bool,
+    /// The user porch runs as (created if missing).
+    #[arg(long, default_value = "porch")]
+    user: String,
+    /// Where the binary is installed.
+    #[arg(long, default_value = "/usr/local/bin/porch", value_name = "FILE")]
+    binary: PathBuf,
+    /// The config file the service reads (written if missing).
+    #[arg(long = "service-config", default_value = "/etc/porch/porch.toml", value_name = "FILE")]
+    service_config: PathBuf,
+    /// The data folder (under /var/lib).
+    #[arg(long = "service-data", default_value = "/var/lib/porch", value_name = "DIR")]
+    service_data: PathBuf,
+    /// Enable the service but do not start it yet.
+    #[arg(long)]
+    no_start: bool,
 }
 
 #[derive(Subcommand)]
@@ -192,7 +244,12 @@ fn init_logging(settings: &Settings) {
         .and_then(|f| tracing_subscriber::EnvFilter::try_new(quiet(&f)).ok())
         .or_else(|| tracing_subscriber::EnvFilter::try_new(quiet(&settings.log)).ok())
         .unwrap_or_else(|| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if settings.log_json {
+        logs.json().flatten_event(true).init();
+    } else {
+        logs.init();
+    }
 }
 
 async fn run(cli: Cli, settings: Settings) -> Result<()> {
@@ -201,11 +258,25 @@ async fn run(cli: Cli, settings: Settings) -> Result<()> {
         Command::Serve(_) => return Ok(porch::server::run(settings).await?),
         Command::Doctor => return doctor(&settings).await,
         Command::Tls(TlsCommand::ExportCa { out }) => return export_ca(&settings, out),
+        Command::Restore { from, snapshot, force } => return restore(&settings, &from, snapshot, force).await,
+        Command::InstallService(args) => return install_service(&settings, args),
+        Command::Backup { dest, verify: true, snapshot, .. } => return verify_backup(&dest, snapshot).await,
         _ => {}
+    }
+    if matches!(command, Command::Backup { .. }) && !settings.data_dir.join(porch::store::DB_FILE).is_file() {
+        bail!(
+            "there is no porch database in {} to back up. Pass the data folder porch serves with --data",
+            settings.data_dir.display()
+        );
     }
     let store = Store::open(&settings.data_dir).await?;
     let result = match command {
-        Command::Serve(_) | Command::Doctor | Command::Tls(_) => Ok(()),
+        Command::Serve(_)
+        | Command::Doctor
+        | Command::Tls(_)
+        | Command::Restore { .. }
+        | Command::InstallService(_) => Ok(()),
+        Command::Backup { dest, keep, .. } => backup(&store, &settings, &dest, keep).await,
         Command::Init => init(&store, &settings, cli.config).await,
         Command::Invite(cmd) => invite(&store, &settings, cmd).await,
         Command::User(cmd) => user(&store, cmd).await,
@@ -214,6 +285,95 @@ async fn run(cli: Cli, settings: Settings) -> Result<()> {
     };
     store.close().await;
     result
+}
+
+async fn backup(store: &Store, settings: &Settings, dest: &std::path::Path, keep: Option<u32>) -> Result<()> {
+    let keep = keep.map(|k| k.max(1) as usize);
+    let made = porch::backup::make(store, &settings.data_dir, settings.config_file.as_deref(), dest, keep).await?;
+    println!(
+        "Backed up to {}: snapshot {} ({} files, {} blob files of which {} new, {} KiB copied{}).",
+        dest.display(),
+        made.snapshot,
+        made.files,
+        made.blobs,
+        made.new_blobs,
+        made.bytes_copied.div_ceil(1024),
+        if made.pruned > 0 { format!(", {} old snapshots removed", made.pruned) } else { String::new() }
+    );
+    println!("Check it any time with `porch backup --verify {}`.", dest.display());
+    Ok(())
+}
+
+async fn verify_backup(dest: &std::path::Path, snapshot: Option<String>) -> Result<()> {
+    let checked = porch::backup::verify(dest, snapshot.as_deref()).await?;
+    let mut bad = 0;
+    for c in &checked {
+        if c.problems.is_empty() {
+            println!("ok      {} ({} files)", c.snapshot, c.files);
+        } else {
+            bad += 1;
+            println!("DAMAGED {}:", c.snapshot);
+            for p in &c.problems {
+                println!("        {p}");
+            }
+        }
+    }
+    if bad > 0 {
+        bail!("{bad} of {} snapshot(s) failed the check; restore from one marked ok", checked.len());
+    }
+    println!("All {} snapshot(s) match their manifests.", checked.len());
+    Ok(())
+}
+
+async fn restore(settings: &Settings, from: &std::path::Path, snapshot: Option<String>, force: bool) -> Result<()> {
+    let done = porch::backup::restore::restore(from, snapshot.as_deref(), &settings.data_dir, force).await?;
+    if let Some(aside) = &done.moved_aside {
+        println!("Moved the previous contents of {} to {}.", settings.data_dir.display(), aside.display());
+    }
+    println!("Restored snapshot {} ({} files) into {}.", done.snapshot, done.files, settings.data_dir.display());
+    if let Some(config) = &done.config {
+        println!(
+            "The snapshot's config file is at {}; move it to where porch reads its config (for the service: /etc/porch/porch.toml).",
+            config.display()
+        );
+    }
+    println!("Start porch on it: porch --data {} serve", settings.data_dir.display());
+    Ok(())
+}
+
+fn install_service(settings: &Settings, args: ServiceArgs) -> Result<()> {
+    let layout = porch::service::Layout {
+        user: args.user,
+        binary: args.binary,
+        config: args.service_config,
+        data: args.service_data,
+        writable: Vec::new(),
+    };
+    // The backup folder the service will write to, from the service's own
+    // config when it exists (else the one this command was given).
+    let service_settings = match layout.config.is_file() {
+        true => Some(config::load(Some(&layout.config), &config::Overrides::default())?),
+        false => None,
+    };
+    let mut layout = layout;
+    layout.writable = service_settings.as_ref().unwrap_or(settings).backup.iter().map(|b| b.to.clone()).collect();
+    if args.print {
+        print!("{}", layout.unit()?);
+        return Ok(());
+    }
+    let current = std::env::current_exe().context("cannot find porch's own binary")?;
+    for line in porch::service::install(&layout, &current, &config::example_file(), !args.no_start)? {
+        println!("{line}");
+    }
+    println!(
+        "Next: edit {} (domain, tls), then `sudo -u {} {} --config {} --data {} doctor`.",
+        layout.config.display(),
+        layout.user,
+        layout.binary.display(),
+        layout.config.display(),
+        layout.data.display()
+    );
+    Ok(())
 }
 
 async fn doctor(settings: &Settings) -> Result<()> {

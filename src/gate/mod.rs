@@ -7,6 +7,7 @@
 
 mod app_door;
 pub mod audit;
+pub mod backups;
 pub mod budget;
 pub mod certificates;
 mod error;
@@ -49,6 +50,8 @@ pub struct GateInner {
     pub apps: Arc<Apps>,
     /// The edge's certificates, when TLS is on (the admin page shows them).
     pub certificates: Option<Arc<dyn certificates::CertificateAdmin>>,
+    /// Scheduled backups, when `backup.to` is set.
+    pub backups: Option<Arc<dyn backups::BackupAdmin>>,
     /// Request budgets per client and the in-flight cap.
     budgets: budget::Budgets,
     /// Failed sign-ins and dead invite links, by client and by account.
@@ -70,11 +73,22 @@ impl Gate {
         base_url: String,
         apps: Arc<Apps>,
         certificates: Option<Arc<dyn certificates::CertificateAdmin>>,
+        backups: Option<Arc<dyn backups::BackupAdmin>>,
     ) -> Result<Gate, GateError> {
         let pages = pages::Pages::load()?;
         let budgets = budget::Budgets::new(&settings.limits, settings.form_body_limit);
         let throttle = throttle::Throttle::new(settings.signin.clone());
-        Ok(Gate(Arc::new(GateInner { store, settings, base_url, apps, certificates, budgets, throttle, pages })))
+        Ok(Gate(Arc::new(GateInner {
+            store,
+            settings,
+            base_url,
+            apps,
+            certificates,
+            backups,
+            budgets,
+            throttle,
+            pages,
+        })))
     }
 }
 

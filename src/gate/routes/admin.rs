@@ -287,6 +287,22 @@ pub async fn certificates_renew(
     Ok(Redirect::to("/admin/certificates").into_response())
 }
 
+pub async fn backups_page(State(gate): State<Gate>, Owner(visitor): Owner) -> Result<Html<String>, GateError> {
+    let backup = gate.backups.as_ref().map(|b| b.report());
+    gate.pages.render("admin_backups.html", context! { backup, ..visitor.page_context() })
+}
+
+pub async fn backups_now(
+    State(gate): State<Gate>,
+    OwnerForm(visitor, _): OwnerForm<CsrfOnly>,
+) -> Result<Response, GateError> {
+    if let Some(backups) = &gate.backups {
+        backups.back_up_now();
+        crate::gate::audit::record(&gate.store, visitor.actor(), "backup.requested", "", "").await;
+    }
+    Ok(Redirect::to("/admin/backups").into_response())
+}
+
 pub async fn blocks_page(State(gate): State<Gate>, Owner(visitor): Owner) -> Result<Html<String>, GateError> {
     let entries = gate.throttle.report();
     let s = &gate.settings.signin;

@@ -36,6 +36,8 @@ pub fn porch_routes(gate: Gate) -> Router<Gate> {
         .route("/admin/apps/{app}/revoke", post(admin::app_revoke))
         .route("/admin/certificates", get(admin::certificates_page))
         .route("/admin/certificates/renew", post(admin::certificates_renew))
+        .route("/admin/backups", get(admin::backups_page))
+        .route("/admin/backups/now", post(admin::backups_now))
         .route("/admin/blocks", get(admin::blocks_page))
         .route("/admin/blocks/lift", post(admin::blocks_lift))
         .route("/.porch/enter", get(super::app_door::enter))

@@ -1,0 +1,177 @@
+//! Scheduled backups (`[backup] to`, `every`, `keep`): a task in `porch
+//! serve` that makes a snapshot when the last good one is `every` old, keeps
+//! `keep` of them, audits each result, and remembers the last one in the
+//! database so a restart neither forgets a failure nor backs up again at once.
+//! A failed backup is retried after `every` or 15 minutes, whichever is
+//! sooner.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::Notify;
+
+use crate::config::BackupSettings;
+use crate::gate::audit::{self, Actor};
+use crate::gate::backups::{BackupAdmin, BackupReport};
+use crate::store::{Store, now};
+
+/// The settings-table key the last result is kept under.
+const STATE_KEY: &str = "backup.state";
+const RETRY_AT_MOST: Duration = Duration::from_secs(15 * 60);
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct State {
+    last_ok_at: Option<i64>,
+    last_snapshot: Option<String>,
+    last_summary: Option<String>,
+    last_error: Option<String>,
+    last_error_at: Option<i64>,
+}
+
+pub struct Scheduler {
+    settings: BackupSettings,
+    store: Store,
+    data_dir: PathBuf,
+    config_file: Option<PathBuf>,
+    state: Mutex<(State, bool, Option<i64>)>,
+    now: Notify,
+}
+
+impl Scheduler {
+    /// Loads the last result and starts the schedule.
+    pub async fn start(
+        settings: BackupSettings,
+        store: Store,
+        data_dir: PathBuf,
+        config_file: Option<PathBuf>,
+    ) -> Arc<Scheduler> {
+        let state: State = match store.setting(STATE_KEY).await {
+            Ok(Some(json)) => serde_json::from_str(&json).unwrap_or_default(),
+            _ => State::default(),
+        };
+        let scheduler = Arc::new(Scheduler {
+            settings,
+            store,
+            data_dir,
+            config_file,
+            state: Mutex::new((state, false, None)),
+            now: Notify::new(),
+        });
+        tokio::spawn(scheduler.clone().run());
+        scheduler
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, (State, bool, Option<i64>)> {
+        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// When the next backup is due: `every` after the last good one, sooner
+    /// after a failure; a first backup a few seconds after start.
+    fn next_at(&self, started: i64) -> i64 {
+        let every = i64::try_from(self.settings.every.as_secs()).unwrap_or(i64::MAX);
+        let retry = i64::try_from(self.settings.every.min(RETRY_AT_MOST).as_secs()).unwrap_or(i64::MAX);
+        let guard = self.lock();
+        let state = &guard.0;
+        let by_success = state.last_ok_at.map_or(started + 5, |at| at.saturating_add(every));
+        match state.last_error_at {
+            Some(failed) if state.last_ok_at.is_none_or(|ok| failed > ok) => {
+                by_success.min(failed.saturating_add(retry)).max(failed + 1)
+            }
+            _ => by_success,
+        }
+    }
+
+    async fn run(self: Arc<Self>) {
+        let started = now();
+        loop {
+            let next = self.next_at(started);
+            self.lock().2 = Some(next);
+            let wait = Duration::from_secs(u64::try_from(next - now()).unwrap_or(0));
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = self.now.notified() => {}
+            }
+            self.back_up().await;
+        }
+    }
+
+    async fn back_up(&self) {
+        self.lock().1 = true;
+        let keep = usize::try_from(self.settings.keep).unwrap_or(usize::MAX);
+        let made =
+            super::make(&self.store, &self.data_dir, self.config_file.as_deref(), &self.settings.to, Some(keep)).await;
+        let at = now();
+        let to = self.settings.to.display().to_string();
+        let state = {
+            let mut guard = self.lock();
+            guard.1 = false;
+            match &made {
+                Ok(m) => {
+                    guard.0.last_ok_at = Some(at);
+                    guard.0.last_snapshot = Some(m.snapshot.clone());
+                    guard.0.last_summary = Some(summary(m));
+                    guard.0.last_error = None;
+                    guard.0.last_error_at = None;
+                }
+                Err(e) => {
+                    guard.0.last_error = Some(e.to_string());
+                    guard.0.last_error_at = Some(at);
+                }
+            }
+            guard.0.clone()
+        };
+        match &made {
+            Ok(m) => {
+                tracing::info!(snapshot = %m.snapshot, to, new_files = m.new_blobs, bytes = m.bytes_copied, "backup made");
+                audit::record(&self.store, Actor::System, "backup.made", &to, &summary(m)).await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, to, "backup failed");
+                audit::record(&self.store, Actor::System, "backup.failed", &to, &e.to_string()).await;
+            }
+        }
+        crate::metrics::backup_finished(made.is_ok(), at);
+        if let Ok(json) = serde_json::to_string(&state)
+            && let Err(e) = self.store.set_setting(STATE_KEY, &json).await
+        {
+            tracing::warn!(error = %e, "could not record the backup's result");
+        }
+    }
+}
+
+fn summary(m: &super::Made) -> String {
+    format!(
+        "snapshot {}: {} files and {} photos' files, {} new ({} KiB copied){}",
+        m.snapshot,
+        m.files,
+        m.blobs,
+        m.new_blobs,
+        m.bytes_copied.div_ceil(1024),
+        if m.pruned > 0 { format!(", {} old snapshots removed", m.pruned) } else { String::new() }
+    )
+}
+
+impl BackupAdmin for Scheduler {
+    fn report(&self) -> BackupReport {
+        let guard = self.lock();
+        let (state, running, next) = &*guard;
+        BackupReport {
+            to: self.settings.to.display().to_string(),
+            every: humantime::format_duration(self.settings.every).to_string(),
+            keep: self.settings.keep,
+            running: *running,
+            next_at: *next,
+            last_ok_at: state.last_ok_at,
+            last_snapshot: state.last_snapshot.clone(),
+            last_summary: state.last_summary.clone(),
+            last_error: state.last_error.clone(),
+            last_error_at: state.last_error_at,
+        }
+    }
+
+    fn back_up_now(&self) {
+        self.now.notify_one();
+    }
+}
