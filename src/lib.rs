@@ -8,10 +8,13 @@
 //! See ARCHITECTURE.md for the map and the invariants.
 
 pub mod apps;
+pub mod backup;
 pub mod config;
 pub mod doctor;
 pub mod edge;
 pub mod gate;
 pub mod media;
+pub mod metrics;
 pub mod server;
+pub mod service;
 pub mod store;

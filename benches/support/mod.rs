@@ -50,6 +50,7 @@ impl Server {
             .arg(dir.path().join("data"))
             .current_dir(dir.path())
             .env("RUST_LOG", "error")
+            .env("PORCH_METRICS_LISTEN", "off")
             .stdout(Stdio::piped())
             .spawn()
             .expect("porch");

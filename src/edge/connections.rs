@@ -97,6 +97,7 @@ impl Connections {
             *registry.per_source.entry(source).or_insert(0) += 1;
         }
         registry.open.insert(id, Entry { source, activity: activity.clone() });
+        crate::metrics::connection_opened();
         Ok(Slot { connections: self.clone(), id, activity })
     }
 
@@ -132,6 +133,7 @@ impl Drop for Slot {
     fn drop(&mut self) {
         let mut registry = self.connections.registry.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         registry.remove(self.id);
+        crate::metrics::connection_closed();
     }
 }
 

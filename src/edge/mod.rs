@@ -78,6 +78,25 @@ pub fn source_group(ip: IpAddr) -> IpAddr {
     }
 }
 
+/// An address with its host part dropped (IPv4 /24, IPv6 /48): what logs
+/// show, and what the audit log keeps after `keep_ips`.
+pub fn network_of(ip: IpAddr) -> String {
+    let ip = match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    };
+    match ip {
+        IpAddr::V4(v4) => {
+            let o = v4.octets();
+            format!("{}.{}.{}.0/24", o[0], o[1], o[2])
+        }
+        IpAddr::V6(v6) => {
+            let s = v6.segments();
+            format!("{}/48", std::net::Ipv6Addr::new(s[0], s[1], s[2], 0, 0, 0, 0, 0))
+        }
+    }
+}
+
 pub async fn bind(addr: SocketAddr) -> Result<TcpListener, EdgeError> {
     match TcpListener::bind(addr).await {
         Ok(l) => Ok(l),
@@ -199,7 +218,11 @@ async fn accept_loop(
         let slot = match options.connections.admit(peer.ip()) {
             Ok(slot) => slot,
             Err(refused) => {
-                tracing::debug!(%peer, ?refused, "connection refused by the connection caps");
+                crate::metrics::connection_refused(match refused {
+                    connections::Refused::PerClient => "per_client",
+                    connections::Refused::Full => "full",
+                });
+                tracing::debug!(network = %network_of(peer.ip()), ?refused, "connection refused by the connection caps");
                 continue;
             }
         };
@@ -233,7 +256,7 @@ async fn accept_loop(
                     let tls = match tokio::time::timeout(options.header_timeout, acceptor.accept(stream)).await {
                         Ok(Ok(tls)) => tls,
                         Ok(Err(e)) => {
-                            tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                            tracing::debug!(network = %network_of(peer.ip()), error = %e, "TLS handshake failed");
                             return;
                         }
                         Err(_) => return,

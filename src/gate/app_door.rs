@@ -183,7 +183,17 @@ pub async fn proxy(gate: &Gate, app_id: &str, mut request: Request) -> Response 
     };
     rewrite_headers(request.headers_mut(), cookie_name, &who);
     let https = gate.base_url.starts_with("https:");
-    match app.serve(request, https).await {
+    let served = app.serve(request, https).await;
+    let outcome = match &served {
+        Ok(_) => "ok",
+        Err(crate::apps::Failure::Busy) => "busy",
+        Err(crate::apps::Failure::TooLarge(_)) => "too_large",
+        Err(crate::apps::Failure::Timeout) => "timeout",
+        Err(crate::apps::Failure::Trap(_) | crate::apps::Failure::NoResponse) => "trap",
+        Err(_) => "internal",
+    };
+    crate::metrics::app_request(&app.manifest.id, outcome);
+    match served {
         Ok(mut response) => {
             strip_porch_cookies(response.headers_mut());
             crate::apps::harden(response.headers_mut(), app.manifest.csp.as_deref());

@@ -128,10 +128,16 @@ pub async fn limit(State(gate): State<Gate>, request: Request, next: Next) -> Re
             Class::Upload => "You are uploading faster than this porch allows. Wait a little, then try again.",
             Class::General => "There were too many requests from your network. Wait a little, then try again.",
         };
+        crate::metrics::budget_refused(match refused_by {
+            Class::Door => "door",
+            Class::Upload => "uploads",
+            Class::General => "requests",
+        });
         return too_many(&gate, StatusCode::TOO_MANY_REQUESTS, wait, message, &Visitor::anonymous(&request));
     }
     let Ok(permit) = gate.budgets.in_flight.clone().try_acquire_owned() else {
         let message = "This porch is very busy right now. Try again in a moment.";
+        crate::metrics::budget_refused("in_flight");
         return too_many(
             &gate,
             StatusCode::SERVICE_UNAVAILABLE,

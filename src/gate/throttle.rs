@@ -159,6 +159,7 @@ impl Throttle {
 
     /// Notes a failed try; returns what the owner should hear about.
     pub fn failed(&self, client: IpAddr, account: Option<&str>) -> Vec<Event> {
+        crate::metrics::signin_failed();
         let now = Instant::now();
         let mut events = Vec::new();
         let limits = &self.limits;

@@ -69,7 +69,18 @@ pub fn wrap(routes: Router<Gate>, gate: Gate) -> Router {
         .layer(middleware::from_fn_with_state(gate.clone(), route_host))
         .layer(middleware::from_fn_with_state(gate.clone(), super::budget::limit))
         .layer(middleware::from_fn(security_headers))
+        .layer(middleware::from_fn(count))
         .with_state(gate)
+}
+
+/// Counts every answer for the metrics listener (status class, kind of host,
+/// time to the response's head).
+async fn count(request: Request, next: Next) -> Response {
+    let started = std::time::Instant::now();
+    let response = next.run(request).await;
+    let host = if response.extensions().get::<super::app_door::AppResponse>().is_some() { "app" } else { "porch" };
+    crate::metrics::request_done(host, response.status().as_u16(), started.elapsed());
+    response
 }
 
 /// Security headers on every response of porch's own pages (apps' own

@@ -42,6 +42,28 @@ impl Store {
         Ok(())
     }
 
+    /// Events before `before` that still hold a full client address
+    /// (shortened ones contain a `/`), at most `limit` of them.
+    pub async fn audit_full_addresses(&self, before: i64, limit: i64) -> Result<Vec<(i64, String)>> {
+        Ok(sqlx::query_as(
+            "SELECT id, ip FROM audit_events WHERE at < ? AND ip IS NOT NULL AND instr(ip, '/') = 0 ORDER BY id LIMIT ?",
+        )
+        .bind(before)
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?)
+    }
+
+    /// Replaces the client address of some events, in one transaction.
+    pub async fn set_audit_addresses(&self, changes: &[(i64, String)]) -> Result<()> {
+        let mut tx = self.pool().begin().await?;
+        for (id, ip) in changes {
+            sqlx::query("UPDATE audit_events SET ip = ? WHERE id = ?").bind(ip).bind(id).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// The newest `limit` events, newest first.
     pub async fn audit_events(&self, limit: i64) -> Result<Vec<AuditEvent>> {
         Ok(sqlx::query_as(

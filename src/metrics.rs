@@ -1,0 +1,170 @@
+//! Prometheus metrics: a few counters and gauges the layers bump, and the
+//! separate listener (`metrics.listen`, localhost by default) that serves
+//! them at `/metrics` in the text format. Nothing here carries a client
+//! address, a name or a path: only counts an owner can graph.
+
+use std::net::SocketAddr;
+use std::sync::LazyLock;
+use std::time::Duration;
+
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+type Labels = Vec<(&'static str, String)>;
+
+struct Metrics {
+    registry: Registry,
+    requests: Family<Labels, Counter>,
+    duration: Histogram,
+    connections: Gauge,
+    connections_refused: Family<Labels, Counter>,
+    budget_refusals: Family<Labels, Counter>,
+    signin_failures: Counter,
+    app_requests: Family<Labels, Counter>,
+    backups: Family<Labels, Counter>,
+    backup_last_ok: Gauge,
+    disk_free: Gauge,
+}
+
+static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
+    let mut registry = Registry::with_prefix("porch");
+    let requests = Family::<Labels, Counter>::default();
+    registry.register("http_requests", "HTTP requests answered, by kind of host and status class", requests.clone());
+    let duration = Histogram::new([0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0, 60.0]);
+    registry.register("http_request_duration_seconds", "Time to the response's head", duration.clone());
+    let connections = Gauge::default();
+    registry.register("connections_open", "Client connections open now", connections.clone());
+    let connections_refused = Family::<Labels, Counter>::default();
+    registry.register("connections_refused", "Connections closed at accept, by reason", connections_refused.clone());
+    let budget_refusals = Family::<Labels, Counter>::default();
+    registry.register("budget_refusals", "Requests refused with 429 or 503, by budget", budget_refusals.clone());
+    let signin_failures = Counter::default();
+    registry.register("signin_failures", "Failed sign-ins and dead invite links", signin_failures.clone());
+    let app_requests = Family::<Labels, Counter>::default();
+    registry.register("app_requests", "Requests run by an app instance, by app and outcome", app_requests.clone());
+    let backups = Family::<Labels, Counter>::default();
+    registry.register("backups", "Scheduled backups, by result", backups.clone());
+    let backup_last_ok = Gauge::default();
+    registry.register(
+        "backup_last_success_timestamp_seconds",
+        "When the last good scheduled backup finished (unix time)",
+        backup_last_ok.clone(),
+    );
+    let disk_free = Gauge::default();
+    registry.register("data_disk_free_bytes", "Free space on the data folder's disk", disk_free.clone());
+    Metrics {
+        registry,
+        requests,
+        duration,
+        connections,
+        connections_refused,
+        budget_refusals,
+        signin_failures,
+        app_requests,
+        backups,
+        backup_last_ok,
+        disk_free,
+    }
+});
+
+/// One answered request: `host` is `porch`, `app` or `other`.
+pub fn request_done(host: &'static str, status: u16, elapsed: Duration) {
+    let class = format!("{}xx", status / 100);
+    METRICS.requests.get_or_create(&vec![("host", host.to_owned()), ("status", class)]).inc();
+    METRICS.duration.observe(elapsed.as_secs_f64());
+}
+
+pub fn connection_opened() {
+    METRICS.connections.inc();
+}
+
+pub fn connection_closed() {
+    METRICS.connections.dec();
+}
+
+pub fn connection_refused(reason: &'static str) {
+    METRICS.connections_refused.get_or_create(&vec![("reason", reason.to_owned())]).inc();
+}
+
+pub fn budget_refused(budget: &'static str) {
+    METRICS.budget_refusals.get_or_create(&vec![("budget", budget.to_owned())]).inc();
+}
+
+pub fn signin_failed() {
+    METRICS.signin_failures.inc();
+}
+
+/// An app request finished: `outcome` is `ok`, `trap`, `timeout`...
+pub fn app_request(app: &str, outcome: &'static str) {
+    let app: String = app.chars().take(64).collect();
+    METRICS.app_requests.get_or_create(&vec![("app", app), ("outcome", outcome.to_owned())]).inc();
+}
+
+pub fn backup_finished(ok: bool, at: i64) {
+    let result = if ok { "ok" } else { "failed" };
+    METRICS.backups.get_or_create(&vec![("result", result.to_owned())]).inc();
+    if ok {
+        METRICS.backup_last_ok.set(at);
+    }
+}
+
+/// The text exposition, with the disk's free space read now.
+pub fn render(data_dir: &std::path::Path) -> String {
+    if let Ok(free) = crate::store::blobfiles::free_space(data_dir) {
+        METRICS.disk_free.set(i64::try_from(free).unwrap_or(i64::MAX));
+    }
+    let mut out = String::new();
+    if encode(&mut out, &METRICS.registry).is_err() {
+        out.clear();
+    }
+    out
+}
+
+/// Serves `/metrics` on its own listener until the task is dropped.
+pub async fn serve(listener: tokio::net::TcpListener, data_dir: std::path::PathBuf) {
+    use axum::routing::get;
+    let app = axum::Router::new().route(
+        "/metrics",
+        get(move || {
+            let data_dir = data_dir.clone();
+            async move {
+                (
+                    [(axum::http::header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+                    render(&data_dir),
+                )
+            }
+        }),
+    );
+    if let Err(e) = axum::serve(listener, app).await {
+        tracing::error!(error = %e, "the metrics listener stopped");
+    }
+}
+
+/// Binds the metrics listener, saying which key to change when it cannot.
+pub async fn bind(addr: SocketAddr) -> Result<tokio::net::TcpListener, String> {
+    tokio::net::TcpListener::bind(addr).await.map_err(|e| {
+        format!(
+            "cannot listen for metrics on {addr}: {e}. Set metrics.listen to a free port such as 127.0.0.1:9465, or off"
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_show_in_the_text_format() {
+        request_done("porch", 200, Duration::from_millis(3));
+        budget_refused("door");
+        let text = render(std::path::Path::new("."));
+        assert!(text.contains("porch_http_requests_total{host=\"porch\",status=\"2xx\"}"), "{text}");
+        assert!(text.contains("porch_budget_refusals_total{budget=\"door\"}"), "{text}");
+        assert!(text.contains("porch_data_disk_free_bytes"), "{text}");
+        assert!(text.trim_end().ends_with("# EOF"));
+    }
+}
