@@ -32,7 +32,7 @@ async fn person(porch: &Porch, name: &str, args: &[&str]) -> Browser {
 }
 
 /// Opens Photos through porch's handshake.
-async fn enter(b: &Browser) {
+pub(crate) async fn enter(b: &Browser) {
     let page = b.follow(&b.app_url("photos", "/")).await;
     assert_eq!(page.status, 200, "photos did not open: {}", page.body);
 }
@@ -47,7 +47,7 @@ async fn family() -> Family {
     Family { porch, owner, rita, victor, nora }
 }
 
-fn app(b: &Browser, path: &str) -> String {
+pub(crate) fn app(b: &Browser, path: &str) -> String {
     b.app_url("photos", path)
 }
 
@@ -57,21 +57,21 @@ async fn post_form(b: &Browser, path: &str, form: &[(&str, &str)]) -> crate::uti
     b.post_from(&app(b, path), form, Some(&origin)).await
 }
 
-async fn new_album(b: &Browser, title: &str) -> String {
+pub(crate) async fn new_album(b: &Browser, title: &str) -> String {
     let page = post_form(b, "/albums", &[("title", title)]).await;
     assert_eq!(page.status, 303, "create album: {}", page.body);
     let location = page.location.expect("album location");
     location.trim_start_matches("/a/").to_owned()
 }
 
-async fn upload(b: &Browser, album: &str, name: &str, bytes: Vec<u8>) -> (u16, Value) {
+pub(crate) async fn upload(b: &Browser, album: &str, name: &str, bytes: Vec<u8>) -> (u16, Value) {
     let url = app(b, &format!("/a/{album}/upload?name={name}"));
     let page = b.post_bytes(&url, bytes).await;
     let value = serde_json::from_str(&page.body).unwrap_or(Value::Null);
     (page.status, value)
 }
 
-async fn upload_ok(b: &Browser, album: &str, name: &str, bytes: Vec<u8>) -> String {
+pub(crate) async fn upload_ok(b: &Browser, album: &str, name: &str, bytes: Vec<u8>) -> String {
     let (status, reply) = upload(b, album, name, bytes).await;
     assert_eq!(status, 200, "upload of {name}: {reply}");
     assert_eq!(reply["ok"], true, "upload of {name}: {reply}");
@@ -91,7 +91,7 @@ fn person_id(porch: &Porch, name: &str) -> String {
 }
 
 /// A JPEG made here: a left-to-right gradient with a marker colour.
-fn jpeg(width: u32, height: u32, marker: u8) -> Vec<u8> {
+pub(crate) fn jpeg(width: u32, height: u32, marker: u8) -> Vec<u8> {
     let img =
         image::RgbImage::from_fn(width, height, |x, y| image::Rgb([(x * 255 / width) as u8, (y % 256) as u8, marker]));
     let mut out = Cursor::new(Vec::new());

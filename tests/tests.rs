@@ -5,6 +5,7 @@ mod apps;
 mod browser;
 mod cli;
 mod config;
+mod durability;
 mod identity;
 mod limits;
 mod media;

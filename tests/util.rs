@@ -47,6 +47,31 @@ impl Porch {
         porch
     }
 
+    /// Starts porch on a folder prepared beforehand (its `data/` restored
+    /// from a backup, or made by an older schema).
+    pub fn start_in(dir: TempDir) -> Porch {
+        let mut porch = Porch { child: None, dir, url: String::new(), setup_link: None, stdout: Vec::new() };
+        porch.spawn(&[], "127.0.0.1:0");
+        porch
+    }
+
+    /// Kills porch with SIGKILL, as a power cut or the OOM killer would,
+    /// then starts it again on the same data folder and port.
+    pub fn crash_and_restart(&mut self) {
+        let mut child = self.child.take().expect("running");
+        child.kill().expect("SIGKILL");
+        child.wait().expect("reap");
+        let port = self.url.rsplit(':').next().expect("port").to_owned();
+        self.stdout.clear();
+        self.spawn(&[], &format!("127.0.0.1:{port}"));
+    }
+
+    /// The metrics listener's address, from what porch printed.
+    pub fn metrics_url(&self) -> String {
+        let line = self.stdout.iter().find_map(|l| l.strip_prefix("Metrics: ")).expect("porch printed its metrics URL");
+        line.trim().to_owned()
+    }
+
     pub fn dir(&self) -> &Path {
         self.dir.path()
     }
@@ -65,6 +90,8 @@ impl Porch {
             .args(extra)
             .current_dir(self.dir.path())
             .env("RUST_LOG", "warn")
+            // Every test porch gets its own metrics port.
+            .env("PORCH_METRICS_LISTEN", "127.0.0.1:0")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -249,6 +276,8 @@ pub fn unescape(s: &str) -> String {
 }
 
 /// An HTTP client with its own cookie jar that does not follow redirects.
+/// Clones share the jar (the same person in several tabs).
+#[derive(Clone)]
 pub struct Browser {
     client: reqwest::Client,
     pub base: String,
@@ -371,6 +400,25 @@ impl Browser {
 
     pub async fn post_bytes(&self, url: &str, body: Vec<u8>) -> Page {
         read(self.client.post(self.url(url)).body(body).send().await.expect("POST")).await
+    }
+
+    /// Like `post_bytes`, but a connection that breaks (a server killed
+    /// mid-request) is `None` rather than a panic.
+    pub async fn try_post_bytes(&self, url: &str, body: Vec<u8>) -> Option<Page> {
+        Some(read(self.client.post(self.url(url)).body(body).send().await.ok()?).await)
+    }
+
+    /// Like `post_from`, but a broken connection is `None`.
+    pub async fn try_post_from(&self, path: &str, form: &[(&str, &str)], origin: &str) -> Option<Page> {
+        let req = self.client.post(self.url(path)).form(form).header("origin", origin);
+        Some(read(req.send().await.ok()?).await)
+    }
+
+    /// Like `join`, but a broken connection is `None`.
+    pub async fn try_join(&self, link: &str, name: &str, password: &str) -> Option<Page> {
+        self.client.get(self.url(link)).send().await.ok()?;
+        let form = [("name", name), ("password", password), ("confirm", password)];
+        self.try_post_from(link, &form, &self.base.clone()).await
     }
 
     pub async fn get_bytes(&self, url: &str) -> Vec<u8> {
