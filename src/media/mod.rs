@@ -9,6 +9,7 @@
 //! Everything here is synchronous and CPU-bound: callers run it on the
 //! blocking pool under their own time limit.
 
+mod shrink;
 mod tags;
 
 use std::io::Cursor;
@@ -221,7 +222,8 @@ fn decode_jpeg_strictly(bytes: &[u8], limits: &MediaLimits) -> Result<DynamicIma
 }
 
 /// An upright thumbnail whose long edge is at most `max_edge` (never
-/// enlarged), encoded fresh: it carries no metadata at all.
+/// enlarged), encoded fresh: it carries no metadata at all. Big JPEGs shrink
+/// on load (`shrink.rs`).
 pub fn thumbnail(
     bytes: &[u8],
     max_edge: u32,
@@ -231,14 +233,26 @@ pub fn thumbnail(
     if !(16..=MAX_EDGE).contains(&max_edge) {
         return Err(MediaError::Invalid(format!("a thumbnail edge must be from 16 to {MAX_EDGE} pixels")));
     }
-    let img = decode_upright(bytes, limits)?;
-    let img = if img.width().max(img.height()) > max_edge { img.thumbnail(max_edge, max_edge) } else { img };
+    let img = match format_of(bytes, limits)? {
+        ImageFormat::Jpeg => match shrink::decode_jpeg_shrunk(bytes, max_edge, limits)? {
+            Some(img) => img,
+            None => decode_upright(bytes, limits)?,
+        },
+        _ => decode_upright(bytes, limits)?,
+    };
+    let img = shrink::resize_to_fit(img, max_edge)?;
     let mut out = Vec::new();
     match format {
         ThumbFormat::Jpeg => {
+            // jpeg-encoder (AVX2 where the CPU has it); sizes fit u16 as
+            // thumbnails are at most MAX_EDGE.
             let rgb = img.to_rgb8();
-            let mut enc = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 82);
-            enc.encode_image(&rgb).map_err(|e| MediaError::Invalid(format!("encoding failed: {e}")))?;
+            let (Ok(w), Ok(h)) = (u16::try_from(rgb.width()), u16::try_from(rgb.height())) else {
+                return Err(MediaError::Invalid("the thumbnail is too large to encode".into()));
+            };
+            jpeg_encoder::Encoder::new(&mut out, 82)
+                .encode(rgb.as_raw(), w, h, jpeg_encoder::ColorType::Rgb)
+                .map_err(|e| MediaError::Invalid(format!("encoding failed: {e}")))?;
         }
         ThumbFormat::WebP => {
             let rgba = img.to_rgba8();
