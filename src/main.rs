@@ -290,16 +290,7 @@ async fn run(cli: Cli, settings: Settings) -> Result<()> {
 async fn backup(store: &Store, settings: &Settings, dest: &std::path::Path, keep: Option<u32>) -> Result<()> {
     let keep = keep.map(|k| k.max(1) as usize);
     let made = porch::backup::make(store, &settings.data_dir, settings.config_file.as_deref(), dest, keep).await?;
-    println!(
-        "Backed up to {}: snapshot {} ({} files, {} blob files of which {} new, {} KiB copied{}).",
-        dest.display(),
-        made.snapshot,
-        made.files,
-        made.blobs,
-        made.new_blobs,
-        made.bytes_copied.div_ceil(1024),
-        if made.pruned > 0 { format!(", {} old snapshots removed", made.pruned) } else { String::new() }
-    );
+    println!("Backed up to {}: {made}.", dest.display());
     println!("Check it any time with `porch backup --verify {}`.", dest.display());
     Ok(())
 }
@@ -342,21 +333,19 @@ async fn restore(settings: &Settings, from: &std::path::Path, snapshot: Option<S
 }
 
 fn install_service(settings: &Settings, args: ServiceArgs) -> Result<()> {
+    // The backup folder the service will write to, from the service's own
+    // config when it exists (else the one this command was given).
+    let service_settings = match args.service_config.is_file() {
+        true => Some(config::load(Some(&args.service_config), &config::Overrides::default())?),
+        false => None,
+    };
     let layout = porch::service::Layout {
         user: args.user,
         binary: args.binary,
         config: args.service_config,
         data: args.service_data,
-        writable: Vec::new(),
+        writable: service_settings.as_ref().unwrap_or(settings).backup.iter().map(|b| b.to.clone()).collect(),
     };
-    // The backup folder the service will write to, from the service's own
-    // config when it exists (else the one this command was given).
-    let service_settings = match layout.config.is_file() {
-        true => Some(config::load(Some(&layout.config), &config::Overrides::default())?),
-        false => None,
-    };
-    let mut layout = layout;
-    layout.writable = service_settings.as_ref().unwrap_or(settings).backup.iter().map(|b| b.to.clone()).collect();
     if args.print {
         print!("{}", layout.unit()?);
         return Ok(());

@@ -14,39 +14,42 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
-type Labels = Vec<(&'static str, String)>;
+/// Labels known at compile time: counting a request allocates nothing.
+type Static<const N: usize> = [(&'static str, &'static str); N];
+/// Labels with an app id in them (one allocation per app request).
+type AppLabels = [(&'static str, String); 2];
 
 struct Metrics {
     registry: Registry,
-    requests: Family<Labels, Counter>,
+    requests: Family<Static<2>, Counter>,
     duration: Histogram,
     connections: Gauge,
-    connections_refused: Family<Labels, Counter>,
-    budget_refusals: Family<Labels, Counter>,
+    connections_refused: Family<Static<1>, Counter>,
+    budget_refusals: Family<Static<1>, Counter>,
     signin_failures: Counter,
-    app_requests: Family<Labels, Counter>,
-    backups: Family<Labels, Counter>,
+    app_requests: Family<AppLabels, Counter>,
+    backups: Family<Static<1>, Counter>,
     backup_last_ok: Gauge,
     disk_free: Gauge,
 }
 
 static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
     let mut registry = Registry::with_prefix("porch");
-    let requests = Family::<Labels, Counter>::default();
+    let requests = Family::<Static<2>, Counter>::default();
     registry.register("http_requests", "HTTP requests answered, by kind of host and status class", requests.clone());
     let duration = Histogram::new([0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0, 60.0]);
     registry.register("http_request_duration_seconds", "Time to the response's head", duration.clone());
     let connections = Gauge::default();
     registry.register("connections_open", "Client connections open now", connections.clone());
-    let connections_refused = Family::<Labels, Counter>::default();
+    let connections_refused = Family::<Static<1>, Counter>::default();
     registry.register("connections_refused", "Connections closed at accept, by reason", connections_refused.clone());
-    let budget_refusals = Family::<Labels, Counter>::default();
+    let budget_refusals = Family::<Static<1>, Counter>::default();
     registry.register("budget_refusals", "Requests refused with 429 or 503, by budget", budget_refusals.clone());
     let signin_failures = Counter::default();
     registry.register("signin_failures", "Failed sign-ins and dead invite links", signin_failures.clone());
-    let app_requests = Family::<Labels, Counter>::default();
+    let app_requests = Family::<AppLabels, Counter>::default();
     registry.register("app_requests", "Requests run by an app instance, by app and outcome", app_requests.clone());
-    let backups = Family::<Labels, Counter>::default();
+    let backups = Family::<Static<1>, Counter>::default();
     registry.register("backups", "Scheduled backups, by result", backups.clone());
     let backup_last_ok = Gauge::default();
     registry.register(
@@ -71,10 +74,16 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
     }
 });
 
-/// One answered request: `host` is `porch`, `app` or `other`.
+/// One answered request: `host` is `porch` or `app`.
 pub fn request_done(host: &'static str, status: u16, elapsed: Duration) {
-    let class = format!("{}xx", status / 100);
-    METRICS.requests.get_or_create(&vec![("host", host.to_owned()), ("status", class)]).inc();
+    let class = match status / 100 {
+        1 => "1xx",
+        2 => "2xx",
+        3 => "3xx",
+        4 => "4xx",
+        _ => "5xx",
+    };
+    METRICS.requests.get_or_create(&[("host", host), ("status", class)]).inc();
     METRICS.duration.observe(elapsed.as_secs_f64());
 }
 
@@ -87,11 +96,11 @@ pub fn connection_closed() {
 }
 
 pub fn connection_refused(reason: &'static str) {
-    METRICS.connections_refused.get_or_create(&vec![("reason", reason.to_owned())]).inc();
+    METRICS.connections_refused.get_or_create(&[("reason", reason)]).inc();
 }
 
 pub fn budget_refused(budget: &'static str) {
-    METRICS.budget_refusals.get_or_create(&vec![("budget", budget.to_owned())]).inc();
+    METRICS.budget_refusals.get_or_create(&[("budget", budget)]).inc();
 }
 
 pub fn signin_failed() {
@@ -101,12 +110,12 @@ pub fn signin_failed() {
 /// An app request finished: `outcome` is `ok`, `trap`, `timeout`...
 pub fn app_request(app: &str, outcome: &'static str) {
     let app: String = app.chars().take(64).collect();
-    METRICS.app_requests.get_or_create(&vec![("app", app), ("outcome", outcome.to_owned())]).inc();
+    METRICS.app_requests.get_or_create(&[("app", app), ("outcome", outcome.to_owned())]).inc();
 }
 
 pub fn backup_finished(ok: bool, at: i64) {
     let result = if ok { "ok" } else { "failed" };
-    METRICS.backups.get_or_create(&vec![("result", result.to_owned())]).inc();
+    METRICS.backups.get_or_create(&[("result", result)]).inc();
     if ok {
         METRICS.backup_last_ok.set(at);
     }

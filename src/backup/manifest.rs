@@ -54,31 +54,9 @@ fn is_inside(path: &str) -> bool {
     !path.is_empty() && Path::new(path).components().all(|c| matches!(c, Component::Normal(_)))
 }
 
-/// SHA-256 of a file, read in 1 MiB pieces.
-pub fn hash_file(path: &Path) -> io::Result<(String, u64)> {
-    let mut file = std::fs::File::open(path)?;
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    let mut size = 0u64;
-    loop {
-        let n = file.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-        size += n as u64;
-    }
-    Ok((hex::encode(hasher.finalize()), size))
-}
-
-/// Copies `from` to `to` (a new file, with the same permissions, so keys
-/// stay private), fsyncs it, and returns the SHA-256 of what was copied and
-/// its size.
-pub fn copy_file(from: &Path, to: &Path) -> io::Result<(String, u64)> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut src = std::fs::File::open(from)?;
-    let mode = src.metadata()?.permissions();
-    let mut dst = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(to)?;
+/// Reads `src` to its end in 1 MiB pieces, writing each to `sink`; returns
+/// the SHA-256 of what was read and its size.
+fn hash_through(mut src: impl Read, mut sink: impl Write) -> io::Result<(String, u64)> {
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
     let mut size = 0u64;
@@ -88,12 +66,29 @@ pub fn copy_file(from: &Path, to: &Path) -> io::Result<(String, u64)> {
             break;
         }
         hasher.update(&buf[..n]);
-        dst.write_all(&buf[..n])?;
+        sink.write_all(&buf[..n])?;
         size += n as u64;
     }
+    Ok((hex::encode(hasher.finalize()), size))
+}
+
+/// SHA-256 of a file and its size.
+pub fn hash_file(path: &Path) -> io::Result<(String, u64)> {
+    hash_through(std::fs::File::open(path)?, io::sink())
+}
+
+/// Copies `from` to `to` (a new file, with the same permissions, so keys
+/// stay private), fsyncs it, and returns the SHA-256 of what was copied and
+/// its size.
+pub fn copy_file(from: &Path, to: &Path) -> io::Result<(String, u64)> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let src = std::fs::File::open(from)?;
+    let mode = src.metadata()?.permissions();
+    let mut dst = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(to)?;
+    let copied = hash_through(src, &mut dst)?;
     dst.set_permissions(mode)?;
     dst.sync_all()?;
-    Ok((hex::encode(hasher.finalize()), size))
+    Ok(copied)
 }
 
 /// Fsyncs a folder, so the names created in it survive a power cut.

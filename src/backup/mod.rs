@@ -31,6 +31,7 @@ use std::path::{Path, PathBuf};
 use manifest::{Entry, MANIFEST};
 use rand::RngCore;
 
+use crate::store::blobfiles::relative_path;
 use crate::store::{DB_FILE, SnapshotDb, Store, StoreError};
 
 /// The file that marks a backup folder.
@@ -91,6 +92,25 @@ pub struct Made {
     pub bytes_copied: u64,
     /// Old snapshots removed to keep `keep`.
     pub pruned: usize,
+}
+
+impl std::fmt::Display for Made {
+    /// One line for the CLI, the admin page and the audit log.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "snapshot {}: {} files and {} blob files, {} new ({} KiB copied)",
+            self.snapshot,
+            self.files,
+            self.blobs,
+            self.new_blobs,
+            self.bytes_copied.div_ceil(1024)
+        )?;
+        if self.pruned > 0 {
+            write!(f, ", {} old snapshots removed", self.pruned)?;
+        }
+        Ok(())
+    }
 }
 
 /// A backup folder.
@@ -217,15 +237,6 @@ impl BackupDir {
     }
 }
 
-/// `blobs/<aa>/<sha256>`: where a blob lives in a data folder and in a backup.
-fn blob_rel(sha256: &str) -> String {
-    format!("blobs/{}/{sha256}", &sha256[..2.min(sha256.len())])
-}
-
-fn is_hash(s: &str) -> bool {
-    s.len() == 64 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-}
-
 /// Whether a data-folder file belongs in a snapshot's `files/`: not the
 /// database (copied by SQLite), not blobs (shared), not the compiled-code
 /// cache (rebuilt at start), not the lock, not a temporary file.
@@ -234,7 +245,7 @@ fn is_data_file(rel: &Path) -> bool {
     let name = rel.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let skipped_top = ["blobs", "cache", crate::store::LOCK_FILE];
     let is_db = first.starts_with(DB_FILE);
-    !(skipped_top.contains(&first.as_str()) || is_db || name.ends_with(".tmp") || name.starts_with(".porch-"))
+    !(skipped_top.contains(&first.as_str()) || is_db || name.ends_with(".tmp"))
 }
 
 fn utc_name(at: i64) -> String {
@@ -268,12 +279,13 @@ pub async fn make(
     // file was removed meanwhile, in which case the snapshot is retaken.
     let db = work.join(DB_FILE);
     let mut attempt = 0;
-    let (hashes, copied) = loop {
+    let (hashes, schema, copied) = loop {
         attempt += 1;
         let _ = std::fs::remove_file(&db);
         store.snapshot_into(&db).await?;
         let mut snapshot = SnapshotDb::open(&db).await?;
         let hashes = snapshot.blob_hashes().await?;
+        let schema = snapshot.schema_version().await?;
         snapshot.close().await;
         let (data_dir, root, list) = (data_dir.to_path_buf(), dir.root.clone(), hashes.clone());
         let copied = tokio::task::spawn_blocking(move || copy_blobs(&data_dir, &root, &list)).await.map_err(|e| {
@@ -281,18 +293,12 @@ pub async fn make(
         })?;
         match copied {
             Err(BackupError::KeptVanishing { .. }) if attempt < ATTEMPTS => continue,
-            other => break (hashes, other?),
+            other => break (hashes, schema, other?),
         }
     };
 
     let (data_dir_owned, config_owned, work_owned, name_owned) =
         (data_dir.to_path_buf(), config_file.map(Path::to_path_buf), work.clone(), name.clone());
-    let schema = {
-        let mut snapshot = SnapshotDb::open(&db).await?;
-        let v = snapshot.schema_version().await?;
-        snapshot.close().await;
-        v
-    };
     let blob_count = hashes.len();
     let files = tokio::task::spawn_blocking(move || {
         finish_snapshot(&data_dir_owned, config_owned.as_deref(), &work_owned, &name_owned, &hashes, schema)
@@ -319,8 +325,8 @@ fn copy_blobs(data_dir: &Path, root: &Path, hashes: &[String]) -> Result<(usize,
     let (mut count, mut bytes) = (0, 0);
     let tmp = root.join("blobs").join("tmp");
     let mut touched = HashSet::new();
-    for sha in hashes.iter().filter(|h| is_hash(h)) {
-        let rel = blob_rel(sha);
+    for sha in hashes {
+        let Some(rel) = relative_path(sha) else { continue };
         let (from, to) = (data_dir.join(&rel), root.join(&rel));
         let source_size = match std::fs::metadata(&from) {
             Ok(m) => m.len(),
@@ -408,8 +414,10 @@ fn finish_snapshot(
         let rel = rel.to_string_lossy();
         entries.push(Entry { sha256, path: format!("snapshots/{name}/{rel}") });
     }
-    for sha in hashes.iter().filter(|h| is_hash(h)) {
-        entries.push(Entry { sha256: sha.clone(), path: blob_rel(sha) });
+    for sha in hashes {
+        if let Some(path) = relative_path(sha) {
+            entries.push(Entry { sha256: sha.clone(), path });
+        }
     }
     let mut dirs: Vec<PathBuf> = own.iter().filter_map(|r| r.parent().map(|p| work.join(p))).collect();
     dirs.sort();
@@ -505,7 +513,7 @@ async fn verify_one(dir: &BackupDir, name: &str, good: &mut HashSet<String>) -> 
                 match db.blob_hashes().await {
                     Ok(hashes) => {
                         for sha in hashes {
-                            if !listed.contains(blob_rel(&sha).as_str()) {
+                            if !relative_path(&sha).is_some_and(|p| listed.contains(p.as_str())) {
                                 problems.push(format!("the database names the file {sha}, which the manifest lacks"));
                             }
                         }

@@ -30,12 +30,20 @@ struct State {
     last_error_at: Option<i64>,
 }
 
+/// The saved result plus what only the running schedule knows.
+#[derive(Default)]
+struct Live {
+    saved: State,
+    running: bool,
+    next_at: Option<i64>,
+}
+
 pub struct Scheduler {
     settings: BackupSettings,
     store: Store,
     data_dir: PathBuf,
     config_file: Option<PathBuf>,
-    state: Mutex<(State, bool, Option<i64>)>,
+    state: Mutex<Live>,
     now: Notify,
 }
 
@@ -56,30 +64,27 @@ impl Scheduler {
             store,
             data_dir,
             config_file,
-            state: Mutex::new((state, false, None)),
+            state: Mutex::new(Live { saved: state, ..Live::default() }),
             now: Notify::new(),
         });
         tokio::spawn(scheduler.clone().run());
         scheduler
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, (State, bool, Option<i64>)> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Live> {
         self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// When the next backup is due: `every` after the last good one, sooner
-    /// after a failure; a first backup a few seconds after start.
+    /// When the next backup is due: `every` after the last good one, or the
+    /// retry time after a failure (a success clears the failure); a first
+    /// backup a few seconds after start.
     fn next_at(&self, started: i64) -> i64 {
-        let every = i64::try_from(self.settings.every.as_secs()).unwrap_or(i64::MAX);
-        let retry = i64::try_from(self.settings.every.min(RETRY_AT_MOST).as_secs()).unwrap_or(i64::MAX);
-        let guard = self.lock();
-        let state = &guard.0;
-        let by_success = state.last_ok_at.map_or(started + 5, |at| at.saturating_add(every));
-        match state.last_error_at {
-            Some(failed) if state.last_ok_at.is_none_or(|ok| failed > ok) => {
-                by_success.min(failed.saturating_add(retry)).max(failed + 1)
-            }
-            _ => by_success,
+        let secs = |d: Duration| i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
+        let saved = &self.lock().saved;
+        match (saved.last_error_at, saved.last_ok_at) {
+            (Some(failed), _) => failed.saturating_add(secs(self.settings.every.min(RETRY_AT_MOST))),
+            (None, Some(ok)) => ok.saturating_add(secs(self.settings.every)),
+            (None, None) => started + 5,
         }
     }
 
@@ -87,7 +92,7 @@ impl Scheduler {
         let started = now();
         loop {
             let next = self.next_at(started);
-            self.lock().2 = Some(next);
+            self.lock().next_at = Some(next);
             let wait = Duration::from_secs(u64::try_from(next - now()).unwrap_or(0));
             tokio::select! {
                 _ = tokio::time::sleep(wait) => {}
@@ -98,7 +103,7 @@ impl Scheduler {
     }
 
     async fn back_up(&self) {
-        self.lock().1 = true;
+        self.lock().running = true;
         let keep = usize::try_from(self.settings.keep).unwrap_or(usize::MAX);
         let made =
             super::make(&self.store, &self.data_dir, self.config_file.as_deref(), &self.settings.to, Some(keep)).await;
@@ -106,26 +111,26 @@ impl Scheduler {
         let to = self.settings.to.display().to_string();
         let state = {
             let mut guard = self.lock();
-            guard.1 = false;
+            guard.running = false;
             match &made {
                 Ok(m) => {
-                    guard.0.last_ok_at = Some(at);
-                    guard.0.last_snapshot = Some(m.snapshot.clone());
-                    guard.0.last_summary = Some(summary(m));
-                    guard.0.last_error = None;
-                    guard.0.last_error_at = None;
+                    guard.saved.last_ok_at = Some(at);
+                    guard.saved.last_snapshot = Some(m.snapshot.clone());
+                    guard.saved.last_summary = Some(m.to_string());
+                    guard.saved.last_error = None;
+                    guard.saved.last_error_at = None;
                 }
                 Err(e) => {
-                    guard.0.last_error = Some(e.to_string());
-                    guard.0.last_error_at = Some(at);
+                    guard.saved.last_error = Some(e.to_string());
+                    guard.saved.last_error_at = Some(at);
                 }
             }
-            guard.0.clone()
+            guard.saved.clone()
         };
         match &made {
             Ok(m) => {
                 tracing::info!(snapshot = %m.snapshot, to, new_files = m.new_blobs, bytes = m.bytes_copied, "backup made");
-                audit::record(&self.store, Actor::System, "backup.made", &to, &summary(m)).await;
+                audit::record(&self.store, Actor::System, "backup.made", &to, &m.to_string()).await;
             }
             Err(e) => {
                 tracing::error!(error = %e, to, "backup failed");
@@ -141,28 +146,16 @@ impl Scheduler {
     }
 }
 
-fn summary(m: &super::Made) -> String {
-    format!(
-        "snapshot {}: {} files and {} photos' files, {} new ({} KiB copied){}",
-        m.snapshot,
-        m.files,
-        m.blobs,
-        m.new_blobs,
-        m.bytes_copied.div_ceil(1024),
-        if m.pruned > 0 { format!(", {} old snapshots removed", m.pruned) } else { String::new() }
-    )
-}
-
 impl BackupAdmin for Scheduler {
     fn report(&self) -> BackupReport {
-        let guard = self.lock();
-        let (state, running, next) = &*guard;
+        let live = self.lock();
+        let state = &live.saved;
         BackupReport {
             to: self.settings.to.display().to_string(),
             every: humantime::format_duration(self.settings.every).to_string(),
             keep: self.settings.keep,
-            running: *running,
-            next_at: *next,
+            running: live.running,
+            next_at: live.next_at,
             last_ok_at: state.last_ok_at,
             last_snapshot: state.last_snapshot.clone(),
             last_summary: state.last_summary.clone(),

@@ -148,26 +148,36 @@ pub fn probe(bytes: &[u8], limits: &MediaLimits) -> Result<Probe, MediaError> {
 
 /// Decodes the whole image, upright. Truncated or corrupt data is an error.
 pub fn decode_upright(bytes: &[u8], limits: &MediaLimits) -> Result<DynamicImage, MediaError> {
+    decode_upright_near(bytes, None, limits)
+}
+
+/// Like [`decode_upright`], but with `target` (a thumbnail's long edge) a
+/// big JPEG may come out smaller: at the DCT scale nearest above `target`.
+fn decode_upright_near(bytes: &[u8], target: Option<u32>, limits: &MediaLimits) -> Result<DynamicImage, MediaError> {
     let format = format_of(bytes, limits)?;
     if format == ImageFormat::Jpeg {
-        return decode_jpeg_strictly(bytes, limits);
+        return decode_jpeg_strictly(bytes, target, limits);
     }
     let mut decoder = reader(bytes, format, limits).into_decoder().map_err(decode_error)?;
     let (width, height) = decoder.dimensions();
     check_pixels(width, height, limits)?;
     // The decoded image plus one working copy (turning, resizing) must fit;
     // not every decoder enforces its allocation limit itself.
-    let need = decoder.total_bytes().saturating_mul(2);
+    check_memory(width, height, decoder.total_bytes().saturating_mul(2), limits)?;
+    let orientation = decoder.orientation().unwrap_or(image::metadata::Orientation::NoTransforms);
+    let mut img = DynamicImage::from_decoder(decoder).map_err(decode_error)?;
+    img.apply_orientation(orientation);
+    Ok(img)
+}
+
+fn check_memory(width: u32, height: u32, need: u64, limits: &MediaLimits) -> Result<(), MediaError> {
     if need > limits.max_memory {
         return Err(MediaError::TooLarge(format!(
             "decoding this {width}×{height} image needs about {need} bytes; at most {} are allowed",
             limits.max_memory
         )));
     }
-    let orientation = decoder.orientation().unwrap_or(image::metadata::Orientation::NoTransforms);
-    let mut img = DynamicImage::from_decoder(decoder).map_err(decode_error)?;
-    img.apply_orientation(orientation);
-    Ok(img)
+    Ok(())
 }
 
 /// Whether a JPEG has its end-of-image marker after the scan data (some
@@ -179,7 +189,9 @@ fn jpeg_is_complete(bytes: &[u8]) -> bool {
 
 /// Decodes a JPEG with zune-jpeg in strict mode: damaged entropy data or a
 /// cut-off file is an error, where lenient decoders quietly fill in grey.
-fn decode_jpeg_strictly(bytes: &[u8], limits: &MediaLimits) -> Result<DynamicImage, MediaError> {
+/// With a `target` edge, a JPEG at least twice that size is decoded at a
+/// smaller DCT scale instead (`shrink.rs`), after the same checks.
+fn decode_jpeg_strictly(bytes: &[u8], target: Option<u32>, limits: &MediaLimits) -> Result<DynamicImage, MediaError> {
     use zune_core::bytestream::ZCursor;
     use zune_core::colorspace::ColorSpace;
     use zune_core::options::DecoderOptions;
@@ -200,18 +212,23 @@ fn decode_jpeg_strictly(bytes: &[u8], limits: &MediaLimits) -> Result<DynamicIma
     let (w, h) = decoder.dimensions().ok_or_else(|| MediaError::Invalid("the JPEG has no size".into()))?;
     let (width, height) = (u32::try_from(w).unwrap_or(u32::MAX), u32::try_from(h).unwrap_or(u32::MAX));
     check_pixels(width, height, limits)?;
-    let channels = decoder.output_colorspace().map_or(3, |c| c.num_components()) as u64;
-    let need = u64::from(width) * u64::from(height) * channels * 2;
-    if need > limits.max_memory {
-        return Err(MediaError::TooLarge(format!(
-            "decoding this {width}×{height} image needs about {need} bytes; at most {} are allowed",
-            limits.max_memory
-        )));
-    }
-    let pixels = decoder.decode().map_err(damaged)?;
+    let scaled = match target {
+        Some(edge) if shrink::applies(&decoder, width, height, edge) => {
+            shrink::decode_scaled(bytes, width, height, edge, limits)?
+        }
+        _ => None,
+    };
+    let (out_w, out_h, channels, pixels) = match scaled {
+        Some(decoded) => decoded,
+        None => {
+            let channels = decoder.output_colorspace().map_or(3, |c| c.num_components()) as u64;
+            check_memory(width, height, u64::from(width) * u64::from(height) * channels * 2, limits)?;
+            (width, height, channels, decoder.decode().map_err(damaged)?)
+        }
+    };
     let mut img = match channels {
-        1 => image::GrayImage::from_raw(width, height, pixels).map(DynamicImage::ImageLuma8),
-        _ => image::RgbImage::from_raw(width, height, pixels).map(DynamicImage::ImageRgb8),
+        1 => image::GrayImage::from_raw(out_w, out_h, pixels).map(DynamicImage::ImageLuma8),
+        _ => image::RgbImage::from_raw(out_w, out_h, pixels).map(DynamicImage::ImageRgb8),
     }
     .ok_or_else(|| MediaError::Invalid("the JPEG decoded to the wrong number of pixels".into()))?;
     let orientation = tags::read(bytes).orientation;
@@ -233,14 +250,7 @@ pub fn thumbnail(
     if !(16..=MAX_EDGE).contains(&max_edge) {
         return Err(MediaError::Invalid(format!("a thumbnail edge must be from 16 to {MAX_EDGE} pixels")));
     }
-    let img = match format_of(bytes, limits)? {
-        ImageFormat::Jpeg => match shrink::decode_jpeg_shrunk(bytes, max_edge, limits)? {
-            Some(img) => img,
-            None => decode_upright(bytes, limits)?,
-        },
-        _ => decode_upright(bytes, limits)?,
-    };
-    let img = shrink::resize_to_fit(img, max_edge)?;
+    let img = shrink::resize_to_fit(decode_upright_near(bytes, Some(max_edge), limits)?, max_edge)?;
     let mut out = Vec::new();
     match format {
         ThumbFormat::Jpeg => {

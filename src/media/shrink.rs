@@ -6,15 +6,16 @@
 //! The result is then resized to the exact size with fast_image_resize
 //! (Lanczos3 convolution, SIMD where the CPU has it).
 //!
-//! The same rules as a full decode hold: the file must be complete, its
-//! headers pass zune-jpeg's strict check, the pixel and memory limits apply
-//! to what is actually decoded, and damaged scan data is an error.
+//! `decode_jpeg_strictly` in `mod.rs` calls in here after its own checks, so
+//! the same rules hold: the file must be complete, its headers pass
+//! zune-jpeg's strict check, the pixel and memory limits apply to what is
+//! actually decoded, and damaged scan data is an error.
 
 use fast_image_resize::images::Image;
 use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
 use image::DynamicImage;
 
-use super::{MediaError, MediaLimits, check_pixels, jpeg_is_complete, tags};
+use super::{MediaError, MediaLimits, check_memory};
 
 /// The thumbnail size of a `width`×`height` image whose long edge becomes
 /// `max_edge` (never enlarged).
@@ -27,38 +28,37 @@ pub fn fitted(width: u32, height: u32, max_edge: u32) -> (u32, u32) {
     (u32::try_from(scale(width)).unwrap_or(1), u32::try_from(scale(height)).unwrap_or(1))
 }
 
-/// Decodes a JPEG at the smallest DCT scale whose long edge still reaches
-/// `max_edge`, upright. `None` when shrinking on load does not apply (not a
-/// plain 8-bit grey or YCbCr JPEG, or not at least twice the target), so the
-/// caller decodes in full.
-pub fn decode_jpeg_shrunk(
-    bytes: &[u8],
-    max_edge: u32,
-    limits: &MediaLimits,
-) -> Result<Option<DynamicImage>, MediaError> {
-    use zune_core::bytestream::ZCursor;
-    use zune_core::options::DecoderOptions;
+/// Decoded JPEG pixels: width, height, channels (1 or 3) and the bytes.
+pub type Decoded = (u32, u32, u64, Vec<u8>);
 
-    if !jpeg_is_complete(bytes) {
-        return Ok(None);
-    }
-    let options = DecoderOptions::default().set_strict_mode(true).set_max_width(usize::MAX).set_max_height(usize::MAX);
-    let mut headers = zune_jpeg::JpegDecoder::new_with_options(ZCursor::new(bytes), options);
-    if headers.decode_headers().is_err() {
-        return Ok(None);
-    }
-    let Some((w, h)) = headers.dimensions() else { return Ok(None) };
-    let (width, height) = (u32::try_from(w).unwrap_or(u32::MAX), u32::try_from(h).unwrap_or(u32::MAX));
-    check_pixels(width, height, limits)?;
+/// Whether shrinking on load applies: a plain 8-bit grey or YCbCr JPEG (as
+/// zune-jpeg's strict header check read it) at least twice `edge`.
+pub fn applies(
+    headers: &zune_jpeg::JpegDecoder<impl zune_core::bytestream::ZByteReaderTrait>,
+    width: u32,
+    height: u32,
+    edge: u32,
+) -> bool {
     let components = headers.input_colorspace().map_or(0, |c| c.num_components());
-    if !matches!(components, 1 | 3) || width.max(height) < max_edge.saturating_mul(2) {
-        return Ok(None);
-    }
-    let (Ok(w16), Ok(h16)) = (u16::try_from(width), u16::try_from(height)) else { return Ok(None) };
+    matches!(components, 1 | 3) && width.max(height) >= edge.saturating_mul(2)
+}
 
+/// Decodes a JPEG whose headers already passed the strict check at the
+/// smallest DCT scale whose long edge still reaches `edge`: width, height,
+/// channels and pixels, not yet turned upright. `None` when jpeg-decoder
+/// reads it as something other than 8-bit grey or RGB, so the caller
+/// decodes in full.
+pub fn decode_scaled(
+    bytes: &[u8],
+    width: u32,
+    height: u32,
+    edge: u32,
+    limits: &MediaLimits,
+) -> Result<Option<Decoded>, MediaError> {
+    let (Ok(w16), Ok(h16)) = (u16::try_from(width), u16::try_from(height)) else { return Ok(None) };
     let mut decoder = jpeg_decoder::Decoder::new(std::io::Cursor::new(bytes));
     let damaged = |e: jpeg_decoder::Error| MediaError::Invalid(format!("the JPEG is damaged ({e})"));
-    let (want_w, want_h) = fitted(width, height, max_edge);
+    let (want_w, want_h) = fitted(width, height, edge);
     let (out_w, out_h) =
         decoder.scale(u16::try_from(want_w).unwrap_or(w16), u16::try_from(want_h).unwrap_or(h16)).map_err(damaged)?;
     let info = decoder.info().ok_or_else(|| MediaError::Invalid("the JPEG has no frame".into()))?;
@@ -67,24 +67,9 @@ pub fn decode_jpeg_shrunk(
         jpeg_decoder::PixelFormat::RGB24 => 3,
         _ => return Ok(None),
     };
-    let need = u64::from(out_w) * u64::from(out_h) * channels * 2;
-    if need > limits.max_memory {
-        return Err(MediaError::TooLarge(format!(
-            "decoding this {width}×{height} image needs about {need} bytes; at most {} are allowed",
-            limits.max_memory
-        )));
-    }
-    let pixels = decoder.decode().map_err(damaged)?;
-    let (ow, oh) = (u32::from(out_w), u32::from(out_h));
-    let mut img = match channels {
-        1 => image::GrayImage::from_raw(ow, oh, pixels).map(DynamicImage::ImageLuma8),
-        _ => image::RgbImage::from_raw(ow, oh, pixels).map(DynamicImage::ImageRgb8),
-    }
-    .ok_or_else(|| MediaError::Invalid("the JPEG decoded to the wrong number of pixels".into()))?;
-    if let Some(o) = image::metadata::Orientation::from_exif(tags::read(bytes).orientation) {
-        img.apply_orientation(o);
-    }
-    Ok(Some(img))
+    let (out_w, out_h) = (u32::from(out_w), u32::from(out_h));
+    check_memory(width, height, u64::from(out_w) * u64::from(out_h) * channels * 2, limits)?;
+    Ok(Some((out_w, out_h, channels, decoder.decode().map_err(damaged)?)))
 }
 
 /// Turns resized pixels back into an image of the kind they came from.
@@ -139,15 +124,14 @@ mod tests {
     #[test]
     fn a_big_jpeg_is_decoded_at_a_smaller_scale_that_still_reaches_the_target() {
         let bytes = jpeg(1600, 1200);
-        let img = decode_jpeg_shrunk(&bytes, 400, &MediaLimits::default()).expect("decode").expect("shrunk");
+        let near = |edge| {
+            let img = super::super::decode_upright_near(&bytes, Some(edge), &MediaLimits::default()).expect("decode");
+            (img.width(), img.height())
+        };
         // 1/2 would be 800 and 1/4 is 400: the smallest scale at or above 400.
-        assert_eq!((img.width(), img.height()), (400, 300));
-        let img = decode_jpeg_shrunk(&bytes, 300, &MediaLimits::default()).expect("decode").expect("shrunk");
-        assert_eq!((img.width(), img.height()), (400, 300), "1/8 would be 200, under 300");
-        assert!(
-            decode_jpeg_shrunk(&bytes, 900, &MediaLimits::default()).expect("decode").is_none(),
-            "under 2x: full decode"
-        );
+        assert_eq!(near(400), (400, 300));
+        assert_eq!(near(300), (400, 300), "1/8 would be 200, under 300");
+        assert_eq!(near(900), (1600, 1200), "under 2x: full decode");
     }
 
     #[test]
@@ -157,7 +141,7 @@ mod tests {
         for b in &mut bytes[scan + 200..scan + 2000] {
             *b = 0xFF;
         }
-        let result = decode_jpeg_shrunk(&bytes, 400, &MediaLimits::default());
+        let result = super::super::decode_upright_near(&bytes, Some(400), &MediaLimits::default());
         assert!(result.is_err(), "a scan full of 0xFF must not decode to an image");
     }
 }

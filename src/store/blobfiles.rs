@@ -43,6 +43,12 @@ pub struct TempBlob {
     min_free: u64,
 }
 
+/// `blobs/<aa>/<sha256>`: where a blob's file is, relative to the data folder
+/// (and to a backup folder, which keeps the same layout).
+pub fn relative_path(sha256: &str) -> Option<String> {
+    is_hash(sha256).then(|| format!("blobs/{}/{sha256}", &sha256[..2]))
+}
+
 /// How often (in bytes written) a blob write looks at the disk's free space.
 const SPACE_CHECK_EVERY: u64 = 1 << 20;
 
@@ -71,7 +77,8 @@ fn ensure_room(root: &Path, min_free: u64) -> io::Result<()> {
     Ok(())
 }
 
-fn is_hash(s: &str) -> bool {
+/// Whether `s` is a lowercase hex SHA-256, the only thing that names a blob file.
+pub fn is_hash(s: &str) -> bool {
     s.len() == 64 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
@@ -95,16 +102,6 @@ impl BlobFiles {
     /// Held from checking that no row uses a hash until its file is gone.
     pub async fn removing(&self) -> RwLockWriteGuard<'_, ()> {
         self.order.write().await
-    }
-
-    /// The folder blob files live in (`<data>/blobs`).
-    pub fn root(&self) -> &Path {
-        &self.root
-    }
-
-    /// Where the file of a blob with this hash is.
-    pub fn file_of(&self, sha256: &str) -> io::Result<PathBuf> {
-        self.path_of(sha256)
     }
 
     fn path_of(&self, sha256: &str) -> io::Result<PathBuf> {
