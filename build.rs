@@ -17,6 +17,7 @@ const APPS: &[(&str, &str)] = &[
     ("echo", "test-apps/echo"),
     ("hostile", "test-apps/hostile"),
     ("snoop", "test-apps/snoop"),
+    ("bare", "test-apps/bare"),
 ];
 
 fn main() {

@@ -31,6 +31,7 @@ pub struct Server {
     pub base: String,
     pub port: u16,
     setup: String,
+    data: std::path::PathBuf,
     _dir: tempfile::TempDir,
 }
 
@@ -43,11 +44,17 @@ impl Server {
 
     /// porch with `config` as its porch.toml.
     pub fn start_with(config: &str) -> Server {
-        let dir = tempfile::TempDir::new().expect("temp");
+        Server::start_in(tempfile::TempDir::new().expect("temp"), config, "127.0.0.1:0")
+    }
+
+    /// porch serving from `dir` (its data in `dir/data`, which may be left
+    /// from an earlier run) with `config` as its porch.toml, on `listen`.
+    pub fn start_in(dir: tempfile::TempDir, config: &str, listen: &str) -> Server {
         std::fs::write(dir.path().join("porch.toml"), config).expect("porch.toml");
+        let data = dir.path().join("data");
         let mut child = Command::new(env!("CARGO_BIN_EXE_porch"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--data"])
-            .arg(dir.path().join("data"))
+            .args(["serve", "--listen", listen, "--data"])
+            .arg(&data)
             .current_dir(dir.path())
             .env("RUST_LOG", "error")
             .env("PORCH_METRICS_LISTEN", "off")
@@ -67,8 +74,43 @@ impl Server {
                 break;
             }
         }
+        // Keep reading, so porch never blocks on a full pipe.
+        std::thread::spawn(move || lines.for_each(drop));
         let port = base.rsplit(':').next().and_then(|p| p.parse().ok()).expect("port");
-        Server { child, base, port, setup, _dir: dir }
+        Server { child, base, port, setup, data, _dir: dir }
+    }
+
+    /// Stops porch and hands back its folder, to start it again warm.
+    pub fn stop(mut self) -> tempfile::TempDir {
+        self.terminate();
+        let dir = tempfile::TempDir::new().expect("temp");
+        std::mem::replace(&mut self._dir, dir)
+    }
+
+    fn terminate(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+            let _ = self.child.wait();
+        }
+    }
+
+    /// Runs a porch subcommand on this server's data folder; panics with its
+    /// output if it fails.
+    pub fn cli(&self, args: &[&str]) -> String {
+        let out = Command::new(env!("CARGO_BIN_EXE_porch"))
+            .args(args)
+            .arg("--data")
+            .arg(&self.data)
+            .current_dir(self._dir.path())
+            .output()
+            .expect("porch");
+        assert!(out.status.success(), "porch {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Resident memory now and at its peak, in MiB.
+    pub fn memory_mib(&self) -> (f64, f64) {
+        memory_mib(self.child.id())
     }
 
     pub fn addr(&self) -> std::net::SocketAddr {
@@ -103,27 +145,68 @@ impl Server {
     /// the handshake into `app`. Returns a client signed in to porch and the
     /// app (not following redirects) and the app cookie as `name=value`.
     pub async fn enter(&self, app: &str) -> (reqwest::Client, String) {
+        let (client, mut cookies) = self.enter_apps(&[app]).await;
+        (client, cookies.remove(0))
+    }
+
+    /// Joins as the owner and walks the handshake into each of `apps`,
+    /// opening each app's front page once. Returns the client and the app
+    /// cookies (`name=value`, in the order of `apps`).
+    pub async fn enter_apps(&self, apps: &[&str]) -> (reqwest::Client, Vec<String>) {
+        let client = self.join(apps).await;
+        let mut cookies = Vec::new();
+        for app in apps {
+            cookies.push(self.open_app(&client, app).await);
+        }
+        (client, cookies)
+    }
+
+    /// Joins as the owner with a client that reaches `apps` (their hosts
+    /// resolve to this server) and does not follow redirects.
+    pub async fn join(&self, apps: &[&str]) -> reqwest::Client {
         let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-        let client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .cookie_store(true)
-            .resolve(&format!("{app}.localhost"), self.addr())
-            .build()
-            .expect("client");
+        let mut builder = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).cookie_store(true);
+        for app in apps {
+            builder = builder.resolve(&format!("{app}.localhost"), self.addr());
+        }
+        let client = builder.build().expect("client");
         let pw = "benchmark password";
         let joined = client.post(&self.setup).form(&[("name", "Bench"), ("password", pw), ("confirm", pw)]).send();
         assert!(joined.await.expect("join").status().is_redirection());
+        client
+    }
+
+    /// Walks the handshake into `app` (which the owner must hold) and opens
+    /// its front page once; returns the app cookie as `name=value`.
+    pub async fn open_app(&self, client: &reqwest::Client, app: &str) -> String {
         let enter = client.get(format!("{}/.porch/enter?app={app}&next=/", self.base)).send().await.expect("enter");
-        let ticket = enter.headers().get("location").and_then(|v| v.to_str().ok()).expect("ticket").to_owned();
+        let ticket = enter.headers().get("location").and_then(|v| v.to_str().ok());
+        let ticket = ticket.unwrap_or_else(|| panic!("no ticket into {app}: {}", enter.status())).to_owned();
         let ticketed = client.get(&ticket).send().await.expect("ticket");
         let set_cookie = ticketed.headers().get("set-cookie").and_then(|v| v.to_str().ok()).expect("cookie");
-        (client, set_cookie.split(';').next().expect("name=value").to_owned())
+        let cookie = set_cookie.split(';').next().expect("name=value").to_owned();
+        let front = client.get(format!("{}/", self.app_url(app))).send().await.expect("front page");
+        assert!(front.status().is_success(), "{app} answered {}", front.status());
+        cookie
     }
 }
 
 impl Drop for Server {
     fn drop(&mut self) {
-        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
-        let _ = self.child.wait();
+        self.terminate();
     }
+}
+
+/// Resident memory of a process now (VmRSS) and at its peak (VmHWM), in MiB.
+pub fn memory_mib(pid: u32) -> (f64, f64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|l| l.split_whitespace().next())
+            .and_then(|kb| kb.parse::<f64>().ok())
+            .map_or(0.0, |kb| kb / 1024.0)
+    };
+    (field("VmRSS:"), field("VmHWM:"))
 }

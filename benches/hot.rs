@@ -1,0 +1,130 @@
+//! Criterion micro-benchmarks of the hot paths (`cargo bench --bench hot`):
+//!
+//! - `session/resolve`: a session cookie to its caller (hash, SQLite lookup
+//!   of the session and the person), as every signed-in request does;
+//! - `budget/check`: the rate limiter's check for one client and for a
+//!   client among 10,000;
+//! - `app/instance`: a fresh instance of the plain `bare` app from its
+//!   pre-instantiated component, run to its full response (what every app
+//!   request costs besides HTTP and the gate);
+//! - `media/thumbnail`: the 9-megapixel phone photo to 400 and 2048 px
+//!   (skipped without `../shared/fixtures`).
+//!
+//! `cargo bench --bench hot -- session` runs one group.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::Request;
+use criterion::{Criterion, criterion_group, criterion_main};
+use http_body_util::BodyExt;
+
+use porch::config::{self, Limits, Overrides, Rate};
+use porch::gate::budget::{Budgets, Class};
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime")
+}
+
+fn session(c: &mut Criterion) {
+    let rt = runtime();
+    let dir = tempfile::TempDir::new().expect("temp");
+    let overrides = Overrides { data_dir: Some(dir.path().to_owned()), ..Overrides::default() };
+    let settings = config::resolve(None, &BTreeMap::new(), &overrides).expect("settings");
+    let (store, token) = rt.block_on(async {
+        let store = porch::store::Store::open(dir.path()).await.expect("store");
+        let link = porch::gate::invites::ensure_owner_setup(&store, &settings, "http://localhost")
+            .await
+            .expect("setup")
+            .expect("link");
+        let invite_token = link.rsplit('/').next().expect("token");
+        let invite = porch::gate::invites::check(&store, invite_token, None).await.expect("check").expect("invite");
+        let joined =
+            store.redeem_invite(&invite, "Bench", "$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2g", 1).await;
+        let porch::store::Redemption::Joined(person) = joined.expect("redeem") else { panic!("not joined") };
+        let cookie = porch::gate::sessions::start(&store, &settings, person, "bench").await.expect("session");
+        (store, cookie.value().to_owned())
+    });
+    c.bench_function("session/resolve", |b| {
+        b.to_async(&rt).iter(|| async {
+            let found = porch::gate::sessions::resolve(&store, &settings, &token).await.expect("resolve");
+            assert!(found.is_some());
+        })
+    });
+    rt.block_on(store.close());
+}
+
+fn budget(c: &mut Criterion) {
+    let rate = Some(Rate { period: Duration::from_nanos(1), burst: u32::MAX });
+    let limits = Limits {
+        requests: rate,
+        door: rate,
+        uploads: rate,
+        in_flight: 1,
+        connections: 16,
+        connections_per_client: 1,
+        header_timeout: Duration::from_secs(1),
+        idle_timeout: Duration::from_secs(1),
+    };
+    let budgets = Budgets::new(&limits, 65536);
+    let one: IpAddr = "192.0.2.1".parse().expect("ip");
+    c.bench_function("budget/check one client", |b| b.iter(|| budgets.check(one, Class::General).is_ok()));
+    let clients: Vec<IpAddr> = (0..10_000u32).map(|i| IpAddr::from((0x0a00_0000 + i).to_be_bytes())).collect();
+    let mut i = 0;
+    c.bench_function("budget/check among 10,000 clients", |b| {
+        b.iter(|| {
+            i = (i + 1) % clients.len();
+            budgets.check(clients[i], Class::General).is_ok()
+        })
+    });
+}
+
+fn instance(c: &mut Criterion) {
+    let rt = runtime();
+    let dir = tempfile::TempDir::new().expect("temp");
+    let bare = Path::new(env!("TEST_APPS_DIR")).join("bare");
+    let (store, app) = rt.block_on(async {
+        let store = porch::store::Store::open(dir.path()).await.expect("store");
+        let apps =
+            porch::apps::Apps::open(store.clone(), dir.path(), &porch::apps::AppsConfig::default()).expect("apps");
+        apps.install_path(&bare, porch::gate::audit::Actor::System).await.expect("install bare");
+        let app = apps.resolve("bare").await.expect("resolve").expect("bare installed");
+        (store, app)
+    });
+    c.bench_function("app/instance: bare hello, fresh instance per request", |b| {
+        b.to_async(&rt).iter(|| async {
+            let request = Request::builder()
+                .uri("http://bare.localhost/")
+                .header("host", "bare.localhost")
+                .body(Body::empty())
+                .expect("request");
+            let response = app.serve(request, false).await.expect("served");
+            let body = response.into_body().collect().await.expect("body").to_bytes();
+            assert_eq!(&body[..], b"Hello, world!\n");
+        })
+    });
+    rt.block_on(store.close());
+}
+
+fn thumbnail(c: &mut Criterion) {
+    let photo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/photos/cameras/HMD_Nokia_8.3_5G.jpg");
+    let Ok(bytes) = std::fs::read(&photo) else {
+        eprintln!("!!! {} is missing: media/thumbnail skipped !!!", photo.display());
+        return;
+    };
+    let limits = porch::media::MediaLimits::default();
+    let mut group = c.benchmark_group("media/thumbnail 9 MP JPEG");
+    group.sample_size(20);
+    for edge in [400, 2048] {
+        group.bench_function(format!("{edge} px"), |b| {
+            b.iter(|| porch::media::thumbnail(&bytes, edge, porch::media::ThumbFormat::Jpeg, &limits).expect("thumb"))
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, session, budget, instance, thumbnail);
+criterion_main!(benches);
