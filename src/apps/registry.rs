@@ -195,6 +195,17 @@ impl Apps {
     }
 
     /// The app to serve for `id`, in step with what is installed now.
+    /// The loaded app `id` when its component is `sha256` (as a query that
+    /// already read the apps table found), without asking the database
+    /// again; else as [`Apps::resolve`].
+    pub async fn resolve_known(&self, id: &str, sha256: &str) -> Result<Option<Arc<LoadedApp>>, AppError> {
+        let current = self.loaded.read().map_err(|_| AppError::Poisoned)?.get(id).cloned();
+        match current {
+            Some(app) if app.sha256 == sha256 => Ok(Some(app)),
+            _ => self.resolve(id).await,
+        }
+    }
+
     pub async fn resolve(&self, id: &str) -> Result<Option<Arc<LoadedApp>>, AppError> {
         let Some(sha) = self.store.app_component(id).await? else {
             self.loaded.write().map_err(|_| AppError::Poisoned)?.remove(id);

@@ -31,6 +31,10 @@ use super::manifest::{MAX_MEMORY, Manifest};
 /// cooperative yields that keep one busy app from starving the others.
 pub const TICK: Duration = Duration::from_millis(10);
 
+/// Bytes of each pooled memory and stack reset with memset rather than
+/// madvise when an instance ends.
+const KEEP_RESIDENT: usize = 128 * 1024;
+
 /// Which instance allocator the engine uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Allocator {
@@ -67,6 +71,14 @@ fn config(cache: &Cache, pooling_instances: Option<u32>) -> Config {
         p.total_tables(n.saturating_mul(8));
         p.total_stacks(n);
         p.max_memory_size(MAX_MEMORY);
+        // Resetting a slot with madvise makes the kernel flush TLBs on every
+        // core (inter-processor interrupts): under load that was about a
+        // fifth of porch's time serving an app (perf, BENCHMARKS.md). The
+        // first pages a request dirties are zeroed with memset instead and
+        // stay resident, bounded by the slots in use.
+        p.linear_memory_keep_resident(KEEP_RESIDENT);
+        p.table_keep_resident(KEEP_RESIDENT / 4);
+        p.async_stack_keep_resident(KEEP_RESIDENT);
         c.allocation_strategy(InstanceAllocationStrategy::Pooling(p));
     }
     c

@@ -144,16 +144,22 @@ pub async fn proxy(gate: &Gate, app_id: &str, mut request: Request) -> Response 
     if !not_cross_site(&request) {
         return refuse_as_cross_site(gate, cross_site_detail(&request), &visitor).await;
     }
-    let app = match gate.apps.resolve(app_id).await {
-        Ok(Some(app)) => app,
-        Ok(None) => return no_such_app(gate, app_id, &visitor),
-        Err(e) => return GateError::App(e.to_string()).into_response(),
-    };
+    // One query finds the caller and the app's current component; only a
+    // request without a valid app session looks the app up on its own.
     let cookie_name = app_cookie_name(gate);
     let jar = CookieJar::from_headers(request.headers());
     let found = match jar.get(cookie_name).and_then(|c| secret::hash_presented(c.value())) {
         Some(hash) => gate.store.app_visitor(&hash, app_id, now()).await,
         None => Ok(None),
+    };
+    let resolved = match &found {
+        Ok(Some(person)) => gate.apps.resolve_known(app_id, &person.component_sha256).await,
+        _ => gate.apps.resolve(app_id).await,
+    };
+    let app = match resolved {
+        Ok(Some(app)) => app,
+        Ok(None) => return no_such_app(gate, app_id, &visitor),
+        Err(e) => return GateError::App(e.to_string()).into_response(),
     };
     let person = match found {
         Ok(Some(person)) => person,

@@ -53,7 +53,12 @@ pub fn static_file(path: &str) -> Response {
     match StaticFiles::get(path) {
         Some(file) => {
             let mime = file.metadata.mimetype();
-            let mut response = file.data.into_owned().into_response();
+            // Embedded files are 'static in release builds: no copy.
+            let body = match file.data {
+                std::borrow::Cow::Borrowed(bytes) => axum::body::Body::from(bytes::Bytes::from_static(bytes)),
+                std::borrow::Cow::Owned(bytes) => axum::body::Body::from(bytes),
+            };
+            let mut response = body.into_response();
             let headers = response.headers_mut();
             if let Ok(v) = HeaderValue::from_str(mime) {
                 headers.insert(header::CONTENT_TYPE, v);

@@ -60,17 +60,22 @@ impl Visitor {
     }
 }
 
-/// Adds the pipeline around porch's routes.
+/// Adds the pipeline around porch's routes, outermost first. The layers
+/// wrap the router as a whole, so a request is matched against porch's
+/// routes only once it gets that far (app requests and static files never
+/// are), and each request clones one plain stack rather than a boxed
+/// service per layer.
 pub fn wrap(routes: Router<Gate>, gate: Gate) -> Router {
-    routes
-        .layer(middleware::from_fn_with_state(gate.clone(), render_errors))
-        .layer(middleware::from_fn_with_state(gate.clone(), refuse_cross_site))
-        .layer(middleware::from_fn_with_state(gate.clone(), identify))
-        .layer(middleware::from_fn_with_state(gate.clone(), route_host))
-        .layer(middleware::from_fn_with_state(gate.clone(), super::budget::limit))
-        .layer(middleware::from_fn(security_headers))
+    let stack = tower::ServiceBuilder::new()
         .layer(middleware::from_fn(count))
-        .with_state(gate)
+        .layer(middleware::from_fn(security_headers))
+        .layer(middleware::from_fn_with_state(gate.clone(), super::budget::limit))
+        .layer(middleware::from_fn_with_state(gate.clone(), route_host))
+        .layer(middleware::from_fn_with_state(gate.clone(), identify))
+        .layer(middleware::from_fn_with_state(gate.clone(), refuse_cross_site))
+        .layer(middleware::from_fn_with_state(gate.clone(), render_errors))
+        .service(routes.with_state(gate));
+    Router::new().fallback_service(stack)
 }
 
 /// Counts every answer for the metrics listener (status class, kind of host,
@@ -114,6 +119,13 @@ async fn security_headers(request: Request, next: Next) -> Response {
 /// Sends each request to the part of porch its Host names. `/.porch/` is
 /// reserved on every host and always answered by porch.
 async fn route_host(State(gate): State<Gate>, request: Request, next: Next) -> Response {
+    // porch's stylesheet and icons need no caller, no form check and no
+    // router: answered here, on any host.
+    if let Some(file) = request.uri().path().strip_prefix("/.porch/static/")
+        && matches!(*request.method(), Method::GET | Method::HEAD)
+    {
+        return super::pages::static_file(file);
+    }
     let host = request.headers().get(header::HOST).and_then(|h| h.to_str().ok());
     let reserved = request.uri().path().starts_with("/.porch/");
     match classify(host, &gate.settings.domain) {

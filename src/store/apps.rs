@@ -27,6 +27,9 @@ pub struct AppVisitor {
     pub app_role: String,
     /// `owner` or `member`.
     pub person_role: String,
+    /// The app's installed component, so the request needs no second query
+    /// to know which build to run.
+    pub component_sha256: String,
 }
 
 impl Store {
@@ -201,8 +204,9 @@ impl Store {
     pub async fn app_visitor(&self, token_hash: &[u8; 32], app_id: &str, now: i64) -> Result<Option<AppVisitor>> {
         Ok(sqlx::query_as(
             "SELECT s.id AS session_id, s.last_seen_at AS session_last_seen_at, p.id AS person_id, \
-                    p.display_name, g.app_role, p.role AS person_role \
+                    p.display_name, g.app_role, p.role AS person_role, ap.component_sha256 \
              FROM app_sessions a \
+             JOIN apps ap ON ap.id = a.app_id \
              JOIN sessions s ON s.id = a.session_id \
              JOIN people p ON p.id = s.person_id \
              JOIN grants g ON g.person_id = p.id AND g.app_id = a.app_id \

@@ -5,14 +5,13 @@ mod admin;
 mod door;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, Path, State};
-use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::extract::{DefaultBodyLimit, State};
+use axum::response::{Html, Redirect};
 use axum::routing::{get, post};
 use minijinja::context;
 
 use super::Gate;
 use super::error::GateError;
-use super::pages;
 use super::web::Visitor;
 
 pub fn porch_routes(gate: Gate) -> Router<Gate> {
@@ -42,7 +41,6 @@ pub fn porch_routes(gate: Gate) -> Router<Gate> {
         .route("/admin/blocks/lift", post(admin::blocks_lift))
         .route("/.porch/enter", get(super::app_door::enter))
         .route("/.porch/health", get(|| async { "ok" }))
-        .route("/.porch/static/{*path}", get(static_file))
         .fallback(|| async { GateError::NotFound })
         .layer(DefaultBodyLimit::max(gate.settings.form_body_limit))
 }
@@ -62,8 +60,4 @@ async fn home(State(gate): State<Gate>, visitor: Visitor) -> Result<Html<String>
         None => Vec::new(),
     };
     gate.pages.render("home.html", context! { apps, ..visitor.page_context() })
-}
-
-async fn static_file(Path(path): Path<String>) -> Response {
-    pages::static_file(&path).into_response()
 }
