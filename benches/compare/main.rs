@@ -153,7 +153,9 @@ fn apps_and_footprint(bench: &Bench, report: &mut Report, apps: bool, footprint:
     // Opening the photo album once loads it as a visit would.
     runtime.block_on(server.open_app(&client, "photos"));
     let cookie = runtime.block_on(server.open_app(&client, "bare"));
-    std::thread::sleep(Duration::from_secs(5));
+    // Idle: quiet long enough for tokio's idle blocking threads (the
+    // password hash ran on one) to end, as they do after 10 s.
+    std::thread::sleep(Duration::from_secs(15));
     let (idle_rss, _) = server.memory_mib();
 
     if apps {
