@@ -17,9 +17,9 @@ use porch::store::{Role, Store, now};
 
 /// mimalloc instead of glibc's allocator: a request allocates and frees many
 /// small objects across worker threads, and glibc's malloc and free were a
-/// fifth of porch's CPU time serving a static file over TLS (perf), against
-/// about a tenth with mimalloc; it also hands freed memory back to the
-/// system sooner (BENCHMARKS.md).
+/// fifth of porch's CPU time serving a static file over TLS (perf); with
+/// mimalloc they are a few percent. It also hands a finished thread's memory
+/// back to the system (BENCHMARKS.md).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -194,7 +194,6 @@ impl Apps {
         Ok(loaded)
     }
 
-    /// The app to serve for `id`, in step with what is installed now.
     /// The loaded app `id` when its component is `sha256` (as a query that
     /// already read the apps table found), without asking the database
     /// again; else as [`Apps::resolve`].
@@ -206,6 +205,7 @@ impl Apps {
         }
     }
 
+    /// The app to serve for `id`, in step with what is installed now.
     pub async fn resolve(&self, id: &str) -> Result<Option<Arc<LoadedApp>>, AppError> {
         let Some(sha) = self.store.app_component(id).await? else {
             self.loaded.write().map_err(|_| AppError::Poisoned)?.remove(id);
