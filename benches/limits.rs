@@ -1,30 +1,20 @@
-//! What the request limiter costs (`cargo bench --bench limits`):
+//! What the request limiter costs (`cargo bench --bench limits`): a
+//! signed-in page (`GET /account`: session lookup, template) through the
+//! release binary over HTTP/1.1 keep-alive, C connections (default 64) for
+//! D seconds (default 5), once with the budgets on (far above the load, so
+//! every request is checked and none refused) and once with them off,
+//! alternating for R rounds (default 3); medians of req/s and p99 per
+//! setting.
 //!
-//! 1. A signed-in page (`GET /account`: session lookup, template) through
-//!    the release binary over HTTP/1.1 keep-alive, C connections (default
-//!    64) for D seconds (default 5), once with the budgets on (far above
-//!    the load, so every request is checked and none refused) and once with
-//!    them off, alternating for R rounds (default 3); medians of req/s and
-//!    p99 per setting.
-//! 2. The check itself in-process: `Budgets::check` for one client, and
-//!    spread over 10,000 clients, N times (default 1,000,000).
+//! The check itself in-process is `cargo bench --bench hot -- budget`.
 //!
 //! The load generator shares the machine with porch; say so when quoting.
 
-use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use porch::config::{Limits, Rate};
-use porch::gate::budget::{Budgets, Class};
-
 mod support;
-use support::{Server, UNBINDING_LIMITS, env_num, percentile};
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
+use support::{Server, UNBINDING_LIMITS, env_num, median, percentile};
 
 const OFF: &str = "[limits]\nrequests = \"off\"\ndoor = \"off\"\nuploads = \"off\"\nin_flight = 100000\n";
 
@@ -45,14 +35,13 @@ fn main() {
             }
         }
     }
-    let (on, off) = (median(on_rps), median(off_rps));
+    let (on, off) = (median(&on_rps), median(&off_rps));
     println!(
         "signed-in page, medians of {rounds}: limiter on {on:.0} req/s p99 {:.2} ms; off {off:.0} req/s p99 {:.2} ms; on/off {:.3}",
-        median(on_p99) * 1e3,
-        median(off_p99) * 1e3,
+        median(&on_p99) * 1e3,
+        median(&off_p99) * 1e3,
         on / off
     );
-    check_cost();
 }
 
 /// Requests per second and p99 (seconds) for `GET /account`.
@@ -92,37 +81,4 @@ async fn signed_in_page(config: &str) -> (f64, f64) {
     }
     all.sort();
     (all.len() as f64 / seconds as f64, percentile(&all, 0.99).as_secs_f64())
-}
-
-fn check_cost() {
-    let n = env_num("BENCH_CHECKS", 1_000_000);
-    let rate = Some(Rate { period: Duration::from_nanos(1), burst: u32::MAX });
-    let limits = Limits {
-        requests: rate,
-        door: rate,
-        uploads: rate,
-        in_flight: 1,
-        connections: 16,
-        connections_per_client: 1,
-        header_timeout: Duration::from_secs(1),
-        idle_timeout: Duration::from_secs(1),
-    };
-    let budgets = Budgets::new(&limits, 65536);
-    let one: IpAddr = "192.0.2.1".parse().expect("ip");
-    let start = Instant::now();
-    for _ in 0..n {
-        assert!(budgets.check(one, Class::General).is_ok());
-    }
-    let single = start.elapsed();
-    let clients: Vec<IpAddr> = (0..10_000u32).map(|i| IpAddr::from((0x0a00_0000 + i).to_be_bytes())).collect();
-    let start = Instant::now();
-    for i in 0..n as usize {
-        assert!(budgets.check(clients[i % clients.len()], Class::General).is_ok());
-    }
-    let spread = start.elapsed();
-    println!(
-        "Budgets::check: {:.0} ns per check for one client, {:.0} ns spread over 10,000 clients (n={n})",
-        single.as_nanos() as f64 / n as f64,
-        spread.as_nanos() as f64 / n as f64
-    );
 }

@@ -8,6 +8,7 @@ use std::process::Command;
 
 use crate::Bench;
 use crate::anchors::Tools;
+use crate::support::median;
 
 /// Which way is better for a metric.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -103,17 +104,6 @@ impl Row {
             }
             Target::AtMost(v) => median(&self.porch) <= v,
         }
-    }
-}
-
-/// Median of the values (mean of the middle two for an even count).
-pub fn median(values: &[f64]) -> f64 {
-    let mut v = values.to_vec();
-    v.sort_by(f64::total_cmp);
-    match v.len() {
-        0 => 0.0,
-        n if n % 2 == 1 => v[n / 2],
-        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
     }
 }
 

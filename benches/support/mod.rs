@@ -20,6 +20,17 @@ pub fn percentile(sorted: &[std::time::Duration], p: f64) -> std::time::Duration
     sorted[i.min(sorted.len() - 1)]
 }
 
+/// Median of the values (mean of the middle two for an even count).
+pub fn median(values: &[f64]) -> f64 {
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    match v.len() {
+        0 => 0.0,
+        n if n % 2 == 1 => v[n / 2],
+        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    }
+}
+
 /// Budgets on, but high enough that a benchmark from one address is never
 /// turned away.
 pub const UNBINDING_LIMITS: &str = "[limits]\nrequests = \"1000000/s\"\nrequests_burst = 1000000\nin_flight = 100000\n";
