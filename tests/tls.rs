@@ -444,6 +444,25 @@ async fn self_signed_mode_serves_a_local_ca_chain_that_export_ca_writes() {
     let owner = porch.owner_with(b).await;
     let page = owner.get("/admin/certificates").await;
     assert!(page.body.contains("self-signed") && page.body.contains("porch local CA"), "{}", page.body);
+
+    // Regression: a HEAD of a static file over HTTP/2 broke the stream
+    // (curl exit 92), because the static fast path sent the body anyway.
+    let ca_path = porch.dir().join("exported-ca.pem");
+    std::fs::write(&ca_path, &ca).expect("write ca");
+    let url = format!("https://{DOMAIN}:{https}/.porch/static/style.css");
+    for version in ["--http2", "--http1.1"] {
+        let out = Command::new("curl")
+            .args(["-sS", "-I", version, "--cacert"])
+            .arg(&ca_path)
+            .args(["--resolve", &format!("{DOMAIN}:{https}:127.0.0.1"), &url])
+            .output()
+            .expect("curl");
+        let head = String::from_utf8_lossy(&out.stdout).to_lowercase();
+        assert!(out.status.success(), "{version}: {head}{}", String::from_utf8_lossy(&out.stderr));
+        assert!(head.starts_with("http/2 200") || head.starts_with("http/1.1 200"), "{head}");
+        assert!(head.contains("content-type: text/css") && head.contains("etag: \""), "{head}");
+        assert!(head.contains("content-length: ") && !head.contains("content-length: 0"), "{head}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -48,24 +48,79 @@ fn format_time(secs: i64) -> String {
         .unwrap_or_else(|| "?".into())
 }
 
-/// Serves one embedded static file (under `/.porch/static/`).
-pub fn static_file(path: &str) -> Response {
-    match StaticFiles::get(path) {
-        Some(file) => {
-            let mime = file.metadata.mimetype();
-            // Embedded files are 'static in release builds: no copy.
-            let body = match file.data {
-                std::borrow::Cow::Borrowed(bytes) => axum::body::Body::from(bytes::Bytes::from_static(bytes)),
-                std::borrow::Cow::Owned(bytes) => axum::body::Body::from(bytes),
-            };
-            let mut response = body.into_response();
-            let headers = response.headers_mut();
-            if let Ok(v) = HeaderValue::from_str(mime) {
-                headers.insert(header::CONTENT_TYPE, v);
-            }
-            headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600"));
-            response
+/// Serves one embedded static file (under `/.porch/static/`) to a GET or
+/// HEAD. Each file's tag is its content hash, so a browser revalidating
+/// with `If-None-Match` gets a bodiless 304. A HEAD gets the headers and
+/// length only: this path skips axum's router, which would otherwise strip
+/// the body, and over HTTP/2 a body on a HEAD breaks the stream.
+pub fn static_file(path: &str, head: bool, if_none_match: Option<&HeaderValue>) -> Response {
+    let Some(file) = StaticFiles::get(path) else {
+        return (StatusCode::NOT_FOUND, "no such file").into_response();
+    };
+    let etag = format!("\"{}\"", hex::encode(&file.metadata.sha256_hash()[..12]));
+    let fresh = if_none_match.and_then(|v| v.to_str().ok()).is_some_and(|v| etag_matches(v, &etag));
+    let len = file.data.len();
+    let mut response = if fresh {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else if head {
+        axum::body::Body::empty().into_response()
+    } else {
+        // Embedded files are 'static in release builds: no copy.
+        match file.data {
+            std::borrow::Cow::Borrowed(bytes) => axum::body::Body::from(bytes::Bytes::from_static(bytes)),
+            std::borrow::Cow::Owned(bytes) => axum::body::Body::from(bytes),
         }
-        None => (StatusCode::NOT_FOUND, "no such file").into_response(),
+        .into_response()
+    };
+    let headers = response.headers_mut();
+    if !fresh {
+        if let Ok(v) = HeaderValue::from_str(file.metadata.mimetype()) {
+            headers.insert(header::CONTENT_TYPE, v);
+        }
+        headers.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+    }
+    if let Ok(v) = HeaderValue::from_str(&etag) {
+        headers.insert(header::ETAG, v);
+    }
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600"));
+    response
+}
+
+/// Whether an `If-None-Match` value names `etag`: `*`, or a list of
+/// tags, weak (`W/`) or strong, as RFC 9110 §13.1.2's weak comparison.
+fn etag_matches(if_none_match: &str, etag: &str) -> bool {
+    if_none_match.trim() == "*"
+        || if_none_match.split(',').map(str::trim).any(|tag| tag.strip_prefix("W/").unwrap_or(tag) == etag)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn static_files_revalidate_by_tag_and_head_has_no_body() {
+        let full = static_file("style.css", false, None);
+        assert_eq!(full.status(), StatusCode::OK);
+        let etag = full.headers()[header::ETAG].clone();
+        let length = full.headers()[header::CONTENT_LENGTH].clone();
+        assert!(etag.to_str().is_ok_and(|t| t.starts_with('"') && t.len() == 26), "{etag:?}");
+
+        let head = static_file("style.css", true, None);
+        assert_eq!(head.headers()[header::CONTENT_LENGTH], length, "a HEAD says how long the GET would be");
+        assert!(axum::body::HttpBody::is_end_stream(head.body()), "and sends no body");
+
+        for asked in [
+            etag.to_str().unwrap_or_default().to_owned(),
+            format!("\"x\", W/{}", etag.to_str().unwrap_or_default()),
+            "*".into(),
+        ] {
+            let again = static_file("style.css", false, HeaderValue::from_str(&asked).ok().as_ref());
+            assert_eq!(again.status(), StatusCode::NOT_MODIFIED, "{asked}");
+            assert!(axum::body::HttpBody::is_end_stream(again.body()));
+            assert_eq!(again.headers()[header::ETAG], etag);
+        }
+        let stale = static_file("style.css", false, Some(&HeaderValue::from_static("\"other\"")));
+        assert_eq!(stale.status(), StatusCode::OK);
+        assert_eq!(static_file("nope.css", false, None).status(), StatusCode::NOT_FOUND);
     }
 }

@@ -124,7 +124,8 @@ async fn route_host(State(gate): State<Gate>, request: Request, next: Next) -> R
     if let Some(file) = request.uri().path().strip_prefix("/.porch/static/")
         && matches!(*request.method(), Method::GET | Method::HEAD)
     {
-        return super::pages::static_file(file);
+        let head = request.method() == Method::HEAD;
+        return super::pages::static_file(file, head, request.headers().get(header::IF_NONE_MATCH));
     }
     let host = request.headers().get(header::HOST).and_then(|h| h.to_str().ok());
     let reserved = request.uri().path().starts_with("/.porch/");
