@@ -120,13 +120,10 @@ pub struct Resolved {
 pub async fn resolve(store: &Store, settings: &Settings, token: &str) -> Result<Option<Resolved>, GateError> {
     let Some(hash) = secret::hash_presented(token) else { return Ok(None) };
     let at = now();
-    let Some(session) = store.session_by_hash(&hash, at).await? else { return Ok(None) };
-    if !secret::hashes_match(&session.token_hash, &hash) {
+    let Some((session, person)) = store.session_and_person(&hash, at).await? else { return Ok(None) };
+    if !secret::hashes_match(&session.token_hash, &hash) || person.is_disabled() {
         return Ok(None);
     }
-    let Some(person) = store.person(session.person_id).await?.filter(|p| !p.is_disabled()) else {
-        return Ok(None);
-    };
     let refreshed = if slide(store, settings, session.id, session.last_seen_at).await? {
         Some(cookie(settings, token.to_owned()))
     } else {

@@ -63,7 +63,8 @@ pub(crate) fn split_list(s: &str) -> Vec<String> {
     s.split(',').filter(|g| !g.is_empty()).map(str::to_owned).collect()
 }
 
-const PERSON_COLUMNS: &str = "p.id, p.display_name, p.role, p.created_at, p.disabled_at, \
+/// The columns of a [`PersonRow`] from `people p`, groups included.
+pub(super) const PERSON_COLUMNS: &str = "p.id, p.display_name, p.role, p.created_at, p.disabled_at, \
      COALESCE((SELECT group_concat(name, ',') FROM (SELECT g.name FROM person_groups pg \
        JOIN groups g ON g.id = pg.group_id WHERE pg.person_id = p.id ORDER BY g.name)), '') AS groups";
 

@@ -4,6 +4,7 @@
 use serde::Serialize;
 use sqlx::FromRow;
 
+use super::people::{PERSON_COLUMNS, PersonRow, Role};
 use super::{Result, Store};
 
 #[derive(Debug, Clone, Serialize, FromRow)]
@@ -41,16 +42,36 @@ impl Store {
         .await?)
     }
 
-    /// A live session by its token hash; expired ones are not returned.
-    pub async fn session_by_hash(&self, token_hash: &[u8; 32], now: i64) -> Result<Option<SessionRow>> {
-        Ok(sqlx::query_as(
-            "SELECT id, token_hash, person_id, created_at, last_seen_at, expires_at, device \
-             FROM sessions WHERE token_hash = ? AND expires_at > ?",
-        )
-        .bind(&token_hash[..])
-        .bind(now)
-        .fetch_optional(self.pool())
-        .await?)
+    /// A live session (expired ones are not returned) and its person, in
+    /// one round trip: every signed-in request asks this.
+    pub async fn session_and_person(&self, token_hash: &[u8; 32], now: i64) -> Result<Option<(SessionRow, PersonRow)>> {
+        let sql = format!(
+            "SELECT s.id AS s_id, s.token_hash, s.created_at AS s_created_at, s.last_seen_at, s.expires_at, \
+             s.device, {PERSON_COLUMNS} \
+             FROM sessions s JOIN people p ON p.id = s.person_id WHERE s.token_hash = ? AND s.expires_at > ?"
+        );
+        let row: Option<SessionPersonRow> =
+            sqlx::query_as(&sql).bind(&token_hash[..]).bind(now).fetch_optional(self.pool()).await?;
+        Ok(row.map(|r| {
+            let session = SessionRow {
+                id: r.s_id,
+                token_hash: r.token_hash,
+                person_id: r.id,
+                created_at: r.s_created_at,
+                last_seen_at: r.last_seen_at,
+                expires_at: r.expires_at,
+                device: r.device,
+            };
+            let person = PersonRow {
+                id: r.id,
+                display_name: r.display_name,
+                role: r.role,
+                created_at: r.created_at,
+                disabled_at: r.disabled_at,
+                groups: r.groups,
+            };
+            (session, person)
+        }))
     }
 
     /// Slides a session forward: seen now, valid for another lifetime.
@@ -92,4 +113,22 @@ impl Store {
             .await?
             .rows_affected())
     }
+}
+
+/// One row of [`Store::session_and_person`]: the session's columns are
+/// prefixed where they share a name with the person's.
+#[derive(FromRow)]
+struct SessionPersonRow {
+    s_id: i64,
+    token_hash: Vec<u8>,
+    s_created_at: i64,
+    last_seen_at: i64,
+    expires_at: i64,
+    device: String,
+    id: i64,
+    display_name: String,
+    role: Role,
+    created_at: i64,
+    disabled_at: Option<i64>,
+    groups: String,
 }
