@@ -1,6 +1,7 @@
 //! Load generation and what it reads back: `wrk` and `h2load` runs parsed
-//! into requests per second and p99 latency, plus the one-off requests that
-//! check a server answers right and time its start-up.
+//! into requests per second and p99 latency, the CPU time the server spent
+//! per request meanwhile, plus the one-off requests that check a server
+//! answers right and time its start-up.
 
 use std::path::Path;
 use std::process::Command;
@@ -13,6 +14,56 @@ use crate::anchors::Tools;
 pub struct Sample {
     pub requests_per_second: f64,
     pub p99_ms: f64,
+    /// Requests completed in the run.
+    pub requests: u64,
+    /// The server's CPU time (user and system, all its threads and child
+    /// processes) per request, in microseconds; set by [`with_cpu`].
+    pub cpu_us_per_request: f64,
+}
+
+/// Runs `load` against the server whose process is `pid` and adds the CPU
+/// time the server spent per request. The load generator shares the cores,
+/// so requests/s depends on how the scheduler splits them; CPU per request
+/// does not, and says how much work each server does for the same answer.
+pub fn with_cpu(pid: u32, load: impl FnOnce() -> Sample) -> Sample {
+    let before = cpu_seconds(pid);
+    let mut sample = load();
+    let spent = cpu_seconds(pid) - before;
+    sample.cpu_us_per_request = spent * 1e6 / sample.requests.max(1) as f64;
+    sample
+}
+
+/// User and system CPU seconds of `pid` and its child processes (nginx's
+/// workers), from `/proc`.
+fn cpu_seconds(pid: u32) -> f64 {
+    let ticks_per_second = clock_ticks();
+    let mut ticks = 0;
+    let Ok(entries) = std::fs::read_dir("/proc") else { return 0.0 };
+    for entry in entries.flatten() {
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else { continue };
+        // "pid (comm) state ppid … utime stime …"; comm may hold spaces.
+        let Some((head, rest)) = stat.rsplit_once(") ") else { continue };
+        let this: u32 = head.split(" (").next().and_then(|p| p.parse().ok()).unwrap_or(0);
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let parent: u32 = fields.get(1).and_then(|p| p.parse().ok()).unwrap_or(0);
+        if this == pid || parent == pid {
+            ticks += [11, 12].iter().filter_map(|&i| fields.get(i)?.parse::<u64>().ok()).sum::<u64>();
+        }
+    }
+    ticks as f64 / ticks_per_second
+}
+
+/// The kernel's clock ticks per second for `/proc` times (`getconf CLK_TCK`).
+fn clock_ticks() -> f64 {
+    static TICKS: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
+    *TICKS.get_or_init(|| {
+        Command::new("getconf")
+            .arg("CLK_TCK")
+            .output()
+            .ok()
+            .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
+            .unwrap_or(100.0)
+    })
 }
 
 /// `wrk` with two threads and `connections` connections for `seconds`.
@@ -43,7 +94,12 @@ pub fn wrk(tools: &Tools, url: &str, connections: u64, seconds: u64, headers: &[
         .find_map(|l| l.trim().strip_prefix("99%"))
         .and_then(|v| duration_ms(v.trim()))
         .unwrap_or_else(|| panic!("no 99% latency in wrk's output:\n{text}"));
-    Sample { requests_per_second, p99_ms }
+    // "  312345 requests in 5.00s, 1.02GB read"
+    let requests = text
+        .lines()
+        .find_map(|l| l.trim().split_once(" requests in ").and_then(|(n, _)| n.parse().ok()))
+        .unwrap_or_else(|| panic!("no request count in wrk's output:\n{text}"));
+    Sample { requests_per_second, p99_ms, requests, cpu_us_per_request: 0.0 }
 }
 
 /// wrk's durations: `812.00us`, `1.23ms`, `2.00s`, `1.00m`.
@@ -93,7 +149,8 @@ pub fn h2load(tools: &Tools, url: &str, connections: u64, seconds: u64, work: &P
     assert!(!times.is_empty(), "h2load logged no requests");
     times.sort_unstable();
     let p99 = times[((times.len() - 1) as f64 * 0.99).round() as usize];
-    Sample { requests_per_second, p99_ms: p99 as f64 / 1000.0 }
+    let requests = field_before(requests, "succeeded");
+    Sample { requests_per_second, p99_ms: p99 as f64 / 1000.0, requests, cpu_us_per_request: 0.0 }
 }
 
 /// In "…, 3 failed, 0 errored, …", the number before `what`.

@@ -15,6 +15,11 @@
 //! 4. footprint: porch's idle and loaded RSS and its start-up to the first
 //!    HTTPS response (warm compiled-app cache), next to Caddy's.
 //!
+//! Beside each load row, the server's CPU time per request (from `/proc`,
+//! children included): the load generator shares the cores, so requests/s
+//! also depends on how the scheduler splits them, and CPU per request
+//! shows how much work each server does for the same answer.
+//!
 //! Knobs: BENCH_ROUNDS (5), BENCH_SECONDS (5 per run), BENCH_CONNECTIONS
 //! (64), BENCH_ONLY (comma list of apps, tls, thumbnails, footprint),
 //! BENCH_PHOTOS (16 per thumbnail batch). The load generator shares the two
@@ -167,16 +172,19 @@ fn apps_and_footprint(bench: &Bench, report: &mut Report, apps: bool, footprint:
         let check = load::get_body(&porch_url, &headers);
         assert_eq!(check, "Hello, world!\n", "porch did not serve the bare app");
         assert_eq!(load::get_body(&wasmtime.url, &[]), "Hello, world!\n", "wasmtime serve did not serve the bare app");
-        let run = |url: &str, headers: &[String]| {
-            load::wrk(&bench.tools, url, bench.connections, bench.seconds, headers, false)
+        let run = |pid: u32, url: &str, headers: &[String]| {
+            load::with_cpu(pid, || load::wrk(&bench.tools, url, bench.connections, bench.seconds, headers, false))
         };
+        let (porch_pid, wasmtime_pid) = (server.child.id(), wasmtime.pid());
         // Warm both up (compiled code paged in, pools filled).
-        run(&porch_url, &headers);
-        run(&wasmtime.url, &[]);
-        let (porch, anchor) = alternate(bench.rounds, || run(&porch_url, &headers), || run(&wasmtime.url, &[]));
+        run(porch_pid, &porch_url, &headers);
+        run(wasmtime_pid, &wasmtime.url, &[]);
+        let (porch, anchor) =
+            alternate(bench.rounds, || run(porch_pid, &porch_url, &headers), || run(wasmtime_pid, &wasmtime.url, &[]));
         let label = format!("apps: bare hello, HTTP/1.1, {} connections", bench.connections);
         report.push(Row::ratio(&label, "requests/s", Better::Higher, "wasmtime serve", rps(&porch), rps(&anchor), 1.0));
         report.push(Row::ratio(&label, "p99 ms", Better::Lower, "wasmtime serve", p99(&porch), p99(&anchor), 1.0));
+        report.push(Row::context(&label, "CPU µs/request", "wasmtime serve", cpu(&porch), cpu(&anchor)));
         let wasmtime_rss = memory_mib(wasmtime.pid()).1;
         report.note(format!("wasmtime serve peak RSS under that load: {wasmtime_rss:.1} MiB"));
     }
@@ -258,6 +266,12 @@ fn tls(bench: &Bench, report: &mut Report) {
     let caddy = anchors::Caddy::spawn(bench, anchors::free_port(), true);
     let nginx = anchors::Nginx::spawn(bench, anchors::free_port());
     let servers = [("porch", porch.port), ("Caddy", caddy.port), ("nginx", nginx.port)];
+    let pid_of = |port: u16| {
+        [(porch.port, porch.child.id()), (caddy.port, caddy.pid()), (nginx.port, nginx.pid())]
+            .into_iter()
+            .find_map(|(p, pid)| (p == port).then_some(pid))
+            .expect("a server on that port")
+    };
     let url = |port: u16| format!("https://localhost:{port}{STATIC_PATH}");
     let expected = std::fs::read_to_string(bench.site.join(STATIC_PATH.trim_start_matches('/'))).expect("css");
     for (name, port) in servers {
@@ -265,6 +279,7 @@ fn tls(bench: &Bench, report: &mut Report) {
         assert_eq!(body, expected, "{name} did not serve {STATIC_PATH}");
     }
     type Runner<'a> = Box<dyn Fn(&str) -> load::Sample + 'a>;
+    let on = |run: &Runner, port: u16| load::with_cpu(pid_of(port), || run(&url(port)));
     let modes: [(&str, Runner); 3] = [
         (
             "HTTP/1.1 keep-alive (wrk)",
@@ -284,10 +299,11 @@ fn tls(bench: &Bench, report: &mut Report) {
             run(&url(port)); // warm-up
         }
         for (anchor, port, target) in [("Caddy", caddy.port, 1.5), ("nginx", nginx.port, 1.0)] {
-            let (ours, theirs) = alternate(bench.rounds, || run(&url(porch.port)), || run(&url(port)));
+            let (ours, theirs) = alternate(bench.rounds, || on(run, porch.port), || on(run, port));
             let label = format!("TLS static file: {mode}, {} connections", bench.connections);
             report.push(Row::ratio(&label, "requests/s", Better::Higher, anchor, rps(&ours), rps(&theirs), target));
             report.push(Row::ratio(&label, "p99 ms", Better::Lower, anchor, p99(&ours), p99(&theirs), 1.0));
+            report.push(Row::context(&label, "CPU µs/request", anchor, cpu(&ours), cpu(&theirs)));
         }
     }
 }
@@ -298,4 +314,8 @@ fn rps(samples: &[load::Sample]) -> Vec<f64> {
 
 fn p99(samples: &[load::Sample]) -> Vec<f64> {
     samples.iter().map(|s| s.p99_ms).collect()
+}
+
+fn cpu(samples: &[load::Sample]) -> Vec<f64> {
+    samples.iter().map(|s| s.cpu_us_per_request).collect()
 }

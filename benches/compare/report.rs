@@ -22,6 +22,8 @@ enum Target {
     Ratio(f64),
     /// porch's median must be at most this.
     AtMost(f64),
+    /// Shown to explain the others; no target of its own.
+    None,
 }
 
 /// One measured line of the report.
@@ -79,6 +81,18 @@ impl Row {
         }
     }
 
+    /// porch beside an anchor with no target: context for the other rows.
+    pub fn context(label: &str, metric: &str, anchor: &str, porch: Vec<f64>, theirs: Vec<f64>) -> Row {
+        Row {
+            label: label.into(),
+            metric: metric.into(),
+            better: Better::Lower,
+            porch,
+            anchor: Some((anchor.into(), theirs)),
+            target: Target::None,
+        }
+    }
+
     fn ratio_of_medians(&self) -> Option<f64> {
         let (_, theirs) = self.anchor.as_ref()?;
         let d = median(theirs);
@@ -90,6 +104,7 @@ impl Row {
             (Target::Ratio(t), Better::Higher) => format!("ratio ≥ {t}"),
             (Target::Ratio(t), Better::Lower) => format!("ratio ≤ {t}"),
             (Target::AtMost(v), _) => format!("≤ {v} {}", self.metric),
+            (Target::None, _) => "none".into(),
         }
     }
 
@@ -103,6 +118,7 @@ impl Row {
                 }
             }
             Target::AtMost(v) => median(&self.porch) <= v,
+            Target::None => true,
         }
     }
 }
@@ -177,7 +193,11 @@ impl Report {
             .as_ref()
             .map_or(String::new(), |(name, v)| format!(", {name} {}{}", number(median(v)), spread(v)));
         let ratio = row.ratio_of_medians().map_or(String::new(), |r| format!(", porch/anchor {r:.2}"));
-        let verdict = if row.met() { "met" } else { "NOT MET" };
+        let verdict = match row.target {
+            Target::None => "(context)",
+            _ if row.met() => "met",
+            _ => "NOT MET",
+        };
         format!("{} [{}]: {ours}{theirs}{ratio}; target {} {verdict}", row.label, row.metric, row.target_text())
     }
 
@@ -199,7 +219,11 @@ impl Report {
                 spread(&row.porch),
                 row.ratio_of_medians().map_or(String::new(), |r| format!("{r:.2}")),
                 row.target_text(),
-                if row.met() { "met" } else { "**not met**" }
+                match row.target {
+                    Target::None => "",
+                    _ if row.met() => "met",
+                    _ => "**not met**",
+                }
             );
         }
         let notes: String = self.notes.iter().map(|n| format!("- {n}\n")).collect();
