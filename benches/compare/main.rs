@@ -266,12 +266,6 @@ fn tls(bench: &Bench, report: &mut Report) {
     let caddy = anchors::Caddy::spawn(bench, anchors::free_port(), true);
     let nginx = anchors::Nginx::spawn(bench, anchors::free_port());
     let servers = [("porch", porch.port), ("Caddy", caddy.port), ("nginx", nginx.port)];
-    let pid_of = |port: u16| {
-        [(porch.port, porch.child.id()), (caddy.port, caddy.pid()), (nginx.port, nginx.pid())]
-            .into_iter()
-            .find_map(|(p, pid)| (p == port).then_some(pid))
-            .expect("a server on that port")
-    };
     let url = |port: u16| format!("https://localhost:{port}{STATIC_PATH}");
     let expected = std::fs::read_to_string(bench.site.join(STATIC_PATH.trim_start_matches('/'))).expect("css");
     for (name, port) in servers {
@@ -279,7 +273,7 @@ fn tls(bench: &Bench, report: &mut Report) {
         assert_eq!(body, expected, "{name} did not serve {STATIC_PATH}");
     }
     type Runner<'a> = Box<dyn Fn(&str) -> load::Sample + 'a>;
-    let on = |run: &Runner, port: u16| load::with_cpu(pid_of(port), || run(&url(port)));
+    let on = |run: &Runner, port: u16, pid: u32| load::with_cpu(pid, || run(&url(port)));
     let modes: [(&str, Runner); 3] = [
         (
             "HTTP/1.1 keep-alive (wrk)",
@@ -298,8 +292,11 @@ fn tls(bench: &Bench, report: &mut Report) {
         for (_, port) in servers {
             run(&url(port)); // warm-up
         }
-        for (anchor, port, target) in [("Caddy", caddy.port, 1.5), ("nginx", nginx.port, 1.0)] {
-            let (ours, theirs) = alternate(bench.rounds, || on(run, porch.port), || on(run, port));
+        for (anchor, port, pid, target) in
+            [("Caddy", caddy.port, caddy.pid(), 1.5), ("nginx", nginx.port, nginx.pid(), 1.0)]
+        {
+            let (ours, theirs) =
+                alternate(bench.rounds, || on(run, porch.port, porch.child.id()), || on(run, port, pid));
             let label = format!("TLS static file: {mode}, {} connections", bench.connections);
             report.push(Row::ratio(&label, "requests/s", Better::Higher, anchor, rps(&ours), rps(&theirs), target));
             report.push(Row::ratio(&label, "p99 ms", Better::Lower, anchor, p99(&ours), p99(&theirs), 1.0));

@@ -57,8 +57,11 @@ pub fn static_file(path: &str, head: bool, if_none_match: Option<&HeaderValue>) 
     let Some(file) = StaticFiles::get(path) else {
         return (StatusCode::NOT_FOUND, "no such file").into_response();
     };
-    let etag = format!("\"{}\"", hex::encode(&file.metadata.sha256_hash()[..12]));
-    let fresh = if_none_match.and_then(|v| v.to_str().ok()).is_some_and(|v| etag_matches(v, &etag));
+    let etag = ETAGS.get(path);
+    let fresh = match (if_none_match.and_then(|v| v.to_str().ok()), etag.and_then(|t| t.to_str().ok())) {
+        (Some(asked), Some(tag)) => etag_matches(asked, tag),
+        _ => false,
+    };
     let len = file.data.len();
     let mut response = if fresh {
         StatusCode::NOT_MODIFIED.into_response()
@@ -79,12 +82,25 @@ pub fn static_file(path: &str, head: bool, if_none_match: Option<&HeaderValue>) 
         }
         headers.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
     }
-    if let Ok(v) = HeaderValue::from_str(&etag) {
-        headers.insert(header::ETAG, v);
+    if let Some(tag) = etag {
+        headers.insert(header::ETAG, tag.clone());
     }
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600"));
     response
 }
+
+/// Each embedded file's `ETag` (its content hash, shortened), made once:
+/// the static path is hot and the embedded files never change (debug
+/// builds read them from disk, so there an edit keeps its old tag).
+static ETAGS: std::sync::LazyLock<std::collections::HashMap<String, HeaderValue>> = std::sync::LazyLock::new(|| {
+    StaticFiles::iter()
+        .filter_map(|name| {
+            let file = StaticFiles::get(&name)?;
+            let tag = format!("\"{}\"", hex::encode(&file.metadata.sha256_hash()[..12]));
+            Some((name.into_owned(), HeaderValue::from_str(&tag).ok()?))
+        })
+        .collect()
+});
 
 /// Whether an `If-None-Match` value names `etag`: `*`, or a list of
 /// tags, weak (`W/`) or strong, as RFC 9110 §13.1.2's weak comparison.

@@ -4,7 +4,7 @@
 use serde::Serialize;
 use sqlx::FromRow;
 
-use super::people::{PERSON_COLUMNS, PersonRow, Role};
+use super::people::{PERSON_COLUMNS, PersonRow};
 use super::{Result, Store};
 
 #[derive(Debug, Clone, Serialize, FromRow)]
@@ -56,21 +56,13 @@ impl Store {
             let session = SessionRow {
                 id: r.s_id,
                 token_hash: r.token_hash,
-                person_id: r.id,
+                person_id: r.person.id,
                 created_at: r.s_created_at,
                 last_seen_at: r.last_seen_at,
                 expires_at: r.expires_at,
                 device: r.device,
             };
-            let person = PersonRow {
-                id: r.id,
-                display_name: r.display_name,
-                role: r.role,
-                created_at: r.created_at,
-                disabled_at: r.disabled_at,
-                groups: r.groups,
-            };
-            (session, person)
+            (session, r.person)
         }))
     }
 
@@ -115,8 +107,8 @@ impl Store {
     }
 }
 
-/// One row of [`Store::session_and_person`]: the session's columns are
-/// prefixed where they share a name with the person's.
+/// One row of [`Store::session_and_person`]: the person's columns as
+/// [`PersonRow`] reads them, the session's prefixed where the names clash.
 #[derive(FromRow)]
 struct SessionPersonRow {
     s_id: i64,
@@ -125,10 +117,6 @@ struct SessionPersonRow {
     last_seen_at: i64,
     expires_at: i64,
     device: String,
-    id: i64,
-    display_name: String,
-    role: Role,
-    created_at: i64,
-    disabled_at: Option<i64>,
-    groups: String,
+    #[sqlx(flatten)]
+    person: PersonRow,
 }
