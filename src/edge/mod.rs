@@ -16,6 +16,7 @@ pub mod local_ca;
 pub mod redirect;
 pub mod tls;
 
+use std::convert::Infallible;
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -24,8 +25,6 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::Request;
 use axum::http::{HeaderValue, header};
-use axum::middleware::{self, Next};
-use axum::response::Response;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
@@ -192,10 +191,8 @@ async fn accept_loop(
     options: ServeOptions,
 ) -> Result<(), EdgeError> {
     let Listener { tcp, tls, app } = listener;
-    let app = match tls {
-        Some(_) => app.layer(middleware::from_fn(add_hsts)),
-        None => app,
-    };
+    // Over TLS every answer tells browsers to stay on HTTPS.
+    let hsts = tls.is_some();
     let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder.http1().timer(TokioTimer::new()).header_read_timeout(options.header_timeout);
@@ -244,9 +241,14 @@ async fn accept_loop(
                 with_host_header(&mut request);
                 let response = app.clone().oneshot(request);
                 async move {
-                    let response = response.await;
+                    let Ok(mut response) = response.await;
                     drop(running);
-                    response
+                    if hsts {
+                        response
+                            .headers_mut()
+                            .insert(header::STRICT_TRANSPORT_SECURITY, HeaderValue::from_static(HSTS));
+                    }
+                    Ok::<_, Infallible>(response)
                 }
             });
             let watchdog = connections::watchdog(slot.activity.clone(), idle);
@@ -314,12 +316,6 @@ fn with_host_header<B>(request: &mut axum::http::Request<B>) {
     if let Some(value) = request.uri().authority().and_then(|a| HeaderValue::from_str(a.as_str()).ok()) {
         request.headers_mut().insert(header::HOST, value);
     }
-}
-
-async fn add_hsts(request: Request, next: Next) -> Response {
-    let mut response = next.run(request).await;
-    response.headers_mut().insert(header::STRICT_TRANSPORT_SECURITY, HeaderValue::from_static(HSTS));
-    response
 }
 
 /// Completes on SIGINT (Ctrl-C) or SIGTERM. The handlers are registered when

@@ -1,20 +1,18 @@
 //! Request budgets: how many requests one client (an IPv4 address or an
 //! IPv6 /64, see `edge::source_group`) may make, with stricter budgets for
 //! the door (sign-in and invite links) and for uploads, plus one cap on
-//! requests in flight from everyone together. The first layer of the gate's
+//! requests in flight from everyone together. The first check of the gate's
 //! pipeline, so a flood is turned away before it costs a database lookup.
 //!
 //! Over a budget a client gets 429 with `Retry-After` and a friendly page;
 //! over the in-flight cap, 503 with `Retry-After`.
 
 use std::net::IpAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::{HeaderValue, Method, StatusCode, header};
-use axum::middleware::Next;
 use axum::response::Response;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
@@ -43,7 +41,7 @@ pub struct Budgets {
     general: Option<DefaultKeyedRateLimiter<IpAddr>>,
     door: Option<DefaultKeyedRateLimiter<IpAddr>>,
     uploads: Option<DefaultKeyedRateLimiter<IpAddr>>,
-    in_flight: Arc<Semaphore>,
+    in_flight: Semaphore,
     checks: AtomicU64,
     form_body: u64,
 }
@@ -61,7 +59,7 @@ impl Budgets {
             general: limiter(limits.requests),
             door: limiter(limits.door),
             uploads: limiter(limits.uploads),
-            in_flight: Arc::new(Semaphore::new(limits.in_flight as usize)),
+            in_flight: Semaphore::new(limits.in_flight as usize),
             checks: AtomicU64::new(0),
             form_body: form_body as u64,
         }
@@ -118,8 +116,8 @@ impl Budgets {
     }
 }
 
-/// The gate's first layer: budgets, then the in-flight cap.
-pub async fn limit(State(gate): State<Gate>, request: Request, next: Next) -> Response {
+/// The gate's first check after counting: budgets, then the in-flight cap.
+pub async fn limit(gate: &Gate, request: Request, next: impl AsyncFnOnce(Request) -> Response) -> Response {
     let client = super::web::client_ip(&request);
     let class = gate.budgets.class_of(&request, &gate.settings.domain);
     if let Err((refused_by, wait)) = gate.budgets.check(crate::edge::source_group(client), class) {
@@ -133,20 +131,20 @@ pub async fn limit(State(gate): State<Gate>, request: Request, next: Next) -> Re
             Class::Upload => "uploads",
             Class::General => "requests",
         });
-        return too_many(&gate, StatusCode::TOO_MANY_REQUESTS, wait, message, &Visitor::anonymous(&request));
+        return too_many(gate, StatusCode::TOO_MANY_REQUESTS, wait, message, &Visitor::anonymous(&request));
     }
-    let Ok(permit) = gate.budgets.in_flight.clone().try_acquire_owned() else {
+    let Ok(permit) = gate.budgets.in_flight.try_acquire() else {
         let message = "This porch is very busy right now. Try again in a moment.";
         crate::metrics::budget_refused("in_flight");
         return too_many(
-            &gate,
+            gate,
             StatusCode::SERVICE_UNAVAILABLE,
             Duration::from_secs(1),
             message,
             &Visitor::anonymous(&request),
         );
     };
-    let response = next.run(request).await;
+    let response = next(request).await;
     drop(permit);
     response
 }

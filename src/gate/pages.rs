@@ -2,7 +2,7 @@
 //! from `static/`, both embedded in the binary at build time so one file is
 //! all an owner has to run.
 
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use minijinja::{Environment, Value};
 use rust_embed::RustEmbed;
@@ -54,50 +54,51 @@ fn format_time(secs: i64) -> String {
 /// length only: this path skips axum's router, which would otherwise strip
 /// the body, and over HTTP/2 a body on a HEAD breaks the stream.
 pub fn static_file(path: &str, head: bool, if_none_match: Option<&HeaderValue>) -> Response {
-    let Some(file) = StaticFiles::get(path) else {
+    let Some(file) = STATIC.get(path) else {
         return (StatusCode::NOT_FOUND, "no such file").into_response();
     };
-    let etag = ETAGS.get(path);
-    let fresh = match (if_none_match.and_then(|v| v.to_str().ok()), etag.and_then(|t| t.to_str().ok())) {
-        (Some(asked), Some(tag)) => etag_matches(asked, tag),
-        _ => false,
-    };
-    let len = file.data.len();
-    let mut response = if fresh {
-        StatusCode::NOT_MODIFIED.into_response()
-    } else if head {
-        axum::body::Body::empty().into_response()
-    } else {
-        // Embedded files are 'static in release builds: no copy.
-        match file.data {
-            std::borrow::Cow::Borrowed(bytes) => axum::body::Body::from(bytes::Bytes::from_static(bytes)),
-            std::borrow::Cow::Owned(bytes) => axum::body::Body::from(bytes),
-        }
-        .into_response()
-    };
-    let headers = response.headers_mut();
-    if !fresh {
-        if let Ok(v) = HeaderValue::from_str(file.metadata.mimetype()) {
-            headers.insert(header::CONTENT_TYPE, v);
-        }
-        headers.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+    let fresh = if_none_match.and_then(|v| v.to_str().ok()).is_some_and(|asked| etag_matches(asked, &file.etag));
+    let body = if fresh || head { axum::body::Body::empty() } else { axum::body::Body::from(file.body.clone()) };
+    let mut response = Response::new(body);
+    *response.headers_mut() = file.headers.clone();
+    if fresh {
+        *response.status_mut() = StatusCode::NOT_MODIFIED;
+        response.headers_mut().remove(header::CONTENT_TYPE);
+        response.headers_mut().remove(header::CONTENT_LENGTH);
     }
-    if let Some(tag) = etag {
-        headers.insert(header::ETAG, tag.clone());
-    }
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600"));
+    response.extensions_mut().insert(super::web::Secured);
     response
 }
 
-/// Each embedded file's `ETag` (its content hash, shortened), made once:
-/// the static path is hot and the embedded files never change (debug
-/// builds read them from disk, so there an edit keeps its old tag).
-static ETAGS: std::sync::LazyLock<std::collections::HashMap<String, HeaderValue>> = std::sync::LazyLock::new(|| {
+/// One static file ready to send: its bytes and every header of its answer,
+/// the security headers included.
+struct Prepared {
+    body: bytes::Bytes,
+    etag: String,
+    headers: HeaderMap,
+}
+
+/// The static files with their answers' headers, made once: the static path
+/// is hot (every page load revalidates the stylesheet) and cloning a header
+/// map costs less than building one. Debug builds of rust-embed read the
+/// files from disk, so there an edit shows after a restart.
+static STATIC: std::sync::LazyLock<std::collections::HashMap<String, Prepared>> = std::sync::LazyLock::new(|| {
     StaticFiles::iter()
         .filter_map(|name| {
             let file = StaticFiles::get(&name)?;
-            let tag = format!("\"{}\"", hex::encode(&file.metadata.sha256_hash()[..12]));
-            Some((name.into_owned(), HeaderValue::from_str(&tag).ok()?))
+            let etag = format!("\"{}\"", hex::encode(&file.metadata.sha256_hash()[..12]));
+            let mut headers = HeaderMap::new();
+            headers.insert(header::CONTENT_TYPE, HeaderValue::from_str(file.metadata.mimetype()).ok()?);
+            headers.insert(header::CONTENT_LENGTH, HeaderValue::from(file.data.len()));
+            headers.insert(header::ETAG, HeaderValue::from_str(&etag).ok()?);
+            headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600"));
+            super::web::add_security_headers(&mut headers);
+            let body = match file.data {
+                // Embedded files are 'static in release builds: no copy.
+                std::borrow::Cow::Borrowed(bytes) => bytes::Bytes::from_static(bytes),
+                std::borrow::Cow::Owned(bytes) => bytes::Bytes::from(bytes),
+            };
+            Some((name.into_owned(), Prepared { body, etag, headers }))
         })
         .collect()
 });
@@ -138,5 +139,9 @@ mod tests {
         let stale = static_file("style.css", false, Some(&HeaderValue::from_static("\"other\"")));
         assert_eq!(stale.status(), StatusCode::OK);
         assert_eq!(static_file("nope.css", false, None).status(), StatusCode::NOT_FOUND);
+        for answer in [full, head, stale] {
+            assert_eq!(answer.headers()[header::CACHE_CONTROL], "public, max-age=3600");
+            assert_eq!(answer.headers()[header::X_CONTENT_TYPE_OPTIONS], "nosniff", "security headers are built in");
+        }
     }
 }

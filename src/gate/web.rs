@@ -1,20 +1,22 @@
-//! The gate's request pipeline, outermost first: security headers, request
-//! budgets (`budget`), host routing, identifying the caller from the session cookie, refusing
-//! cross-site state changes, and turning errors into friendly pages. Also the
+//! The gate's request pipeline, outermost first: metrics and security
+//! headers, request budgets (`budget`), host routing, identifying the caller
+//! from the session cookie, refusing cross-site state changes, and turning
+//! errors into friendly pages. Also the
 //! extractors handlers use to demand a signed-in person, an owner, or a form
 //! that carries its CSRF token.
 
+use std::convert::Infallible;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use axum::Router;
-use axum::extract::{Form, FromRequest, FromRequestParts, Request, State};
+use axum::extract::{Form, FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
-use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::cookie::CookieJar;
 use minijinja::context;
 use serde::de::DeserializeOwned;
+use tower::ServiceExt;
 
 use super::Gate;
 use super::audit::{Actor, record};
@@ -60,42 +62,78 @@ impl Visitor {
     }
 }
 
-/// Adds the pipeline around porch's routes, outermost first. The layers
-/// wrap the router as a whole, so a request is matched against porch's
-/// routes only once it gets that far (app requests and static files never
-/// are), and each request clones one plain stack rather than a boxed
-/// service per layer.
+/// Puts the pipeline in front of porch's routes. Requests reach the routes
+/// only once they get that far (app requests and static files never do).
 pub fn wrap(routes: Router<Gate>, gate: Gate) -> Router {
-    let stack = tower::ServiceBuilder::new()
-        .layer(middleware::from_fn(count))
-        .layer(middleware::from_fn(security_headers))
-        .layer(middleware::from_fn_with_state(gate.clone(), super::budget::limit))
-        .layer(middleware::from_fn_with_state(gate.clone(), route_host))
-        .layer(middleware::from_fn_with_state(gate.clone(), identify))
-        .layer(middleware::from_fn_with_state(gate.clone(), refuse_cross_site))
-        .layer(middleware::from_fn_with_state(gate.clone(), render_errors))
-        .service(routes.with_state(gate));
-    Router::new().fallback_service(stack)
+    Router::new().fallback_service(Pipeline { routes: routes.with_state(gate.clone()), gate })
+}
+
+/// The gate's stages as one service. Each stage is a plain async function
+/// handed the rest of the pipeline as a closure, so a request costs one
+/// boxed future and one clone of the gate, not a boxed future and a cloned
+/// service stack per stage.
+#[derive(Clone)]
+struct Pipeline {
+    gate: Gate,
+    routes: Router,
+}
+
+impl tower::Service<Request> for Pipeline {
+    type Response = Response;
+    type Error = Infallible;
+    type Future = futures::future::BoxFuture<'static, Result<Response, Infallible>>;
+
+    fn poll_ready(&mut self, _: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), Infallible>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        let Pipeline { gate, routes } = self.clone();
+        Box::pin(async move { Ok(run(&gate, routes, request).await) })
+    }
+}
+
+/// The stages, outermost first: metrics and security headers, request
+/// budgets (`budget`), host routing, identifying the caller, refusing
+/// cross-site state changes, error pages, then porch's routes. Written
+/// innermost first: each closure is "the rest of the pipeline" for the
+/// stage before it.
+async fn run(gate: &Gate, routes: Router, request: Request) -> Response {
+    let routes = async move |r: Request| {
+        let Ok(response) = routes.oneshot(r).await;
+        response
+    };
+    let errors = async move |r: Request| render_errors(gate, r, routes).await;
+    let same_site = async move |r: Request| refuse_cross_site(gate, r, errors).await;
+    let identified = async move |r: Request| identify(gate, r, same_site).await;
+    let routed = async move |r: Request| route_host(gate, r, identified).await;
+    let limited = async move |r: Request| super::budget::limit(gate, r, routed).await;
+    count_and_secure(request, limited).await
 }
 
 /// Counts every answer for the metrics listener (status class, kind of host,
-/// time to the response's head).
-async fn count(request: Request, next: Next) -> Response {
+/// time to the response's head), and puts the security headers on porch's
+/// own pages (apps' responses get theirs in `app_door`).
+async fn count_and_secure(request: Request, next: impl AsyncFnOnce(Request) -> Response) -> Response {
     let started = std::time::Instant::now();
-    let response = next.run(request).await;
-    let host = if response.extensions().get::<super::app_door::AppResponse>().is_some() { "app" } else { "porch" };
+    let mut response = next(request).await;
+    let from_app = response.extensions().get::<super::app_door::AppResponse>().is_some();
+    let host = if from_app { "app" } else { "porch" };
     crate::metrics::request_done(host, response.status().as_u16(), started.elapsed());
+    if !from_app && response.extensions().get::<Secured>().is_none() {
+        add_security_headers(response.headers_mut());
+    }
     response
 }
 
-/// Security headers on every response of porch's own pages (apps' own
-/// responses get theirs in `app_door`).
-async fn security_headers(request: Request, next: Next) -> Response {
-    let mut response = next.run(request).await;
-    if response.extensions().get::<super::app_door::AppResponse>().is_some() {
-        return response;
-    }
-    let h = response.headers_mut();
+/// Marks a response that already carries porch's security headers (static
+/// files, whose headers are made once).
+#[derive(Clone, Copy)]
+pub(super) struct Secured;
+
+/// The security headers of porch's own answers; `Cache-Control: no-store`
+/// unless the answer set its own.
+pub(super) fn add_security_headers(h: &mut HeaderMap) {
     h.insert(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(
@@ -113,12 +151,11 @@ async fn security_headers(request: Request, next: Next) -> Response {
     if !h.contains_key(header::CACHE_CONTROL) {
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
-    response
 }
 
 /// Sends each request to the part of porch its Host names. `/.porch/` is
 /// reserved on every host and always answered by porch.
-async fn route_host(State(gate): State<Gate>, request: Request, next: Next) -> Response {
+async fn route_host(gate: &Gate, request: Request, next: impl AsyncFnOnce(Request) -> Response) -> Response {
     // porch's stylesheet and icons need no caller, no form check and no
     // router: answered here, on any host.
     if let Some(file) = request.uri().path().strip_prefix("/.porch/static/")
@@ -130,15 +167,15 @@ async fn route_host(State(gate): State<Gate>, request: Request, next: Next) -> R
     let host = request.headers().get(header::HOST).and_then(|h| h.to_str().ok());
     let reserved = request.uri().path().starts_with("/.porch/");
     match classify(host, &gate.settings.domain) {
-        HostKind::Porch => next.run(request).await,
+        HostKind::Porch => next(request).await,
         HostKind::App(app) if request.uri().path() == "/.porch/ticket" => {
-            super::app_door::ticket(&gate, &app, request).await
+            super::app_door::ticket(gate, &app, request).await
         }
-        _ if reserved => next.run(request).await,
-        HostKind::App(app) => super::app_door::proxy(&gate, &app, request).await,
+        _ if reserved => next(request).await,
+        HostKind::App(app) => super::app_door::proxy(gate, &app, request).await,
         HostKind::Unknown => {
             let message = format!("This porch answers to {} only.", gate.settings.domain);
-            error_page(&gate, StatusCode::MISDIRECTED_REQUEST, &message, &Visitor::anonymous(&request))
+            error_page(gate, StatusCode::MISDIRECTED_REQUEST, &message, &Visitor::anonymous(&request))
         }
     }
 }
@@ -158,7 +195,7 @@ fn user_agent(headers: &HeaderMap) -> String {
 }
 
 /// Decides who is calling from the session cookie, before anything else.
-async fn identify(State(gate): State<Gate>, mut request: Request, next: Next) -> Response {
+async fn identify(gate: &Gate, mut request: Request, next: impl AsyncFnOnce(Request) -> Response) -> Response {
     let jar = CookieJar::from_headers(request.headers());
     let mut visitor = Visitor::anonymous(&request);
     let mut refreshed = None;
@@ -173,7 +210,7 @@ async fn identify(State(gate): State<Gate>, mut request: Request, next: Next) ->
         }
     }
     request.extensions_mut().insert(visitor);
-    let mut response = next.run(request).await;
+    let mut response = next(request).await;
     if let Some(cookie) = refreshed
         && !response.headers().contains_key(header::SET_COOKIE)
         && let Ok(v) = HeaderValue::from_str(&cookie.to_string())
@@ -187,12 +224,12 @@ async fn identify(State(gate): State<Gate>, mut request: Request, next: Next) ->
 /// site: `Sec-Fetch-Site` when sent, else `Origin` against `Host`. Requests
 /// with neither (not from a browser) pass; signed-in forms still need their
 /// per-session token (see [`Checked`]).
-async fn refuse_cross_site(State(gate): State<Gate>, request: Request, next: Next) -> Response {
+async fn refuse_cross_site(gate: &Gate, request: Request, next: impl AsyncFnOnce(Request) -> Response) -> Response {
     if not_cross_site(&request) {
-        return next.run(request).await;
+        return next(request).await;
     }
     let visitor = request.extensions().get::<Visitor>().cloned().unwrap_or_else(|| Visitor::anonymous(&request));
-    refuse_as_cross_site(&gate, cross_site_detail(&request), &visitor).await
+    refuse_as_cross_site(gate, cross_site_detail(&request), &visitor).await
 }
 
 /// Whether a request is safe (GET, HEAD, OPTIONS) or, by what the browser
@@ -242,16 +279,16 @@ fn origin_matches_host(origin: &str, host: Option<&str>) -> bool {
 }
 
 /// Turns error markers (and bare 404/405s from the router) into pages.
-async fn render_errors(State(gate): State<Gate>, request: Request, next: Next) -> Response {
+async fn render_errors(gate: &Gate, request: Request, next: impl AsyncFnOnce(Request) -> Response) -> Response {
     let visitor = request.extensions().get::<Visitor>().cloned().unwrap_or_else(|| Visitor::anonymous(&request));
-    let response = next.run(request).await;
+    let response = next(request).await;
     let is_html = response
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("text/html"));
     if let Some(page) = response.extensions().get::<ErrorPage>() {
-        return error_page(&gate, page.status, &page.message, &visitor);
+        return error_page(gate, page.status, &page.message, &visitor);
     }
     let status = response.status();
     if status.is_client_error() && !is_html {
@@ -261,7 +298,7 @@ async fn render_errors(State(gate): State<Gate>, request: Request, next: Next) -
             StatusCode::METHOD_NOT_ALLOWED => "This page cannot be used that way.",
             _ => "This request could not be understood. Go back and try again.",
         };
-        return error_page(&gate, status, message, &visitor);
+        return error_page(gate, status, message, &visitor);
     }
     response
 }
