@@ -125,13 +125,13 @@ pub async fn run(settings: Settings) -> Result<(), ServeError> {
     let mut listeners = vec![edge::Listener {
         tcp: listener,
         tls: tls.as_ref().map(|t| t.server_config()).transpose().map_err(EdgeError::from)?,
-        app: gate::router(gate),
+        app: gate::app(gate),
     }];
     if let (Some(tcp), Some(tls)) = (http_listener, &tls) {
         listeners.push(edge::Listener {
             tcp,
             tls: None,
-            app: edge::redirect::router(tls.challenges.clone(), &domain, bound.port()),
+            app: Arc::new(edge::redirect::router(tls.challenges.clone(), &domain, bound.port())),
         });
     }
     let served = edge::serve(listeners, shutdown, options).await;

@@ -25,6 +25,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::Request;
 use axum::http::{HeaderValue, header};
+use axum::response::Response;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
@@ -116,7 +117,24 @@ pub struct Listener {
     pub tcp: TcpListener,
     /// TLS configuration for HTTPS listeners; `None` serves plain HTTP.
     pub tls: Option<Arc<ServerConfig>>,
-    pub app: Router,
+    pub app: Arc<dyn App>,
+}
+
+/// What a listener answers requests with: the gate's pipeline, or a plain
+/// axum router (the port-80 redirect). Called by reference, so a request
+/// clones nothing and boxes one future.
+pub trait App: Send + Sync + 'static {
+    fn serve(&self, request: Request) -> futures::future::BoxFuture<'static, Response>;
+}
+
+impl App for Router {
+    fn serve(&self, request: Request) -> futures::future::BoxFuture<'static, Response> {
+        let answer = self.clone().oneshot(request);
+        Box::pin(async move {
+            let Ok(response) = answer.await;
+            response
+        })
+    }
 }
 
 /// How every listener treats its connections.
@@ -239,9 +257,9 @@ async fn accept_loop(
                 let mut request = request.map(|body| axum::body::Body::new(connections::StallLimited::new(body, idle)));
                 request.extensions_mut().insert(ClientAddr(client));
                 with_host_header(&mut request);
-                let response = app.clone().oneshot(request);
+                let response = app.serve(request);
                 async move {
-                    let Ok(mut response) = response.await;
+                    let mut response = response.await;
                     drop(running);
                     if hsts {
                         response

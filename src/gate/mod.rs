@@ -27,8 +27,6 @@ mod web;
 use std::ops::Deref;
 use std::sync::Arc;
 
-use axum::Router;
-
 pub use app_door::{Identity, app_origin, rewrite_headers};
 pub use error::GateError;
 pub use host::{HostKind, classify};
@@ -92,8 +90,8 @@ impl Gate {
     }
 }
 
-/// The gate's whole router. Requests must carry a [`ClientAddr`] extension
-/// (the edge adds it).
-pub fn router(gate: Gate) -> Router {
-    web::wrap(routes::porch_routes(gate.clone()), gate)
+/// The gate as the edge serves it: the pipeline in front of porch's routes.
+/// Requests must carry a [`ClientAddr`] extension (the edge adds it).
+pub fn app(gate: Gate) -> Arc<dyn crate::edge::App> {
+    Arc::new(web::Pipeline::new(routes::porch_routes(gate.clone()), gate))
 }

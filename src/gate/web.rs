@@ -5,7 +5,6 @@
 //! extractors handlers use to demand a signed-in person, an owner, or a form
 //! that carries its CSRF token.
 
-use std::convert::Infallible;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use axum::Router;
@@ -62,34 +61,28 @@ impl Visitor {
     }
 }
 
-/// Puts the pipeline in front of porch's routes. Requests reach the routes
-/// only once they get that far (app requests and static files never do).
-pub fn wrap(routes: Router<Gate>, gate: Gate) -> Router {
-    Router::new().fallback_service(Pipeline { routes: routes.with_state(gate.clone()), gate })
-}
-
-/// The gate's stages as one service. Each stage is a plain async function
-/// handed the rest of the pipeline as a closure, so a request costs one
-/// boxed future and one clone of the gate, not a boxed future and a cloned
-/// service stack per stage.
-#[derive(Clone)]
-struct Pipeline {
+/// The gate's stages in front of porch's routes, as the edge serves them.
+/// Each stage is a plain async function handed the rest of the pipeline as
+/// a closure, so a request costs one boxed future and one clone of the gate,
+/// not a boxed future and a cloned service stack per stage (`from_fn`
+/// layers), nor a pass through an axum router before the first stage.
+/// Requests reach porch's routes only once they get that far (app requests
+/// and static files never do).
+pub struct Pipeline {
     gate: Gate,
     routes: Router,
 }
 
-impl tower::Service<Request> for Pipeline {
-    type Response = Response;
-    type Error = Infallible;
-    type Future = futures::future::BoxFuture<'static, Result<Response, Infallible>>;
-
-    fn poll_ready(&mut self, _: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), Infallible>> {
-        std::task::Poll::Ready(Ok(()))
+impl Pipeline {
+    pub fn new(routes: Router<Gate>, gate: Gate) -> Pipeline {
+        Pipeline { routes: routes.with_state(gate.clone()), gate }
     }
+}
 
-    fn call(&mut self, request: Request) -> Self::Future {
-        let Pipeline { gate, routes } = self.clone();
-        Box::pin(async move { Ok(run(&gate, routes, request).await) })
+impl crate::edge::App for Pipeline {
+    fn serve(&self, request: Request) -> futures::future::BoxFuture<'static, Response> {
+        let (gate, routes) = (self.gate.clone(), self.routes.clone());
+        Box::pin(async move { run(&gate, routes, request).await })
     }
 }
 
