@@ -157,15 +157,19 @@ async fn route_host(gate: &Gate, request: Request, next: impl AsyncFnOnce(Reques
         let head = request.method() == Method::HEAD;
         return super::pages::static_file(file, head, request.headers().get(header::IF_NONE_MATCH));
     }
+    // The branches below are boxed: their futures (porch's routes, an app
+    // instance) are kilobytes, and kept inline they would make every
+    // request's future that size, to be copied onto the heap even for the
+    // static files answered above.
     let host = request.headers().get(header::HOST).and_then(|h| h.to_str().ok());
     let reserved = request.uri().path().starts_with("/.porch/");
     match classify(host, &gate.settings.domain) {
-        HostKind::Porch => next(request).await,
+        HostKind::Porch => Box::pin(next(request)).await,
         HostKind::App(app) if request.uri().path() == "/.porch/ticket" => {
-            super::app_door::ticket(gate, &app, request).await
+            Box::pin(super::app_door::ticket(gate, &app, request)).await
         }
-        _ if reserved => next(request).await,
-        HostKind::App(app) => super::app_door::proxy(gate, &app, request).await,
+        _ if reserved => Box::pin(next(request)).await,
+        HostKind::App(app) => Box::pin(super::app_door::proxy(gate, &app, request)).await,
         HostKind::Unknown => {
             let message = format!("This porch answers to {} only.", gate.settings.domain);
             error_page(gate, StatusCode::MISDIRECTED_REQUEST, &message, &Visitor::anonymous(&request))
