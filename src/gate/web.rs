@@ -111,8 +111,8 @@ async fn count_and_secure(request: Request, next: impl AsyncFnOnce(Request) -> R
     let started = std::time::Instant::now();
     let mut response = next(request).await;
     let from_app = response.extensions().get::<super::app_door::AppResponse>().is_some();
-    let host = if from_app { "app" } else { "porch" };
-    crate::metrics::request_done(host, response.status().as_u16(), started.elapsed());
+    let by = if from_app { crate::metrics::AnsweredBy::App } else { crate::metrics::AnsweredBy::Porch };
+    crate::metrics::request_done(by, response.status().as_u16(), started.elapsed());
     if !from_app && response.extensions().get::<Secured>().is_none() {
         add_security_headers(response.headers_mut());
     }
