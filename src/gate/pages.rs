@@ -57,7 +57,10 @@ pub fn static_file(path: &str, head: bool, if_none_match: Option<&HeaderValue>) 
     let Some(file) = STATIC.get(path) else {
         return (StatusCode::NOT_FOUND, "no such file").into_response();
     };
-    let fresh = if_none_match.and_then(|v| v.to_str().ok()).is_some_and(|asked| etag_matches(asked, &file.etag));
+    let etag = || file.headers.get(header::ETAG).and_then(|v| v.to_str().ok());
+    let fresh = if_none_match
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|asked| etag().is_some_and(|etag| etag_matches(asked, etag)));
     let body = if fresh || head { axum::body::Body::empty() } else { axum::body::Body::from(file.body.clone()) };
     let mut response = Response::new(body);
     *response.headers_mut() = file.headers.clone();
@@ -70,11 +73,10 @@ pub fn static_file(path: &str, head: bool, if_none_match: Option<&HeaderValue>) 
     response
 }
 
-/// One static file ready to send: its bytes and every header of its answer,
-/// the security headers included.
+/// One static file ready to send: its bytes and every header of its answer
+/// (its `ETag` among them), the security headers included.
 struct Prepared {
     body: bytes::Bytes,
-    etag: String,
     headers: HeaderMap,
 }
 
@@ -98,7 +100,7 @@ static STATIC: std::sync::LazyLock<std::collections::HashMap<String, Prepared>> 
                 std::borrow::Cow::Borrowed(bytes) => bytes::Bytes::from_static(bytes),
                 std::borrow::Cow::Owned(bytes) => bytes::Bytes::from(bytes),
             };
-            Some((name.into_owned(), Prepared { body, etag, headers }))
+            Some((name.into_owned(), Prepared { body, headers }))
         })
         .collect()
 });
