@@ -121,6 +121,13 @@ fn duration_ms(v: &str) -> Option<f64> {
 /// per-request log.
 pub fn h2load(tools: &Tools, url: &str, connections: u64, seconds: u64, work: &Path) -> Sample {
     let log = work.join("h2load.log");
+    // h2load appends to its log file: without this, every run's p99 was taken
+    // over all the runs before it too (other servers and warm-ups included).
+    match std::fs::remove_file(&log) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => panic!("cannot remove the previous {}: {e}", log.display()),
+    }
     let out = Command::new(&tools.h2load)
         .args(["-t2", &format!("-c{connections}"), "-m4", &format!("-D{seconds}")])
         .arg(format!("--log-file={}", log.display()))
@@ -146,10 +153,11 @@ pub fn h2load(tools: &Tools, url: &str, connections: u64, seconds: u64, work: &P
     // of the response (µs).
     let logged = std::fs::read_to_string(&log).expect("h2load log");
     let mut times: Vec<u64> = logged.lines().filter_map(|l| l.split('\t').nth(2)?.trim().parse().ok()).collect();
+    let requests = field_before(requests, "succeeded");
     assert!(!times.is_empty(), "h2load logged no requests");
+    assert_eq!(times.len() as u64, requests, "h2load's log does not hold exactly this run's requests");
     times.sort_unstable();
     let p99 = times[((times.len() - 1) as f64 * 0.99).round() as usize];
-    let requests = field_before(requests, "succeeded");
     Sample { requests_per_second, p99_ms: p99 as f64 / 1000.0, requests, cpu_us_per_request: 0.0 }
 }
 
