@@ -124,7 +124,7 @@ pub async fn run(settings: Settings) -> Result<(), ServeError> {
     let gate = Gate::new(store.clone(), settings, base_url, apps, certificates, backups)?;
     let mut listeners = vec![edge::Listener {
         tcp: listener,
-        tls: tls.as_ref().map(|t| t.server_config()).transpose().map_err(EdgeError::from)?,
+        tls: tls.as_ref().map(|t| t.server_tls()).transpose().map_err(EdgeError::from)?,
         app: gate::app(gate),
     }];
     if let (Some(tcp), Some(tls)) = (http_listener, &tls) {

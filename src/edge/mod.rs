@@ -14,6 +14,7 @@ pub mod dns;
 pub mod forwarded;
 pub mod local_ca;
 pub mod redirect;
+pub mod suites;
 pub mod tls;
 
 use std::convert::Infallible;
@@ -29,7 +30,6 @@ use axum::response::Response;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
-use rustls::ServerConfig;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tower::ServiceExt;
@@ -115,8 +115,8 @@ pub async fn bind(addr: SocketAddr) -> Result<TcpListener, EdgeError> {
 /// One listener and what it serves.
 pub struct Listener {
     pub tcp: TcpListener,
-    /// TLS configuration for HTTPS listeners; `None` serves plain HTTP.
-    pub tls: Option<Arc<ServerConfig>>,
+    /// TLS configurations for HTTPS listeners; `None` serves plain HTTP.
+    pub tls: Option<Arc<suites::ServerTls>>,
     pub app: Arc<dyn App>,
 }
 
@@ -211,7 +211,6 @@ async fn accept_loop(
     let Listener { tcp, tls, app } = listener;
     // Over TLS every answer tells browsers to stay on HTTPS.
     let hsts = tls.is_some();
-    let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder.http1().timer(TokioTimer::new()).header_read_timeout(options.header_timeout);
     builder.http2().timer(TokioTimer::new());
@@ -246,7 +245,7 @@ async fn accept_loop(
         let app = app.clone();
         let builder = builder.clone();
         let watcher = graceful.watcher();
-        let acceptor = acceptor.clone();
+        let tls = tls.clone();
         let options = options.clone();
         tokio::spawn(async move {
             let activity = slot.activity.clone();
@@ -270,10 +269,10 @@ async fn accept_loop(
                 }
             });
             let watchdog = connections::watchdog(slot.activity.clone(), idle);
-            match acceptor {
+            match tls {
                 None => serve_until_idle(&builder, stream, service, watcher, watchdog).await,
-                Some(acceptor) => {
-                    let tls = match tokio::time::timeout(options.header_timeout, acceptor.accept(stream)).await {
+                Some(tls) => {
+                    let tls = match tokio::time::timeout(options.header_timeout, handshake(&tls, stream)).await {
                         Ok(Ok(tls)) => tls,
                         Ok(Err(e)) => {
                             tracing::debug!(network = %network_of(peer.ip()), error = %e, "TLS handshake failed");
@@ -299,6 +298,17 @@ async fn accept_loop(
         }
     }
     Ok(())
+}
+
+/// A TLS handshake on `stream`, with the configuration [`suites::ServerTls`]
+/// picks from the ClientHello.
+async fn handshake<IO>(tls: &suites::ServerTls, stream: IO) -> std::io::Result<tokio_rustls::server::TlsStream<IO>>
+where
+    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    let start = tokio_rustls::LazyConfigAcceptor::new(rustls::server::Acceptor::default(), stream).await?;
+    let config = tls.for_hello(&start.client_hello());
+    start.into_stream(config).await
 }
 
 /// Serves one connection (plain or TLS) until it ends, the server drains,

@@ -1,5 +1,6 @@
 //! TLS for porch's listeners: the rustls configuration (TLS 1.2 and 1.3
-//! only, the provider's modern AEAD suites, HTTP/2 and HTTP/1.1 by ALPN),
+//! only, the provider's modern AEAD suites in the order [`super::suites`]
+//! picks per handshake, HTTP/2 and HTTP/1.1 by ALPN),
 //! and [`Tls`], which keeps the SNI resolver stocked with certificates from
 //! the configured source and reports on them:
 //!
@@ -27,6 +28,7 @@ use super::certs::{ACME_TLS_ALPN, CertResolver, Served};
 use super::challenges::Challenges;
 use super::dns::Zone;
 use super::local_ca::LocalCa;
+use super::suites::ServerTls;
 use crate::config::{CertFiles, Settings, TlsMode};
 use crate::gate::audit::{self, Actor};
 use crate::gate::certificates::{CertificateAdmin, CertificateLine, CertificateReport};
@@ -122,17 +124,21 @@ impl Tls {
         Ok(tls)
     }
 
-    /// The rustls server configuration around this resolver.
-    pub fn server_config(&self) -> Result<Arc<ServerConfig>, TlsError> {
-        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let mut config = ServerConfig::builder_with_provider(provider)
-            .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
-            .map_err(|e| TlsError::Config(e.to_string()))?
-            .with_no_client_auth()
-            .with_cert_resolver(self.resolver.clone());
-        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec(), ACME_TLS_ALPN.to_vec()];
-        config.ticketer = rustls::crypto::aws_lc_rs::Ticketer::new().map_err(|e| TlsError::Config(e.to_string()))?;
-        Ok(Arc::new(config))
+    /// The rustls server configurations around this resolver, one per
+    /// cipher-suite preference ([`ServerTls`]).
+    pub fn server_tls(&self) -> Result<Arc<ServerTls>, TlsError> {
+        let server = ServerTls::new(|provider| {
+            let mut config = ServerConfig::builder_with_provider(provider)
+                .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+                .map_err(|e| TlsError::Config(e.to_string()))?
+                .with_no_client_auth()
+                .with_cert_resolver(self.resolver.clone());
+            config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec(), ACME_TLS_ALPN.to_vec()];
+            config.ticketer =
+                rustls::crypto::aws_lc_rs::Ticketer::new().map_err(|e| TlsError::Config(e.to_string()))?;
+            Ok(config)
+        })?;
+        Ok(Arc::new(server))
     }
 
     fn install(&self, served: Served) {
