@@ -55,6 +55,7 @@ pub fn aes_hardware() -> bool {
     }
     #[cfg(target_arch = "aarch64")]
     {
+        // std's "aes" is FEAT_AES and FEAT_PMULL together.
         std::arch::is_aarch64_feature_detected!("aes")
     }
     #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
