@@ -188,18 +188,24 @@ fn tail(text: &str) -> String {
     lines[lines.len().saturating_sub(30)..].join("\n")
 }
 
-/// A TLS handshake with rustls trusting only `root`; the served leaf.
-async fn handshake(port: u16, name: &str, root: &[u8]) -> Result<Vec<u8>, String> {
+/// A rustls client configuration trusting only the PEM certificates in
+/// `root`, with `provider`'s cipher suites.
+fn client_config(root: &[u8], provider: rustls::crypto::CryptoProvider) -> Result<rustls::ClientConfig, String> {
     use rustls_pki_types::pem::PemObject;
     let mut roots = rustls::RootCertStore::empty();
     for cert in rustls_pki_types::CertificateDer::pem_slice_iter(root) {
         roots.add(cert.map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
     }
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
+    Ok(rustls::ClientConfig::builder_with_provider(Arc::new(provider))
         .with_safe_default_protocol_versions()
         .map_err(|e| e.to_string())?
         .with_root_certificates(roots)
-        .with_no_client_auth();
+        .with_no_client_auth())
+}
+
+/// A TLS handshake with rustls trusting only `root`; the served leaf.
+async fn handshake(port: u16, name: &str, root: &[u8]) -> Result<Vec<u8>, String> {
+    let config = client_config(root, rustls::crypto::aws_lc_rs::default_provider())?;
     let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
     let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.map_err(|e| e.to_string())?;
     let server_name = rustls_pki_types::ServerName::try_from(name.to_owned()).map_err(|e| e.to_string())?;
@@ -211,18 +217,9 @@ async fn handshake(port: u16, name: &str, root: &[u8]) -> Result<Vec<u8>, String
 /// The cipher suite porch picks for a rustls client that offers only
 /// `offered`, in that order of preference.
 async fn negotiated(port: u16, root: &[u8], offered: &[rustls::SupportedCipherSuite]) -> rustls::CipherSuite {
-    use rustls_pki_types::pem::PemObject;
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in rustls_pki_types::CertificateDer::pem_slice_iter(root) {
-        roots.add(cert.expect("pem")).expect("root");
-    }
     let mut provider = rustls::crypto::aws_lc_rs::default_provider();
     provider.cipher_suites = offered.to_vec();
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(provider))
-        .with_safe_default_protocol_versions()
-        .expect("versions")
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+    let config = client_config(root, provider).expect("client config");
     let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.expect("connect");
     let name = rustls_pki_types::ServerName::try_from(DOMAIN).expect("name");
     let tls = tokio_rustls::TlsConnector::from(Arc::new(config)).connect(name, tcp).await.expect("handshake");
@@ -450,14 +447,20 @@ fn udp_answers_are_rate_limited_per_source_but_tcp_is_not() {
     assert_eq!(dig(dns, &["+short", "+tcp", DOMAIN, "A"]).trim(), "127.0.0.1");
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn self_signed_mode_serves_a_local_ca_chain_that_export_ca_writes() {
+/// porch in `self-signed` mode on its own HTTPS port, and the local CA that
+/// `porch tls export-ca` writes.
+fn self_signed_porch() -> (Porch, u16, Vec<u8>) {
     let https = free_port();
     let config = format!("domain = \"{DOMAIN}\"\ntls = \"self-signed\"\nhttp_listen = \"off\"\n");
     let porch = Porch::start_with_config(&config, &format!("127.0.0.1:{https}"));
     let out = porch.cli(&["tls", "export-ca"]);
     assert!(out.success, "{}", out.stderr);
-    let ca = out.stdout.into_bytes();
+    (porch, https, out.stdout.into_bytes())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn self_signed_mode_serves_a_local_ca_chain_that_export_ca_writes() {
+    let (porch, https, ca) = self_signed_porch();
     let leaf = handshake(https, "photos.family.test", &ca).await.expect("handshake with the exported CA");
     let names = names_of(&leaf);
     assert!(names.contains(&"*.family.test".to_owned()) && names.contains(&DOMAIN.to_owned()), "{names:?}");
@@ -494,12 +497,7 @@ async fn self_signed_mode_serves_a_local_ca_chain_that_export_ca_writes() {
 async fn porch_prefers_aes_128_unless_the_client_leads_with_chacha20() {
     use rustls::CipherSuite as S;
     use rustls::crypto::aws_lc_rs::cipher_suite as suite;
-    let https = free_port();
-    let config = format!("domain = \"{DOMAIN}\"\ntls = \"self-signed\"\nhttp_listen = \"off\"\n");
-    let porch = Porch::start_with_config(&config, &format!("127.0.0.1:{https}"));
-    let out = porch.cli(&["tls", "export-ca"]);
-    assert!(out.success, "{}", out.stderr);
-    let ca = out.stdout.into_bytes();
+    let (_porch, https, ca) = self_signed_porch();
     let aes = porch::edge::suites::aes_hardware();
     let openssl_order =
         [suite::TLS13_AES_256_GCM_SHA384, suite::TLS13_CHACHA20_POLY1305_SHA256, suite::TLS13_AES_128_GCM_SHA256];
@@ -561,17 +559,7 @@ fn keep_alive(
     tcp: std::net::TcpStream,
     root: &[u8],
 ) -> rustls::StreamOwned<rustls::ClientConnection, std::net::TcpStream> {
-    use rustls_pki_types::pem::PemObject;
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in rustls_pki_types::CertificateDer::pem_slice_iter(root) {
-        roots.add(cert.expect("pem")).expect("root");
-    }
-    let mut config =
-        rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
-            .with_safe_default_protocol_versions()
-            .expect("versions")
-            .with_root_certificates(roots)
-            .with_no_client_auth();
+    let mut config = client_config(root, rustls::crypto::aws_lc_rs::default_provider()).expect("client config");
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     let name = rustls_pki_types::ServerName::try_from(DOMAIN).expect("name");
     let conn = rustls::ClientConnection::new(Arc::new(config), name).expect("client");
