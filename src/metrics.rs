@@ -31,6 +31,19 @@ pub enum AnsweredBy {
     App,
 }
 
+impl AnsweredBy {
+    /// Every value, in discriminant order: the rows of [`Metrics::answered`].
+    const ALL: [AnsweredBy; 2] = [AnsweredBy::Porch, AnsweredBy::App];
+
+    /// The `host` label's value.
+    fn label(self) -> &'static str {
+        match self {
+            AnsweredBy::Porch => "porch",
+            AnsweredBy::App => "app",
+        }
+    }
+}
+
 struct Metrics {
     registry: Registry,
     /// `http_requests` by [`AnsweredBy`] and status class, each series made
@@ -53,8 +66,8 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
     let mut registry = Registry::with_prefix("porch");
     let requests = Family::<Static<2>, Counter>::default();
     registry.register("http_requests", "HTTP requests answered, by kind of host and status class", requests.clone());
-    let answered = ["porch", "app"]
-        .map(|host| CLASSES.map(|class| requests.get_or_create(&[("host", host), ("status", class)]).clone()));
+    let answered = AnsweredBy::ALL
+        .map(|by| CLASSES.map(|class| requests.get_or_create(&[("host", by.label()), ("status", class)]).clone()));
     let duration = Histogram::new([0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0, 60.0]);
     registry.register("http_request_duration_seconds", "Time to the response's head", duration.clone());
     let connections = Gauge::default();
@@ -181,6 +194,13 @@ mod tests {
     /// The value of one series in the text format, if it is there.
     fn value(text: &str, series: &str) -> Option<u64> {
         text.lines().find_map(|line| line.strip_prefix(series)?.trim().parse().ok())
+    }
+
+    #[test]
+    fn answered_by_rows_follow_the_discriminants() {
+        for (row, by) in AnsweredBy::ALL.into_iter().enumerate() {
+            assert_eq!(by as usize, row, "{by:?}");
+        }
     }
 
     #[test]
