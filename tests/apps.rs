@@ -248,6 +248,37 @@ async fn hostile_apps_are_contained_and_the_others_keep_serving() {
     assert!(audit.contains("app.failed"), "{audit}");
 }
 
+/// Regression guard for porch's reuse of pooled memory slots (wasmtime's
+/// `PAGEMAP_SCAN` reset, turned on for speed): each request must still get an
+/// instance that sees nothing an earlier one wrote, one after another and
+/// many at once.
+#[tokio::test]
+async fn a_recycled_instance_sees_nothing_the_previous_request_left() {
+    let (porch, owner) = porch_with_owner(&[]).await;
+    assert!(porch.install("hostile").success);
+    porch.grant(OWNER, "hostile:victim");
+    owner.follow(&owner.app_url("hostile", "/")).await;
+    let clean = "earlier visits: 0, changed data bytes: 0, changed zero bytes: 0";
+    for i in 0..20 {
+        let page = owner.get(&owner.app_url("hostile", "/residue")).await;
+        assert_eq!(page.status, 200, "{}", page.body);
+        assert_eq!(page.body, clean, "request {i} saw what an earlier one left");
+    }
+    let owner = std::sync::Arc::new(owner);
+    for round in 0..3 {
+        let mut all = Vec::new();
+        for _ in 0..16 {
+            let b = owner.clone();
+            all.push(tokio::spawn(async move { b.get(&b.app_url("hostile", "/residue")).await }));
+        }
+        for a in all {
+            let page = a.await.expect("join");
+            assert_eq!(page.status, 200, "{}", page.body);
+            assert_eq!(page.body, clean, "round {round}: an instance saw what another left");
+        }
+    }
+}
+
 #[tokio::test]
 async fn hello_keeps_answering_while_a_looping_app_is_attacked() {
     let (porch, owner) = porch_with_owner(&["hello:visitor"]).await;

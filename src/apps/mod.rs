@@ -16,7 +16,7 @@ pub use host::MediaWork;
 pub use manifest::Manifest;
 pub use registry::Apps;
 pub use run::{Failure, LoadedApp, harden};
-pub use runtime::Allocator;
+pub use runtime::{Allocator, pooling_as_cli_options};
 
 use std::time::Duration;
 

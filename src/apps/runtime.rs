@@ -31,9 +31,21 @@ use super::manifest::{MAX_MEMORY, Manifest};
 /// cooperative yields that keep one busy app from starving the others.
 pub const TICK: Duration = Duration::from_millis(10);
 
-/// Bytes of each pooled memory and stack reset with memset rather than
+/// Bytes of each pooled memory and stack reset in place rather than with
 /// madvise when an instance ends.
 const KEEP_RESIDENT: usize = 128 * 1024;
+/// The same for each pooled table.
+const TABLE_KEEP_RESIDENT: usize = KEEP_RESIDENT / 4;
+
+/// `wasmtime serve -O` options that give the wasmtime CLI the pooling
+/// settings above, for the benchmark that compares like with like.
+pub fn pooling_as_cli_options() -> String {
+    format!(
+        "pooling-allocator=y,pooling-memory-keep-resident={KEEP_RESIDENT},\
+         pooling-table-keep-resident={TABLE_KEEP_RESIDENT},\
+         pooling-async-stack-keep-resident={KEEP_RESIDENT},pooling-pagemap-scan=auto"
+    )
+}
 
 /// Which instance allocator the engine uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,13 +84,21 @@ fn config(cache: &Cache, pooling_instances: Option<u32>) -> Config {
         p.total_stacks(n);
         p.max_memory_size(MAX_MEMORY);
         // Resetting a slot with madvise makes the kernel flush TLBs on every
-        // core (inter-processor interrupts): under load that was about a
-        // fifth of porch's time serving an app (perf, BENCHMARKS.md). The
-        // first pages a request dirties are zeroed with memset instead and
-        // stay resident, bounded by the slots in use.
+        // core (inter-processor interrupts), and the next request's first
+        // write to each page faults and flushes again. Instead, up to
+        // KEEP_RESIDENT bytes a request dirtied are put back with memset or
+        // a copy from the memory image and stay resident, bounded by the
+        // slots in use. PAGEMAP_SCAN (Linux 6.7+; `Auto` falls back to the
+        // lowest addresses elsewhere) finds exactly which pages were dirtied
+        // wherever they lie: a Rust guest's stack sits near 1 MiB, not at
+        // the bottom. The scan took the bare app from 215 to 140 µs of CPU
+        // per request (BENCHMARKS.md); the regression test
+        // `a_recycled_instance_sees_nothing_the_previous_request_left`
+        // guards the reset.
         p.linear_memory_keep_resident(KEEP_RESIDENT);
-        p.table_keep_resident(KEEP_RESIDENT / 4);
+        p.table_keep_resident(TABLE_KEEP_RESIDENT);
         p.async_stack_keep_resident(KEEP_RESIDENT);
+        p.pagemap_scan(wasmtime::Enabled::Auto);
         c.allocation_strategy(InstanceAllocationStrategy::Pooling(p));
     }
     c

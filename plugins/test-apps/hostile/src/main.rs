@@ -2,6 +2,7 @@
 //! can show each is contained while other apps keep serving.
 
 use std::hint::black_box;
+use std::sync::atomic::{AtomicU8, AtomicU32, Ordering::Relaxed};
 
 use porch_app::{Error as HostError, blobs, kv, media};
 use wstd::http::body::Bytes;
@@ -33,6 +34,7 @@ async fn main(mut request: Request<Body>) -> Result<Response<Body>, Error> {
         "/kv-flood" => kv_flood(),
         "/blob-flood" => blob_flood(),
         "/blob-roundtrip" => blob_roundtrip().unwrap_or_else(|e| format!("failed: {e}")),
+        "/residue" => residue(),
         "/kv-get" => kv_get(request.uri().query().unwrap_or("")),
         "/people" => porch_app::people::list()
             .iter()
@@ -42,6 +44,24 @@ async fn main(mut request: Request<Body>) -> Result<Response<Body>, Error> {
         _ => "I am hostile, but this path is harmless.".to_owned(),
     };
     Ok(Response::new(text.into()))
+}
+
+/// Bytes that start as 0xA5 (the data segment, so the memory image) and
+/// bytes that start as zero (beyond the image); 256 KiB each, more than
+/// porch keeps resident per slot, so both ways a slot is reset are crossed.
+const MARKED_BYTES: usize = 256 * 1024;
+static MARKED: [AtomicU8; MARKED_BYTES] = [const { AtomicU8::new(0xA5) }; MARKED_BYTES];
+static ZEROED: [AtomicU8; MARKED_BYTES] = [const { AtomicU8::new(0) }; MARKED_BYTES];
+static VISITS: AtomicU32 = AtomicU32::new(0);
+
+/// Reports what this instance found left over from earlier requests, then
+/// dirties every byte it checked, so a recycled memory slot that was not
+/// reset would show it to the next request.
+fn residue() -> String {
+    let visits = VISITS.fetch_add(1, Relaxed);
+    let marked = MARKED.iter().filter(|b| b.swap(0x5A, Relaxed) != 0xA5).count();
+    let zeroed = ZEROED.iter().filter(|b| b.swap(0xEE, Relaxed) != 0).count();
+    format!("earlier visits: {visits}, changed data bytes: {marked}, changed zero bytes: {zeroed}")
 }
 
 fn spin_forever() -> String {
