@@ -116,12 +116,14 @@ pub struct WasmtimeServe {
 }
 
 impl WasmtimeServe {
-    pub fn start(tools: &Tools, component: &Path) -> WasmtimeServe {
+    /// Serves `component` with `-O options` (the anchor is
+    /// `pooling-allocator`).
+    pub fn start(tools: &Tools, component: &Path, options: &str) -> WasmtimeServe {
         let port = free_port();
         let mut child = Command::new(&tools.wasmtime)
             // `-S cli`: the wasi:cli imports a wstd component carries
             // (porch links them too, with nothing behind them).
-            .args(["serve", "-O", "pooling-allocator", "-S", "cli", "--addr", &format!("127.0.0.1:{port}")])
+            .args(["serve", "-O", options, "-S", "cli", "--addr", &format!("127.0.0.1:{port}")])
             .arg(component)
             .stdout(Stdio::null())
             .stderr(Stdio::null())

@@ -6,7 +6,8 @@
 //!
 //! 1. apps: the plain `wasi:http` hello (`plugins/test-apps/bare`) under
 //!    `wasmtime serve -O pooling-allocator` vs through porch's whole gate
-//!    (session cookie, rate limiter on); wrk, HTTP/1.1 keep-alive.
+//!    (session cookie, rate limiter on); wrk, HTTP/1.1 keep-alive. Then,
+//!    as context, against `wasmtime serve` given porch's pooling settings.
 //! 2. TLS: `static/style.css` over HTTPS from porch, Caddy's `file_server`
 //!    and nginx, one self-signed certificate for all: wrk (HTTP/1.1),
 //!    h2load (HTTP/2) and new handshakes per second (wrk, `Connection: close`).
@@ -165,7 +166,7 @@ fn apps_and_footprint(bench: &Bench, report: &mut Report, apps: bool, footprint:
 
     if apps {
         let wasm = bare.join("bare.wasm");
-        let wasmtime = anchors::WasmtimeServe::start(&bench.tools, &wasm);
+        let wasmtime = anchors::WasmtimeServe::start(&bench.tools, &wasm, "pooling-allocator");
         let host = format!("bare.localhost:{}", server.port);
         let porch_url = format!("http://127.0.0.1:{}/", server.port);
         let headers = [format!("Host: {host}"), format!("Cookie: {cookie}")];
@@ -187,6 +188,27 @@ fn apps_and_footprint(bench: &Bench, report: &mut Report, apps: bool, footprint:
         report.push(Row::context(&label, "CPU µs/request", "wasmtime serve", cpu(&porch), cpu(&anchor)));
         let wasmtime_rss = memory_mib(wasmtime.pid()).1;
         report.note(format!("wasmtime serve peak RSS under that load: {wasmtime_rss:.1} MiB"));
+        drop(wasmtime);
+
+        // Context, no target: wasmtime serve given porch's own pooling
+        // settings (slots reset in place, PAGEMAP_SCAN), so what is left
+        // between the two is the gate's cost, not the allocator's.
+        let options = porch::apps::pooling_as_cli_options();
+        let tuned = anchors::WasmtimeServe::start(&bench.tools, &wasm, &options);
+        assert_eq!(
+            load::get_body(&tuned.url, &[]),
+            "Hello, world!\n",
+            "tuned wasmtime serve did not serve the bare app"
+        );
+        run(tuned.pid(), &tuned.url, &[]);
+        let (porch, anchor) =
+            alternate(bench.rounds, || run(porch_pid, &porch_url, &headers), || run(tuned.pid(), &tuned.url, &[]));
+        let anchor_name = "wasmtime serve, porch's pooling";
+        let label = "apps, context: bare hello, wasmtime serve with porch's pooling settings";
+        report.note(format!("porch's pooling settings for wasmtime serve: -O {options}"));
+        report.push(Row::context(label, "requests/s", anchor_name, rps(&porch), rps(&anchor)));
+        report.push(Row::context(label, "p99 ms", anchor_name, p99(&porch), p99(&anchor)));
+        report.push(Row::context(label, "CPU µs/request", anchor_name, cpu(&porch), cpu(&anchor)));
     }
 
     if footprint {
