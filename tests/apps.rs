@@ -396,7 +396,8 @@ async fn the_media_capability_makes_clean_thumbnails_and_copies_for_apps() {
     let stored = owner.get_bytes(&owner.app_url("hostile", "/blob?upload")).await;
     assert_eq!(stored.len(), photo.len(), "upload stored whole: {:?}", &stored[..stored.len().min(64)]);
     assert!(done.body.starts_with("format=jpeg size=640x480 orientation=1 taken=Some("), "{}", done.body);
-    for name in ["thumb", "clean"] {
+    assert!(done.body.contains(" pair="), "{}", done.body);
+    for name in ["thumb", "clean", "pair-small", "pair-view"] {
         let served = owner.get_bytes(&owner.app_url("hostile", &format!("/blob?{name}"))).await;
         let fields: Vec<exif::Tag> = exif::Reader::new()
             .read_from_container(&mut std::io::Cursor::new(&served))
@@ -405,6 +406,12 @@ async fn the_media_capability_makes_clean_thumbnails_and_copies_for_apps() {
         assert!(!fields.contains(&exif::Tag::GPSLatitude), "{name} carries GPS: {fields:?}");
         assert!(image::load_from_memory(&served).is_ok(), "{name} is an image");
     }
+    // Several sizes from one call, each as asked.
+    let small = image::load_from_memory(&owner.get_bytes(&owner.app_url("hostile", "/blob?pair-small")).await);
+    let view = image::load_from_memory(&owner.get_bytes(&owner.app_url("hostile", "/blob?pair-view")).await);
+    let dims = |i: image::DynamicImage| (i.width(), i.height());
+    assert_eq!(small.map(dims).expect("small"), (64, 48));
+    assert_eq!(view.map(dims).expect("view"), (320, 240));
     let garbage = owner.post_bytes(&owner.app_url("hostile", "/media"), b"not a photo at all".to_vec()).await;
     assert!(garbage.body.contains("Invalid") && garbage.body.contains("not an image"), "{}", garbage.body);
 }

@@ -501,6 +501,13 @@ async fn commit_blob(
     }
 }
 
+fn thumb_format(format: media::ImageFormat) -> ThumbFormat {
+    match format {
+        media::ImageFormat::Jpeg => ThumbFormat::Jpeg,
+        media::ImageFormat::Webp => ThumbFormat::WebP,
+    }
+}
+
 impl media::Host for AppState {
     async fn probe(&mut self, blob: String) -> Result<media::ProbeInfo, Error> {
         self.media_declared()?;
@@ -523,13 +530,35 @@ impl media::Host for AppState {
         format: media::ImageFormat,
     ) -> Result<blobs::BlobInfo, Error> {
         self.media_declared()?;
-        let format = match format {
-            media::ImageFormat::Jpeg => ThumbFormat::Jpeg,
-            media::ImageFormat::Webp => ThumbFormat::WebP,
-        };
+        let format = thumb_format(format);
         let (_, bytes) = self.media_input(&blob).await?;
         let out = self.scope.media.run(move |limits| crate::media::thumbnail(&bytes, max_edge, format, limits)).await?;
         self.save_blob(&target, format.content_type(), &out).await
+    }
+
+    async fn thumbnails(
+        &mut self,
+        blob: String,
+        sizes: Vec<media::ThumbnailSize>,
+    ) -> Result<Vec<blobs::BlobInfo>, Error> {
+        self.media_declared()?;
+        // Every name and the count are checked before the image is read;
+        // the edges by the media layer before it decodes.
+        if sizes.is_empty() || sizes.len() > crate::media::MAX_THUMBNAILS {
+            let most = crate::media::MAX_THUMBNAILS;
+            return Err(Error::Invalid(format!("ask for 1 to {most} thumbnails at once, not {}", sizes.len())));
+        }
+        for size in &sizes {
+            check_key("blob name", &size.target, MAX_NAME)?;
+        }
+        let wanted: Vec<(u32, ThumbFormat)> = sizes.iter().map(|s| (s.max_edge, thumb_format(s.format))).collect();
+        let (_, bytes) = self.media_input(&blob).await?;
+        let made = self.scope.media.run(move |limits| crate::media::thumbnails(&bytes, &wanted, limits)).await?;
+        let mut stored = Vec::with_capacity(made.len());
+        for (size, out) in sizes.iter().zip(made) {
+            stored.push(self.save_blob(&size.target, thumb_format(size.format).content_type(), &out).await?);
+        }
+        Ok(stored)
     }
 
     async fn strip_metadata(&mut self, blob: String, target: String) -> Result<blobs::BlobInfo, Error> {

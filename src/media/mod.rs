@@ -247,21 +247,57 @@ pub fn thumbnail(
     format: ThumbFormat,
     limits: &MediaLimits,
 ) -> Result<Vec<u8>, MediaError> {
-    if !(16..=MAX_EDGE).contains(&max_edge) {
-        return Err(MediaError::Invalid(format!("a thumbnail edge must be from 16 to {MAX_EDGE} pixels")));
+    let mut made = thumbnails(bytes, &[(max_edge, format)], limits)?;
+    made.pop().ok_or_else(|| MediaError::Invalid("no thumbnail was made".into()))
+}
+
+/// Most thumbnails one [`thumbnails`] call makes.
+pub const MAX_THUMBNAILS: usize = 8;
+
+/// Several thumbnails of one image, in the order asked, from a single
+/// decode: at the DCT scale the largest edge needs, each size then resized
+/// from that. Reading the compressed data is most of the work for a big
+/// JPEG, so an album's grid and view sizes together cost about what the
+/// larger alone does.
+pub fn thumbnails(
+    bytes: &[u8],
+    sizes: &[(u32, ThumbFormat)],
+    limits: &MediaLimits,
+) -> Result<Vec<Vec<u8>>, MediaError> {
+    if sizes.is_empty() || sizes.len() > MAX_THUMBNAILS {
+        return Err(MediaError::Invalid(format!(
+            "ask for 1 to {MAX_THUMBNAILS} thumbnails at once, not {}",
+            sizes.len()
+        )));
     }
-    let img = shrink::resize_to_fit(decode_upright_near(bytes, Some(max_edge), limits)?, max_edge)?;
+    if let Some((edge, _)) = sizes.iter().find(|(edge, _)| !(16..=MAX_EDGE).contains(edge)) {
+        return Err(MediaError::Invalid(format!("a thumbnail edge must be from 16 to {MAX_EDGE} pixels, not {edge}")));
+    }
+    let largest = sizes.iter().map(|&(edge, _)| edge).max().unwrap_or(MAX_EDGE);
+    let decoded = decode_upright_near(bytes, Some(largest), limits)?;
+    sizes.iter().map(|&(edge, format)| encode(&shrink::resize_to_fit(&decoded, edge)?, format)).collect()
+}
+
+/// Encodes a thumbnail fresh, with no metadata.
+fn encode(img: &DynamicImage, format: ThumbFormat) -> Result<Vec<u8>, MediaError> {
     let mut out = Vec::new();
     match format {
         ThumbFormat::Jpeg => {
             // jpeg-encoder (AVX2 where the CPU has it); sizes fit u16 as
             // thumbnails are at most MAX_EDGE.
-            let rgb = img.to_rgb8();
-            let (Ok(w), Ok(h)) = (u16::try_from(rgb.width()), u16::try_from(rgb.height())) else {
+            let rgb;
+            let pixels = match img {
+                DynamicImage::ImageRgb8(i) => i,
+                other => {
+                    rgb = other.to_rgb8();
+                    &rgb
+                }
+            };
+            let (Ok(w), Ok(h)) = (u16::try_from(pixels.width()), u16::try_from(pixels.height())) else {
                 return Err(MediaError::Invalid("the thumbnail is too large to encode".into()));
             };
             jpeg_encoder::Encoder::new(&mut out, 82)
-                .encode(rgb.as_raw(), w, h, jpeg_encoder::ColorType::Rgb)
+                .encode(pixels.as_raw(), w, h, jpeg_encoder::ColorType::Rgb)
                 .map_err(|e| MediaError::Invalid(format!("encoding failed: {e}")))?;
         }
         ThumbFormat::WebP => {
@@ -345,6 +381,28 @@ mod tests {
         assert_eq!((t.width, t.height), (400, 267));
         let small = thumbnail(&bytes, 2048, ThumbFormat::WebP, &MediaLimits::default()).expect("webp");
         assert_eq!(probe(&small, &MediaLimits::default()).expect("p").width, 1200, "never enlarged");
+    }
+
+    #[test]
+    fn several_thumbnails_from_one_decode_come_in_the_order_asked() {
+        let bytes = jpeg(4000, 3000);
+        let limits = MediaLimits::default();
+        let sizes = [(400, ThumbFormat::Jpeg), (2048, ThumbFormat::Jpeg), (64, ThumbFormat::WebP)];
+        let made = thumbnails(&bytes, &sizes, &limits).expect("thumbnails");
+        let dims: Vec<(u32, u32)> =
+            made.iter().map(|m| probe(m, &limits).map(|p| (p.width, p.height)).expect("probe")).collect();
+        assert_eq!(dims, [(400, 300), (2048, 1536), (64, 48)]);
+        assert_eq!(&made[2][..4], b"RIFF", "the third is WebP");
+        // One size alone decodes at a smaller DCT scale; same size out.
+        let one = thumbnail(&bytes, 400, ThumbFormat::Jpeg, &limits).expect("one");
+        assert_eq!(probe(&one, &limits).map(|p| (p.width, p.height)).expect("probe"), (400, 300));
+        // Refused before any decoding: no sizes, too many, an edge out of range.
+        assert!(matches!(thumbnails(&bytes, &[], &limits), Err(MediaError::Invalid(_))));
+        let nine = [(400, ThumbFormat::Jpeg); MAX_THUMBNAILS + 1];
+        assert!(matches!(thumbnails(&bytes, &nine, &limits), Err(MediaError::Invalid(_))));
+        assert!(thumbnails(&bytes, &nine[..MAX_THUMBNAILS], &limits).is_ok());
+        let huge = [(400, ThumbFormat::Jpeg), (MAX_EDGE + 1, ThumbFormat::Jpeg)];
+        assert!(matches!(thumbnails(&bytes, &huge, &limits), Err(MediaError::Invalid(e)) if e.contains("4097")));
     }
 
     #[test]

@@ -11,7 +11,7 @@
 //! zune-jpeg's strict check, the pixel and memory limits apply to what is
 //! actually decoded, and damaged scan data is an error.
 
-use fast_image_resize::images::Image;
+use fast_image_resize::images::{Image, ImageRef};
 use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
 use image::DynamicImage;
 
@@ -75,27 +75,32 @@ pub fn decode_scaled(
 /// Turns resized pixels back into an image of the kind they came from.
 type Rebuild = fn(u32, u32, Vec<u8>) -> Option<DynamicImage>;
 
-/// Resizes to fit `max_edge` (never enlarging) with a Lanczos3 convolution.
-/// 8-bit grey, RGB and RGBA are resized as they are; anything else as RGBA.
-pub fn resize_to_fit(img: DynamicImage, max_edge: u32) -> Result<DynamicImage, MediaError> {
+/// Resizes to fit `max_edge` (never enlarging) with a Lanczos3 convolution,
+/// leaving `img` as it is for the next size. 8-bit grey and RGB are resized
+/// as they are; anything else as RGBA.
+pub fn resize_to_fit(img: &DynamicImage, max_edge: u32) -> Result<DynamicImage, MediaError> {
     let (w, h) = (img.width(), img.height());
     let (tw, th) = fitted(w, h, max_edge);
     if (tw, th) == (w, h) {
-        return Ok(img);
+        return Ok(img.clone());
     }
     let failed = |e: &dyn std::fmt::Display| MediaError::Invalid(format!("resizing failed: {e}"));
-    let (pixel_type, raw, rebuild): (PixelType, Vec<u8>, Rebuild) = match img {
+    let rgba;
+    let (pixel_type, raw, rebuild): (PixelType, &[u8], Rebuild) = match img {
         DynamicImage::ImageLuma8(i) => {
-            (PixelType::U8, i.into_raw(), |w, h, v| image::GrayImage::from_raw(w, h, v).map(DynamicImage::ImageLuma8))
+            (PixelType::U8, i.as_raw(), |w, h, v| image::GrayImage::from_raw(w, h, v).map(DynamicImage::ImageLuma8))
         }
         DynamicImage::ImageRgb8(i) => {
-            (PixelType::U8x3, i.into_raw(), |w, h, v| image::RgbImage::from_raw(w, h, v).map(DynamicImage::ImageRgb8))
+            (PixelType::U8x3, i.as_raw(), |w, h, v| image::RgbImage::from_raw(w, h, v).map(DynamicImage::ImageRgb8))
         }
-        other => (PixelType::U8x4, other.into_rgba8().into_raw(), |w, h, v| {
-            image::RgbaImage::from_raw(w, h, v).map(DynamicImage::ImageRgba8)
-        }),
+        other => {
+            rgba = other.to_rgba8();
+            (PixelType::U8x4, rgba.as_raw(), |w, h, v| {
+                image::RgbaImage::from_raw(w, h, v).map(DynamicImage::ImageRgba8)
+            })
+        }
     };
-    let src = Image::from_vec_u8(w, h, raw, pixel_type).map_err(|e| failed(&e))?;
+    let src = ImageRef::new(w, h, raw, pixel_type).map_err(|e| failed(&e))?;
     let mut dst = Image::new(tw, th, pixel_type);
     let options = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::Lanczos3));
     Resizer::new().resize(&src, &mut dst, &options).map_err(|e| failed(&e))?;

@@ -223,8 +223,13 @@ fn finish(
         let turned = (5..=8).contains(&probe.orientation);
         (photo.width, photo.height) = if turned { (probe.height, probe.width) } else { (probe.width, probe.height) };
         photo.taken_at = probe.taken_at;
-        media::thumbnail(&original, &photo.thumb(&album.id), THUMB_EDGE, media::ImageFormat::Jpeg)?;
-        media::thumbnail(&original, &photo.view(&album.id), VIEW_EDGE, media::ImageFormat::Jpeg)?;
+        // Both sizes from one decode of the photo.
+        let size =
+            |target: String, max_edge| media::ThumbnailSize { target, max_edge, format: media::ImageFormat::Jpeg };
+        media::thumbnails(
+            &original,
+            &[size(photo.thumb(&album.id), THUMB_EDGE), size(photo.view(&album.id), VIEW_EDGE)],
+        )?;
     }
     // Taken-at first (the album's order), then the upload's millisecond to
     // keep photos taken in the same second in the order they came.

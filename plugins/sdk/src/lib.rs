@@ -162,7 +162,7 @@ pub mod blobs {
 
 /// Image work porch does on the app's blobs.
 pub mod media {
-    pub use super::host::media::{ImageFormat, ProbeInfo};
+    pub use super::host::media::{ImageFormat, ProbeInfo, ThumbnailSize};
     use super::{Error, blobs::BlobInfo, host::media};
 
     pub fn probe(blob: &str) -> Result<ProbeInfo, Error> {
@@ -171,6 +171,12 @@ pub mod media {
 
     pub fn thumbnail(blob: &str, target: &str, max_edge: u32, format: ImageFormat) -> Result<BlobInfo, Error> {
         media::thumbnail(blob, target, max_edge, format)
+    }
+
+    /// Several sizes from one decode of `blob`: use it rather than
+    /// `thumbnail` once per size.
+    pub fn thumbnails(blob: &str, sizes: &[ThumbnailSize]) -> Result<Vec<BlobInfo>, Error> {
+        media::thumbnails(blob, sizes)
     }
 
     pub fn strip_metadata(blob: &str, target: &str) -> Result<BlobInfo, Error> {

@@ -151,8 +151,21 @@ fn media_roundtrip(upload: &[u8]) -> Result<String, HostError> {
     let probe = media::probe("upload")?;
     let thumb = media::thumbnail("upload", "thumb", 400, media::ImageFormat::Jpeg)?;
     let clean = media::strip_metadata("upload", "clean")?;
+    let size = |target: &str, max_edge, format| media::ThumbnailSize { target: target.into(), max_edge, format };
+    let pair = media::thumbnails(
+        "upload",
+        &[size("pair-small", 64, media::ImageFormat::Webp), size("pair-view", 320, media::ImageFormat::Jpeg)],
+    )?;
+    let pair: Vec<String> = pair.iter().map(|b| b.size.to_string()).collect();
     Ok(format!(
-        "format={} size={}x{} orientation={} taken={:?} thumb={} clean={}",
-        probe.format, probe.width, probe.height, probe.orientation, probe.taken_at, thumb.size, clean.size
+        "format={} size={}x{} orientation={} taken={:?} thumb={} clean={} pair={}",
+        probe.format,
+        probe.width,
+        probe.height,
+        probe.orientation,
+        probe.taken_at,
+        thumb.size,
+        clean.size,
+        pair.join(",")
     ))
 }
