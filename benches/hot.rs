@@ -123,6 +123,10 @@ fn thumbnail(c: &mut Criterion) {
             b.iter(|| porch::media::thumbnail(&bytes, edge, porch::media::ThumbFormat::Jpeg, &limits).expect("thumb"))
         });
     }
+    let both = [400, 2048].map(|edge| (edge, porch::media::ThumbFormat::Jpeg));
+    group.bench_function("400 + 2048 px, one decode", |b| {
+        b.iter(|| porch::media::thumbnails(&bytes, &both, &limits).expect("thumbs"))
+    });
     group.finish();
 }
 
