@@ -529,11 +529,8 @@ impl media::Host for AppState {
         max_edge: u32,
         format: media::ImageFormat,
     ) -> Result<blobs::BlobInfo, Error> {
-        self.media_declared()?;
-        let format = thumb_format(format);
-        let (_, bytes) = self.media_input(&blob).await?;
-        let out = self.scope.media.run(move |limits| crate::media::thumbnail(&bytes, max_edge, format, limits)).await?;
-        self.save_blob(&target, format.content_type(), &out).await
+        let mut stored = self.thumbnails(blob, vec![media::ThumbnailSize { target, max_edge, format }]).await?;
+        stored.pop().ok_or_else(|| internal("no thumbnail was stored"))
     }
 
     async fn thumbnails(
@@ -542,16 +539,12 @@ impl media::Host for AppState {
         sizes: Vec<media::ThumbnailSize>,
     ) -> Result<Vec<blobs::BlobInfo>, Error> {
         self.media_declared()?;
-        // Every name and the count are checked before the image is read;
-        // the edges by the media layer before it decodes.
-        if sizes.is_empty() || sizes.len() > crate::media::MAX_THUMBNAILS {
-            let most = crate::media::MAX_THUMBNAILS;
-            return Err(Error::Invalid(format!("ask for 1 to {most} thumbnails at once, not {}", sizes.len())));
-        }
+        // Names, count and edges are all checked before the image is read.
         for size in &sizes {
             check_key("blob name", &size.target, MAX_NAME)?;
         }
         let wanted: Vec<(u32, ThumbFormat)> = sizes.iter().map(|s| (s.max_edge, thumb_format(s.format))).collect();
+        crate::media::check_sizes(&wanted).map_err(media_error)?;
         let (_, bytes) = self.media_input(&blob).await?;
         let made = self.scope.media.run(move |limits| crate::media::thumbnails(&bytes, &wanted, limits)).await?;
         let mut stored = Vec::with_capacity(made.len());

@@ -264,6 +264,16 @@ pub fn thumbnails(
     sizes: &[(u32, ThumbFormat)],
     limits: &MediaLimits,
 ) -> Result<Vec<Vec<u8>>, MediaError> {
+    check_sizes(sizes)?;
+    let largest = sizes.iter().map(|&(edge, _)| edge).max().unwrap_or(MAX_EDGE);
+    let decoded = decode_upright_near(bytes, Some(largest), limits)?;
+    sizes.iter().map(|&(edge, format)| encode(&shrink::resize_to_fit(&decoded, edge)?, format)).collect()
+}
+
+/// Whether [`thumbnails`] would take these sizes: 1 to [`MAX_THUMBNAILS`]
+/// of them, each edge from 16 to [`MAX_EDGE`]. Callers may check before
+/// they fetch the image.
+pub fn check_sizes(sizes: &[(u32, ThumbFormat)]) -> Result<(), MediaError> {
     if sizes.is_empty() || sizes.len() > MAX_THUMBNAILS {
         return Err(MediaError::Invalid(format!(
             "ask for 1 to {MAX_THUMBNAILS} thumbnails at once, not {}",
@@ -273,9 +283,7 @@ pub fn thumbnails(
     if let Some((edge, _)) = sizes.iter().find(|(edge, _)| !(16..=MAX_EDGE).contains(edge)) {
         return Err(MediaError::Invalid(format!("a thumbnail edge must be from 16 to {MAX_EDGE} pixels, not {edge}")));
     }
-    let largest = sizes.iter().map(|&(edge, _)| edge).max().unwrap_or(MAX_EDGE);
-    let decoded = decode_upright_near(bytes, Some(largest), limits)?;
-    sizes.iter().map(|&(edge, format)| encode(&shrink::resize_to_fit(&decoded, edge)?, format)).collect()
+    Ok(())
 }
 
 /// Encodes a thumbnail fresh, with no metadata.
