@@ -35,17 +35,21 @@ pub fn run(bench: &Bench, report: &mut Report) {
         .collect();
     let out = bench.work.join("thumbs");
     std::fs::create_dir_all(&out).expect("thumbs dir");
+    // One vipsthumbnail process making `edge` px images of `inputs` into `out`.
+    let vips_run = |edge: u32, inputs: &[PathBuf]| {
+        let target = format!("{}/%s_{edge}.jpg[Q=82,strip]", out.display());
+        let status = Command::new(&bench.tools.vipsthumbnail)
+            .args(["--size", &edge.to_string(), "-o", &target])
+            .args(inputs)
+            .status()
+            .expect("vipsthumbnail");
+        assert!(status.success(), "vipsthumbnail failed");
+    };
     let vips = |files: &[PathBuf], per_process: bool| {
         for edge in EDGES {
-            let target = format!("{}/%s_{edge}.jpg[Q=82,strip]", out.display());
             let batches: Vec<&[PathBuf]> = if per_process { files.chunks(1).collect() } else { vec![files] };
             for batch in batches {
-                let status = Command::new(&bench.tools.vipsthumbnail)
-                    .args(["--size", &edge.to_string(), "-o", &target])
-                    .args(batch)
-                    .status()
-                    .expect("vipsthumbnail");
-                assert!(status.success(), "vipsthumbnail failed");
+                vips_run(edge, batch);
             }
         }
     };
@@ -53,21 +57,12 @@ pub fn run(bench: &Bench, report: &mut Report) {
     // images first, then the 400 px ones made from those.
     let vips_chained = |files: &[PathBuf]| {
         let [small, large] = EDGES;
-        let run = |edge: u32, inputs: &[PathBuf]| {
-            let target = format!("{}/%s_{edge}.jpg[Q=82,strip]", out.display());
-            let status = Command::new(&bench.tools.vipsthumbnail)
-                .args(["--size", &edge.to_string(), "-o", &target])
-                .args(inputs)
-                .status()
-                .expect("vipsthumbnail");
-            assert!(status.success(), "vipsthumbnail failed");
-        };
-        run(large, files);
+        vips_run(large, files);
         let made: Vec<PathBuf> = files
             .iter()
             .map(|f| out.join(format!("{}_{large}.jpg", f.file_stem().and_then(|s| s.to_str()).expect("name"))))
             .collect();
-        run(small, &made);
+        vips_run(small, &made);
     };
     let limits = MediaLimits::default();
     // Both sizes in one call, as the album asks for them.
