@@ -267,7 +267,7 @@ pub fn thumbnails(
     check_sizes(sizes)?;
     let largest = sizes.iter().map(|&(edge, _)| edge).max().unwrap_or(MAX_EDGE);
     let decoded = decode_upright_near(bytes, Some(largest), limits)?;
-    sizes.iter().map(|&(edge, format)| encode(&shrink::resize_to_fit(&decoded, edge)?, format)).collect()
+    sizes.iter().map(|&(edge, format)| encode(&*shrink::resize_to_fit(&decoded, edge)?, format)).collect()
 }
 
 /// Whether [`thumbnails`] would take these sizes: 1 to [`MAX_THUMBNAILS`]

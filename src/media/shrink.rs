@@ -11,6 +11,8 @@
 //! zune-jpeg's strict check, the pixel and memory limits apply to what is
 //! actually decoded, and damaged scan data is an error.
 
+use std::borrow::Cow;
+
 use fast_image_resize::images::{Image, ImageRef};
 use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
 use image::DynamicImage;
@@ -75,14 +77,15 @@ pub fn decode_scaled(
 /// Turns resized pixels back into an image of the kind they came from.
 type Rebuild = fn(u32, u32, Vec<u8>) -> Option<DynamicImage>;
 
-/// Resizes to fit `max_edge` (never enlarging) with a Lanczos3 convolution,
-/// leaving `img` as it is for the next size. 8-bit grey and RGB are resized
+/// Resizes to fit `max_edge` (never enlarging; an image already small
+/// enough comes back borrowed) with a Lanczos3 convolution, leaving `img` as
+/// it is for the next size. 8-bit grey and RGB are resized
 /// as they are; anything else as RGBA.
-pub fn resize_to_fit(img: &DynamicImage, max_edge: u32) -> Result<DynamicImage, MediaError> {
+pub fn resize_to_fit(img: &DynamicImage, max_edge: u32) -> Result<Cow<'_, DynamicImage>, MediaError> {
     let (w, h) = (img.width(), img.height());
     let (tw, th) = fitted(w, h, max_edge);
     if (tw, th) == (w, h) {
-        return Ok(img.clone());
+        return Ok(Cow::Borrowed(img));
     }
     let failed = |e: &dyn std::fmt::Display| MediaError::Invalid(format!("resizing failed: {e}"));
     let rgba;
@@ -104,7 +107,7 @@ pub fn resize_to_fit(img: &DynamicImage, max_edge: u32) -> Result<DynamicImage, 
     let mut dst = Image::new(tw, th, pixel_type);
     let options = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::Lanczos3));
     Resizer::new().resize(&src, &mut dst, &options).map_err(|e| failed(&e))?;
-    rebuild(tw, th, dst.into_vec()).ok_or_else(|| failed(&"wrong buffer size"))
+    rebuild(tw, th, dst.into_vec()).map(Cow::Owned).ok_or_else(|| failed(&"wrong buffer size"))
 }
 
 #[cfg(test)]
