@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
-use crate::util::{Browser, DESKTOP, Porch, free_port, have_tool, install_crypto};
+use crate::util::{Browser, DESKTOP, OWNER, Porch, free_port, have_tool, install_crypto};
 
 const DOMAIN: &str = "family.test";
 
@@ -519,6 +519,36 @@ async fn porch_prefers_aes_128_unless_the_client_leads_with_chacha20() {
             "{got:?}"
         );
     }
+}
+
+/// Over HTTP/2 porch answers quick streams inside their connection's task
+/// and sends each turn's output in one write (`edge::streams`,
+/// `edge::corked`). Many streams at once on one connection, beside an app
+/// response far larger than rustls's 64 KiB send queue, each get their whole
+/// answer, and the sign-in's forms and redirects work the same.
+#[tokio::test(flavor = "multi_thread")]
+async fn http2_streams_on_one_connection_each_get_their_whole_answer() {
+    let (porch, _https, ca) = self_signed_porch();
+    let owner = porch.owner_with(Browser::http2_only(&porch.url, &ca)).await;
+    assert!(owner.signed_in().await, "signed in over HTTP/2");
+    assert!(porch.install("hostile").success);
+    porch.grant(OWNER, "hostile:victim");
+    assert_eq!(owner.follow(&owner.app_url("hostile", "/")).await.status, 200);
+
+    let css = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("static/style.css")).expect("style.css");
+    let (huge_url, app_url) = (owner.app_url("hostile", "/huge"), owner.app_url("hostile", "/"));
+    let huge = owner.download_len(&huge_url);
+    let small = futures::future::join_all((0..64).map(|_| owner.get_bytes("/.porch/static/style.css")));
+    let apps = futures::future::join_all((0..16).map(|_| owner.get(&app_url)));
+    let (huge, small, apps) = tokio::join!(huge, small, apps);
+    for body in &small {
+        assert!(body == &css, "a static file arrived cut or mixed: {} of {} bytes", body.len(), css.len());
+    }
+    for page in &apps {
+        assert_eq!(page.status, 200, "{}", page.body);
+    }
+    // Ten gigabytes of zeros, cut at the app's 8 MiB response limit.
+    assert!((4 << 20..=9 << 20).contains(&huge), "received {huge} bytes of the large answer");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -222,7 +222,7 @@ impl Porch {
     /// A browser whose connections come from `ip` (any 127.x address works
     /// on Linux loopback), as a different client would.
     pub fn browser_from(&self, ip: &str) -> Browser {
-        Browser::build(&self.url, DESKTOP, None, Some(ip.parse().expect("ip")))
+        Browser::build(&self.url, DESKTOP, None, Some(ip.parse().expect("ip")), false)
     }
 
     /// The audit log as printed by `porch audit`.
@@ -298,10 +298,22 @@ impl Browser {
     /// A browser for an HTTPS porch that trusts only `root` (PEM). porch's
     /// domain and its app hosts all resolve to loopback.
     pub fn with_root(base: &str, user_agent: &str, root: Option<&[u8]>) -> Browser {
-        Browser::build(base, user_agent, root, None)
+        Browser::build(base, user_agent, root, None, false)
     }
 
-    fn build(base: &str, user_agent: &str, root: Option<&[u8]>, from: Option<std::net::IpAddr>) -> Browser {
+    /// A browser for an HTTPS porch that speaks only HTTP/2 and, like a real
+    /// browser, sends every request to a host over one connection.
+    pub fn http2_only(base: &str, root: &[u8]) -> Browser {
+        Browser::build(base, DESKTOP, Some(root), None, true)
+    }
+
+    fn build(
+        base: &str,
+        user_agent: &str,
+        root: Option<&[u8]>,
+        from: Option<std::net::IpAddr>,
+        http2: bool,
+    ) -> Browser {
         install_crypto();
         let url = url::Url::parse(base).expect("base url");
         let host = url.host_str().expect("host").to_owned();
@@ -316,15 +328,19 @@ impl Browser {
                 .tls_built_in_root_certs(false)
                 .add_root_certificate(reqwest::Certificate::from_pem(root).expect("root PEM"));
         }
+        if http2 {
+            builder = builder.http2_prior_knowledge();
+        } else {
+            // A fresh connection per request: a restarted server must not
+            // meet a keep-alive connection its predecessor closed.
+            builder = builder.pool_max_idle_per_host(0);
+        }
         let client = builder
             .local_address(from)
             .cookie_store(true)
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(user_agent)
             .timeout(Duration::from_secs(30))
-            // A fresh connection per request: a restarted server must not
-            // meet a keep-alive connection its predecessor closed.
-            .pool_max_idle_per_host(0)
             .build()
             .expect("client");
         Browser { client, base: base.to_owned() }

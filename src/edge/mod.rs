@@ -10,10 +10,12 @@ pub mod acme;
 pub mod certs;
 pub mod challenges;
 pub mod connections;
+pub mod corked;
 pub mod dns;
 pub mod forwarded;
 pub mod local_ca;
 pub mod redirect;
+pub mod streams;
 pub mod suites;
 pub mod tls;
 
@@ -27,7 +29,7 @@ use axum::Router;
 use axum::extract::Request;
 use axum::http::{HeaderValue, header};
 use axum::response::Response;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
@@ -35,6 +37,7 @@ use tokio::sync::watch;
 use tower::ServiceExt;
 
 pub use self::connections::Connections;
+use self::streams::FirstPollInline;
 pub use self::tls::TlsError;
 use crate::config::Settings;
 use crate::gate::ClientAddr;
@@ -211,9 +214,6 @@ async fn accept_loop(
     let Listener { tcp, tls, app } = listener;
     // Over TLS every answer tells browsers to stay on HTTPS.
     let hsts = tls.is_some();
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder.http1().timer(TokioTimer::new()).header_read_timeout(options.header_timeout);
-    builder.http2().timer(TokioTimer::new());
     let graceful = GracefulShutdown::new();
     loop {
         let accepted = tokio::select! {
@@ -243,7 +243,6 @@ async fn accept_loop(
         let _ = stream.set_nodelay(true);
         let stream = connections::Tracked::new(stream, slot.activity.clone());
         let app = app.clone();
-        let builder = builder.clone();
         let watcher = graceful.watcher();
         let tls = tls.clone();
         let options = options.clone();
@@ -269,8 +268,12 @@ async fn accept_loop(
                 }
             });
             let watchdog = connections::watchdog(slot.activity.clone(), idle);
+            let streams = FirstPollInline::default();
+            let mut builder = auto::Builder::new(streams.clone());
+            builder.http1().timer(TokioTimer::new()).header_read_timeout(options.header_timeout);
+            builder.http2().timer(TokioTimer::new());
             match tls {
-                None => serve_until_idle(&builder, stream, service, watcher, watchdog).await,
+                None => serve_until_idle(&builder, &streams, None, stream, service, watcher, watchdog).await,
                 Some(tls) => {
                     let tls = match tokio::time::timeout(options.header_timeout, handshake(&tls, stream)).await {
                         Ok(Ok(tls)) => tls,
@@ -284,7 +287,13 @@ async fn accept_loop(
                     if tls.get_ref().1.alpn_protocol() == Some(certs::ACME_TLS_ALPN) {
                         return;
                     }
-                    serve_until_idle(&builder, tls, service, watcher, watchdog).await;
+                    if tls.get_ref().1.alpn_protocol() == Some(b"h2") {
+                        let corked = corked::Corked::new(tls);
+                        let output: Box<dyn corked::SendQueued> = Box::new(corked.clone());
+                        serve_until_idle(&builder, &streams, Some(output), corked, service, watcher, watchdog).await;
+                    } else {
+                        serve_until_idle(&builder, &streams, None, tls, service, watcher, watchdog).await;
+                    }
                 }
             }
             drop(slot);
@@ -312,9 +321,13 @@ where
 }
 
 /// Serves one connection (plain or TLS) until it ends, the server drains,
-/// or its idle watchdog fires (then it is dropped, which closes it).
+/// or its idle watchdog fires (then it is dropped, which closes it). Its
+/// HTTP/2 streams start inside it ([`streams`]); `corked` is the output
+/// of an HTTP/2 connection over TLS ([`corked`]), sent once per turn.
 async fn serve_until_idle<IO, S, B>(
-    builder: &auto::Builder<TokioExecutor>,
+    builder: &auto::Builder<FirstPollInline>,
+    streams: &FirstPollInline,
+    corked: Option<Box<dyn corked::SendQueued>>,
     io: IO,
     service: S,
     watcher: hyper_util::server::graceful::Watcher,
@@ -330,7 +343,7 @@ async fn serve_until_idle<IO, S, B>(
 {
     let conn = builder.serve_connection_with_upgrades(TokioIo::new(io), service);
     tokio::select! {
-        _ = watcher.watch(conn.into_owned()) => {}
+        _ = streams.drive(watcher.watch(conn.into_owned()), corked) => {}
         () = watchdog => {}
     }
 }
