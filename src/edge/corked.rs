@@ -146,3 +146,92 @@ where
         Pin::new(&mut self.lock().tls).poll_shutdown(cx)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
+
+    /// A TLS 1.3 connection over an in-memory pipe: porch's end corked.
+    async fn pair() -> (Corked<DuplexStream>, tokio_rustls::client::TlsStream<DuplexStream>) {
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let key = rcgen::KeyPair::generate().expect("key");
+        let cert = rcgen::CertificateParams::new(vec!["localhost".to_owned()])
+            .expect("params")
+            .self_signed(&key)
+            .expect("certificate");
+        let server = rustls::ServerConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .expect("versions")
+            .with_no_client_auth()
+            .with_single_cert(
+                vec![cert.der().clone()],
+                rustls_pki_types::PrivatePkcs8KeyDer::from(key.serialize_der()).into(),
+            )
+            .expect("server config");
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(cert.der().clone()).expect("root");
+        let client = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("versions")
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let (ours, theirs) = tokio::io::duplex(1 << 20);
+        let name = rustls_pki_types::ServerName::try_from("localhost").expect("name");
+        let (server, client) = tokio::join!(
+            tokio_rustls::TlsAcceptor::from(Arc::new(server)).accept(ours),
+            tokio_rustls::TlsConnector::from(Arc::new(client)).connect(name, theirs),
+        );
+        (Corked::new(server.expect("server handshake")), client.expect("client handshake"))
+    }
+
+    async fn read_some(client: &mut tokio_rustls::client::TlsStream<DuplexStream>) -> Option<Vec<u8>> {
+        let mut buf = vec![0; 256 * 1024];
+        match tokio::time::timeout(Duration::from_millis(200), client.read(&mut buf)).await {
+            Ok(read) => {
+                buf.truncate(read.expect("read"));
+                Some(buf)
+            }
+            Err(_) => None,
+        }
+    }
+
+    #[tokio::test]
+    async fn writes_wait_until_the_queue_is_sent_and_a_full_queue_goes_at_once() {
+        let (corked, mut client) = pair().await;
+        let mut writer = corked.clone();
+        writer.write_all(b"first response").await.expect("write");
+        writer.flush().await.expect("flush");
+        assert_eq!(read_some(&mut client).await, None, "a flush alone sends nothing");
+        std::future::poll_fn(|cx| corked.send_queued(cx)).await.expect("send");
+        assert_eq!(read_some(&mut client).await.as_deref(), Some(&b"first response"[..]));
+
+        // More than rustls's 64 KiB queue: writing it sends what fills the
+        // queue, without waiting for the driver.
+        let big = vec![7u8; 200 * 1024];
+        writer.write_all(&big).await.expect("write big");
+        let mut received = Vec::new();
+        while let Some(chunk) = read_some(&mut client).await {
+            received.extend(chunk);
+        }
+        assert!(received.len() >= 64 * 1024 && received.len() < big.len(), "{} bytes before the send", received.len());
+        std::future::poll_fn(|cx| corked.send_queued(cx)).await.expect("send");
+        while let Some(chunk) = read_some(&mut client).await {
+            received.extend(chunk);
+        }
+        assert!(received == big, "{} of {} bytes, intact: {}", received.len(), big.len(), received == big);
+    }
+
+    #[tokio::test]
+    async fn a_failed_send_fails_the_next_write() {
+        let (corked, client) = pair().await;
+        drop(client);
+        let mut writer = corked.clone();
+        writer.write_all(b"to nobody").await.expect("queued");
+        let sent = std::future::poll_fn(|cx| corked.send_queued(cx)).await;
+        assert!(sent.is_err(), "the peer is gone");
+        assert!(writer.write_all(b"more").await.is_err(), "the connection's next write fails");
+        assert!(writer.flush().await.is_err(), "and so does its flush");
+    }
+}

@@ -56,10 +56,11 @@ impl FirstPollInline {
     pub fn drive<C: Future>(&self, connection: C, corked: Option<Box<dyn SendQueued>>) -> Driven<C, C::Output> {
         Driven { connection: Box::pin(connection), queued: self.queued.clone(), corked, done: None }
     }
+}
 
-    fn take(&self) -> Vec<Stream> {
-        mem::take(&mut *self.queued.lock().unwrap_or_else(PoisonError::into_inner))
-    }
+/// The streams queued since the last call.
+fn take(queued: &Mutex<Vec<Stream>>) -> Vec<Stream> {
+    mem::take(&mut *queued.lock().unwrap_or_else(PoisonError::into_inner))
 }
 
 /// A connection future together with its streams' first polls and its
@@ -89,7 +90,8 @@ where
             match corked.send_queued(cx) {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(Err(e)) => {
-                    // The peer is gone; the connection sees it on its next read.
+                    // The peer is gone: the connection's next write fails
+                    // with this error (see `Corked`), or its next read sees it.
                     tracing::debug!(error = %e, "cannot send a connection's output");
                 }
                 Poll::Ready(Ok(())) => {}
@@ -106,10 +108,9 @@ impl<C: Future<Output = O>, O> Driven<C, O> {
     /// Polls the connection and the first polls of the streams it starts;
     /// sets `done` when the connection has ended.
     fn run(&mut self, cx: &mut Context<'_>) {
-        let executor = FirstPollInline { queued: self.queued.clone() };
         for _ in 0..ROUNDS {
             let polled = self.connection.as_mut().poll(cx);
-            let started = executor.take();
+            let started = take(&self.queued);
             if let Poll::Ready(done) = polled {
                 // Streams the connection started as it ended still finish.
                 for stream in started {
