@@ -1,6 +1,6 @@
 //! Corked TLS output for HTTP/2 connections: what the connection writes is
 //! encrypted into rustls's send queue at once, but goes to the socket only
-//! when the connection's task is about to wait ([`Corked::send_queued`],
+//! when the connection's task is about to wait ([`SendQueued::send_queued`],
 //! called by [`super::streams::Driven`]), so the responses of one turn leave
 //! in one system call instead of one per response.
 //!
@@ -33,12 +33,20 @@ where
     IO: AsyncRead + AsyncWrite + Unpin + Send,
 {
     fn send_queued(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Corked::send_queued(self, cx)
+        let mut shared = self.lock();
+        if !shared.tls.get_ref().1.wants_write() {
+            return Poll::Ready(Ok(()));
+        }
+        let sent = ready!(Pin::new(&mut shared.tls).poll_flush(cx));
+        if let Err(e) = &sent {
+            shared.broken = Some(e.kind());
+        }
+        Poll::Ready(sent)
     }
 }
 
 /// A TLS stream whose writes wait in rustls's queue until
-/// [`Corked::send_queued`]. Clones share the one stream: the connection
+/// [`SendQueued::send_queued`]. Clones share the one stream: the connection
 /// reads and writes through one, its driver sends the queue through another.
 pub struct Corked<IO> {
     shared: Arc<Mutex<Shared<IO>>>,
@@ -67,20 +75,6 @@ where
 
     fn lock(&self) -> MutexGuard<'_, Shared<IO>> {
         self.shared.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// Sends whatever waits in the queue. Pending means the socket is full
-    /// and the task is woken when it can take more.
-    pub fn send_queued(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let mut shared = self.lock();
-        if !shared.tls.get_ref().1.wants_write() {
-            return Poll::Ready(Ok(()));
-        }
-        let sent = ready!(Pin::new(&mut shared.tls).poll_flush(cx));
-        if let Err(e) = &sent {
-            shared.broken = Some(e.kind());
-        }
-        Poll::Ready(sent)
     }
 
     /// Queues what rustls takes of `write`'s plaintext; when its queue is

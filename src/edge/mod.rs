@@ -268,12 +268,9 @@ async fn accept_loop(
                 }
             });
             let watchdog = connections::watchdog(slot.activity.clone(), idle);
-            let streams = FirstPollInline::default();
-            let mut builder = auto::Builder::new(streams.clone());
-            builder.http1().timer(TokioTimer::new()).header_read_timeout(options.header_timeout);
-            builder.http2().timer(TokioTimer::new());
+            let headers = options.header_timeout;
             match tls {
-                None => serve_until_idle(&builder, &streams, None, stream, service, watcher, watchdog).await,
+                None => serve_until_idle(headers, None, stream, service, watcher, watchdog).await,
                 Some(tls) => {
                     let tls = match tokio::time::timeout(options.header_timeout, handshake(&tls, stream)).await {
                         Ok(Ok(tls)) => tls,
@@ -290,9 +287,9 @@ async fn accept_loop(
                     if tls.get_ref().1.alpn_protocol() == Some(b"h2") {
                         let corked = corked::Corked::new(tls);
                         let output: Box<dyn corked::SendQueued> = Box::new(corked.clone());
-                        serve_until_idle(&builder, &streams, Some(output), corked, service, watcher, watchdog).await;
+                        serve_until_idle(headers, Some(output), corked, service, watcher, watchdog).await;
                     } else {
-                        serve_until_idle(&builder, &streams, None, tls, service, watcher, watchdog).await;
+                        serve_until_idle(headers, None, tls, service, watcher, watchdog).await;
                     }
                 }
             }
@@ -324,9 +321,9 @@ where
 /// or its idle watchdog fires (then it is dropped, which closes it). Its
 /// HTTP/2 streams start inside it ([`streams`]); `corked` is the output
 /// of an HTTP/2 connection over TLS ([`corked`]), sent once per turn.
+/// `header_timeout` bounds how long HTTP/1.1 request headers may take.
 async fn serve_until_idle<IO, S, B>(
-    builder: &auto::Builder<FirstPollInline>,
-    streams: &FirstPollInline,
+    header_timeout: Duration,
     corked: Option<Box<dyn corked::SendQueued>>,
     io: IO,
     service: S,
@@ -341,6 +338,11 @@ async fn serve_until_idle<IO, S, B>(
     B::Data: Send,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
+    // Each connection has its own stream executor, so its own builder.
+    let streams = FirstPollInline::default();
+    let mut builder = auto::Builder::new(streams.clone());
+    builder.http1().timer(TokioTimer::new()).header_read_timeout(header_timeout);
+    builder.http2().timer(TokioTimer::new());
     let conn = builder.serve_connection_with_upgrades(TokioIo::new(io), service);
     tokio::select! {
         _ = streams.drive(watcher.watch(conn.into_owned()), corked) => {}
