@@ -17,15 +17,6 @@ async fn porch_with_owner(grants: &[&str]) -> (Porch, Browser) {
     (porch, owner)
 }
 
-/// Installs the test app `app`, gives the owner `role` in it and opens it
-/// once, so the owner holds an app session for it.
-async fn install_and_open(porch: &Porch, owner: &Browser, app: &str, role: &str) {
-    let out = porch.install(app);
-    assert!(out.success, "{}", out.stderr);
-    porch.grant(OWNER, &format!("{app}:{role}"));
-    owner.follow(&owner.app_url(app, "/")).await;
-}
-
 fn line<'a>(body: &'a str, prefix: &str) -> Option<&'a str> {
     body.lines().find_map(|l| l.strip_prefix(prefix))
 }
@@ -87,7 +78,7 @@ async fn anonymous_visitors_are_sent_to_sign_in_and_come_back() {
 #[tokio::test]
 async fn apps_see_porch_identity_headers_but_never_forged_ones_or_porch_cookies() {
     let (porch, owner) = porch_with_owner(&[]).await;
-    install_and_open(&porch, &owner, "echo", "viewer").await;
+    porch.install_and_open(&owner, "echo", "viewer").await;
 
     crate::util::install_crypto();
     let client = reqwest::Client::builder()
@@ -129,7 +120,7 @@ async fn apps_see_porch_identity_headers_but_never_forged_ones_or_porch_cookies(
 #[tokio::test]
 async fn request_bodies_are_streamed_to_the_app_up_to_its_limit() {
     let (porch, owner) = porch_with_owner(&[]).await;
-    install_and_open(&porch, &owner, "echo", "viewer").await;
+    porch.install_and_open(&owner, "echo", "viewer").await;
     let limit = 256 * 1024;
     let ok = owner.post_bytes(&owner.app_url("echo", "/upload"), vec![1u8; limit]).await;
     assert_eq!(ok.status, 200, "{}", ok.body);
@@ -220,7 +211,7 @@ async fn bad_apps_are_refused_at_install_with_the_reason() {
 #[tokio::test]
 async fn hostile_apps_are_contained_and_the_others_keep_serving() {
     let (porch, owner) = porch_with_owner(&["hello:visitor"]).await;
-    install_and_open(&porch, &owner, "hostile", "victim").await;
+    porch.install_and_open(&owner, "hostile", "victim").await;
     owner.follow(&owner.app_url("hello", "/")).await;
 
     let expect = [
@@ -257,7 +248,7 @@ async fn hostile_apps_are_contained_and_the_others_keep_serving() {
 #[tokio::test]
 async fn a_recycled_instance_sees_nothing_the_previous_request_left() {
     let (porch, owner) = porch_with_owner(&[]).await;
-    install_and_open(&porch, &owner, "hostile", "victim").await;
+    porch.install_and_open(&owner, "hostile", "victim").await;
     let clean = "earlier visits: 0, changed data bytes: 0, changed zero bytes: 0";
     for i in 0..20 {
         let page = owner.get(&owner.app_url("hostile", "/residue")).await;
@@ -282,7 +273,7 @@ async fn a_recycled_instance_sees_nothing_the_previous_request_left() {
 #[tokio::test]
 async fn hello_keeps_answering_while_a_looping_app_is_attacked() {
     let (porch, owner) = porch_with_owner(&["hello:visitor"]).await;
-    install_and_open(&porch, &owner, "hostile", "victim").await;
+    porch.install_and_open(&owner, "hostile", "victim").await;
     owner.follow(&owner.app_url("hello", "/")).await;
 
     let owner = std::sync::Arc::new(owner);
@@ -355,7 +346,7 @@ async fn the_owner_grants_and_removes_access_on_the_admin_apps_page() {
 #[tokio::test]
 async fn blobs_kv_and_people_work_inside_each_apps_own_namespace() {
     let (porch, owner) = porch_with_owner(&["hello:visitor"]).await;
-    install_and_open(&porch, &owner, "hostile", "victim").await;
+    porch.install_and_open(&owner, "hostile", "victim").await;
     owner.follow(&owner.app_url("hello", "/")).await;
 
     let round = owner.get(&owner.app_url("hostile", "/blob-roundtrip")).await;
@@ -384,7 +375,7 @@ async fn the_media_capability_makes_clean_thumbnails_and_copies_for_apps() {
         return;
     };
     let (porch, owner) = porch_with_owner(&[]).await;
-    install_and_open(&porch, &owner, "hostile", "victim").await;
+    porch.install_and_open(&owner, "hostile", "victim").await;
     let photo = std::fs::read(fixtures.join("photos/gps/DSCN0010.jpg")).expect("fixture");
     let done = owner.post_bytes(&owner.app_url("hostile", "/media"), photo.clone()).await;
     let stored = owner.get_bytes(&owner.app_url("hostile", "/blob?upload")).await;

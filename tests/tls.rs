@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
-use crate::util::{Browser, DESKTOP, OWNER, Porch, free_port, have_tool, install_crypto};
+use crate::util::{Browser, DESKTOP, Porch, free_port, have_tool, install_crypto};
 
 const DOMAIN: &str = "family.test";
 
@@ -531,9 +531,7 @@ async fn http2_streams_on_one_connection_each_get_their_whole_answer() {
     let (porch, _https, ca) = self_signed_porch();
     let owner = porch.owner_with(Browser::http2_only(&porch.url, &ca)).await;
     assert!(owner.signed_in().await, "signed in over HTTP/2");
-    assert!(porch.install("hostile").success);
-    porch.grant(OWNER, "hostile:victim");
-    assert_eq!(owner.follow(&owner.app_url("hostile", "/")).await.status, 200);
+    assert_eq!(porch.install_and_open(&owner, "hostile", "victim").await.status, 200);
 
     let css = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("static/style.css")).expect("style.css");
     let (huge_url, app_url) = (owner.app_url("hostile", "/huge"), owner.app_url("hostile", "/"));

@@ -202,6 +202,15 @@ impl Porch {
         self.cli(&["app", "install", path.to_str().expect("utf-8 path")])
     }
 
+    /// Installs the test app `app`, gives the owner `role` in it and opens it
+    /// once as `owner`, so they hold an app session for it; the app's page.
+    pub async fn install_and_open(&self, owner: &Browser, app: &str, role: &str) -> Page {
+        let out = self.install(app);
+        assert!(out.success, "{}", out.stderr);
+        self.grant(OWNER, &format!("{app}:{role}"));
+        owner.follow(&owner.app_url(app, "/")).await
+    }
+
     /// porch's resident memory now, in KiB (Linux).
     pub fn rss_kib(&self) -> u64 {
         let pid = self.child.as_ref().expect("running").id();
