@@ -71,6 +71,18 @@ impl Store {
 
     /// Removes an app and its grants; with `purge` also its kv and blob rows.
     /// Returns the blob hashes that may now be unreferenced.
+    /// Whether anything of an app with this id is kept here: its row, or
+    /// data a removal kept (kv, blobs, usage).
+    pub async fn app_id_in_use(&self, id: &str) -> Result<bool> {
+        Ok(sqlx::query_scalar(
+            "SELECT EXISTS(SELECT 1 FROM apps WHERE id = ?1) OR EXISTS(SELECT 1 FROM app_kv WHERE app_id = ?1) \
+             OR EXISTS(SELECT 1 FROM app_blobs WHERE app_id = ?1) OR EXISTS(SELECT 1 FROM grants WHERE app_id = ?1)",
+        )
+        .bind(id)
+        .fetch_one(self.pool())
+        .await?)
+    }
+
     pub async fn remove_app(&self, id: &str, purge: bool) -> Result<Option<Vec<String>>> {
         let mut tx = self.pool().begin().await?;
         let gone = sqlx::query("DELETE FROM apps WHERE id = ?").bind(id).execute(&mut *tx).await?.rows_affected();
@@ -155,31 +167,41 @@ impl Store {
         session_id: i64,
         app_id: &str,
         expires_at: i64,
+        state_hash: &[u8; 32],
     ) -> Result<()> {
-        sqlx::query("INSERT INTO app_tickets (token_hash, session_id, app_id, expires_at) VALUES (?, ?, ?, ?)")
-            .bind(&token_hash[..])
-            .bind(session_id)
-            .bind(app_id)
-            .bind(expires_at)
-            .execute(self.pool())
-            .await?;
+        sqlx::query(
+            "INSERT INTO app_tickets (token_hash, session_id, app_id, expires_at, state_hash) VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(&token_hash[..])
+        .bind(session_id)
+        .bind(app_id)
+        .bind(expires_at)
+        .bind(&state_hash[..])
+        .execute(self.pool())
+        .await?;
         sqlx::query("DELETE FROM app_tickets WHERE expires_at <= ?").bind(super::now()).execute(self.pool()).await?;
         Ok(())
     }
 
-    /// Consumes a ticket (it works once) and returns its porch session id if
-    /// it was live and for this app.
-    pub async fn take_ticket(&self, token_hash: &[u8; 32], app_id: &str, now: i64) -> Result<Option<i64>> {
-        Ok(sqlx::query_scalar(
+    /// Consumes a ticket (it works once) and returns its porch session id
+    /// and the hash of the browser state it was made for, if it was live
+    /// and for this app.
+    pub async fn take_ticket(
+        &self,
+        token_hash: &[u8; 32],
+        app_id: &str,
+        now: i64,
+    ) -> Result<Option<(i64, Option<Vec<u8>>)>> {
+        let row: Option<(Option<i64>, Option<Vec<u8>>)> = sqlx::query_as(
             "DELETE FROM app_tickets WHERE token_hash = ? RETURNING \
-             CASE WHEN app_id = ? AND expires_at > ? THEN session_id END",
+             CASE WHEN app_id = ? AND expires_at > ? THEN session_id END, state_hash",
         )
         .bind(&token_hash[..])
         .bind(app_id)
         .bind(now)
         .fetch_optional(self.pool())
-        .await?
-        .flatten())
+        .await?;
+        Ok(row.and_then(|(session, state)| Some((session?, state))))
     }
 
     pub async fn create_app_session(

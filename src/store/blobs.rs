@@ -6,7 +6,7 @@
 use serde::Serialize;
 use sqlx::FromRow;
 
-use super::kv::{OverQuota, in_prefix, set_usage};
+use super::kv::{OverQuota, ROW_COST, in_prefix, set_usage};
 use super::{Result, Store};
 
 #[derive(Debug, Clone, Serialize, FromRow)]
@@ -26,6 +26,19 @@ pub struct NewBlob<'a> {
     pub size: u64,
     pub content_type: &'a str,
     pub at: i64,
+}
+
+/// What a blob row is charged in SQL: its content, name and content type
+/// bytes plus [`ROW_COST`] (review finding L3: a zero-byte blob with a long
+/// name was free).
+const CHARGE: &str = "(size + length(CAST(name AS BLOB)) + length(CAST(content_type AS BLOB)) + 128)";
+
+/// The same charge, for a blob about to be recorded.
+fn blob_charge(blob: &NewBlob<'_>) -> u64 {
+    blob.size
+        .saturating_add(blob.name.len() as u64)
+        .saturating_add(blob.content_type.len() as u64)
+        .saturating_add(ROW_COST)
 }
 
 impl Store {
@@ -52,7 +65,7 @@ impl Store {
     pub async fn put_blob(&self, blob: &NewBlob<'_>, quota: u64) -> Result<Result<Option<String>, OverQuota>> {
         let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
         let old: Option<(String, i64)> =
-            sqlx::query_as("SELECT sha256, size FROM app_blobs WHERE app_id = ? AND name = ?")
+            sqlx::query_as(&format!("SELECT sha256, {CHARGE} FROM app_blobs WHERE app_id = ? AND name = ?"))
                 .bind(blob.app)
                 .bind(blob.name)
                 .fetch_optional(&mut *tx)
@@ -62,10 +75,11 @@ impl Store {
             .fetch_optional(&mut *tx)
             .await?;
         let used = used.map_or(0, |n| u64::try_from(n).unwrap_or(0));
-        let old_size = old.as_ref().map_or(0, |(_, s)| u64::try_from(*s).unwrap_or(0));
-        let after = used.saturating_sub(old_size) + blob.size;
-        if after > quota && blob.size > old_size {
-            return Ok(Err(OverQuota { used, wanted: blob.size, quota }));
+        let old_charge = old.as_ref().map_or(0, |(_, s)| u64::try_from(*s).unwrap_or(0));
+        let charge = blob_charge(blob);
+        let after = used.saturating_sub(old_charge).saturating_add(charge);
+        if after > quota && charge > old_charge {
+            return Ok(Err(OverQuota { used, wanted: charge, quota }));
         }
         sqlx::query(
             "INSERT INTO app_blobs (app_id, name, sha256, size, content_type, created_at) VALUES (?, ?, ?, ?, ?, ?) \
@@ -89,7 +103,7 @@ impl Store {
     pub async fn delete_blob(&self, app: &str, name: &str) -> Result<Option<String>> {
         let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
         let old: Option<(String, i64)> =
-            sqlx::query_as("DELETE FROM app_blobs WHERE app_id = ? AND name = ? RETURNING sha256, size")
+            sqlx::query_as(&format!("DELETE FROM app_blobs WHERE app_id = ? AND name = ? RETURNING sha256, {CHARGE}"))
                 .bind(app)
                 .bind(name)
                 .fetch_optional(&mut *tx)
@@ -124,17 +138,22 @@ impl Store {
     /// hashes (the files may now be unused).
     pub async fn delete_blob_prefix(&self, app: &str, prefix: &str) -> Result<Vec<String>> {
         let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
-        let sql =
-            format!("DELETE FROM app_blobs WHERE app_id = ?1 AND {} RETURNING sha256, size", in_prefix("name", 2));
-        let gone: Vec<(String, i64)> = sqlx::query_as(&sql).bind(app).bind(prefix).fetch_all(&mut *tx).await?;
-        let freed: i64 = gone.iter().map(|(_, size)| size).sum();
+        // Counted in SQL; only the distinct contents come back (their files
+        // may now be unused), not a row per name.
+        let matching = in_prefix("name", 2);
+        let sum = format!("SELECT COALESCE(SUM({CHARGE}), 0) FROM app_blobs WHERE app_id = ?1 AND {matching}");
+        let freed: i64 = sqlx::query_scalar(&sum).bind(app).bind(prefix).fetch_one(&mut *tx).await?;
+        let hashes = format!("SELECT DISTINCT sha256 FROM app_blobs WHERE app_id = ?1 AND {matching}");
+        let gone: Vec<String> = sqlx::query_scalar(&hashes).bind(app).bind(prefix).fetch_all(&mut *tx).await?;
+        let delete = format!("DELETE FROM app_blobs WHERE app_id = ?1 AND {matching}");
+        sqlx::query(&delete).bind(app).bind(prefix).execute(&mut *tx).await?;
         sqlx::query("UPDATE app_usage SET blob_bytes = max(0, blob_bytes - ?) WHERE app_id = ?")
             .bind(freed)
             .bind(app)
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
-        Ok(gone.into_iter().map(|(sha, _)| sha).collect())
+        Ok(gone)
     }
 
     /// Whether any app still has a blob with this content.

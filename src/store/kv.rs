@@ -1,8 +1,21 @@
 //! Per-app key/value rows with quota accounting. Every write runs in an
 //! IMMEDIATE transaction so concurrent writers of one app cannot together
 //! overrun its quota.
+//!
+//! A row is charged its key and value bytes plus [`ROW_COST`], what SQLite
+//! spends on a row and its index entry besides them: an empty value is not
+//! free, so a quota also bounds how many rows an app can make (review
+//! finding L3). Blobs are charged the same way (`blobs.rs`).
 
 use super::{Result, Store};
+
+/// What one kv or blob row costs beyond its own bytes.
+pub const ROW_COST: u64 = 128;
+
+/// The charge of a kv row with a key and value of these lengths.
+pub fn kv_charge(key_len: usize, value_len: usize) -> u64 {
+    (key_len as u64).saturating_add(value_len as u64).saturating_add(ROW_COST)
+}
 
 /// A write that would take an app past its quota.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,8 +38,8 @@ impl Store {
             .await?)
     }
 
-    /// Sets a key; the app's kv usage (key plus value bytes) may not exceed
-    /// `quota`.
+    /// Sets a key; the app's kv usage (key plus value bytes plus
+    /// [`ROW_COST`] a row) may not exceed `quota`.
     pub async fn kv_set(&self, app: &str, key: &str, value: &[u8], quota: u64) -> Result<Result<(), OverQuota>> {
         Ok(self.kv_write(app, key, None, value, quota).await?.map(|_| ()))
     }
@@ -41,7 +54,7 @@ impl Store {
                 .await?;
         if let Some(len) = old {
             sqlx::query("UPDATE app_usage SET kv_bytes = max(0, kv_bytes - ?) WHERE app_id = ?")
-                .bind(len + key.len() as i64)
+                .bind(i64::try_from(kv_charge(key.len(), usize::try_from(len).unwrap_or(0))).unwrap_or(i64::MAX))
                 .bind(app)
                 .execute(&mut *tx)
                 .await?;
@@ -125,13 +138,13 @@ impl Store {
                 now.map(|v| i64::try_from(v.len()).unwrap_or(i64::MAX))
             }
         };
-        let old = old_len.map_or(0, |len| to_u64(len) + key.len() as u64);
+        let old = old_len.map_or(0, |len| kv_charge(key.len(), usize::try_from(len).unwrap_or(0)));
         let used: Option<i64> = sqlx::query_scalar("SELECT kv_bytes FROM app_usage WHERE app_id = ?")
             .bind(app)
             .fetch_optional(&mut *tx)
             .await?;
         let used = used.map_or(0, to_u64);
-        let new = (key.len() + value.len()) as u64;
+        let new = kv_charge(key.len(), value.len());
         let after = used.saturating_sub(old) + new;
         if after > quota && new > old {
             return Ok(Err(OverQuota { used, wanted: new, quota }));
@@ -150,19 +163,23 @@ impl Store {
     /// Deletes every key with `prefix`; returns how many.
     pub async fn kv_delete_prefix(&self, app: &str, prefix: &str) -> Result<u64> {
         let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
-        let sql = format!(
-            "DELETE FROM app_kv WHERE app_id = ?1 AND {} RETURNING length(CAST(key AS BLOB)) + length(value)",
+        // Counted in SQL, not brought into memory row by row.
+        let sum = format!(
+            "SELECT COUNT(*), COALESCE(SUM(length(CAST(key AS BLOB)) + length(value)), 0) FROM app_kv \
+             WHERE app_id = ?1 AND {}",
             in_prefix("key", 2)
         );
-        let freed: Vec<i64> = sqlx::query_scalar(&sql).bind(app).bind(prefix).fetch_all(&mut *tx).await?;
-        let total: i64 = freed.iter().sum();
+        let (rows, bytes): (i64, i64) = sqlx::query_as(&sum).bind(app).bind(prefix).fetch_one(&mut *tx).await?;
+        let delete = format!("DELETE FROM app_kv WHERE app_id = ?1 AND {}", in_prefix("key", 2));
+        sqlx::query(&delete).bind(app).bind(prefix).execute(&mut *tx).await?;
+        let freed = to_u64(bytes).saturating_add(to_u64(rows).saturating_mul(ROW_COST));
         sqlx::query("UPDATE app_usage SET kv_bytes = max(0, kv_bytes - ?) WHERE app_id = ?")
-            .bind(total)
+            .bind(i64::try_from(freed).unwrap_or(i64::MAX))
             .bind(app)
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
-        Ok(freed.len() as u64)
+        Ok(to_u64(rows))
     }
 }
 

@@ -26,8 +26,9 @@ use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
 pub use apps::{AppRow, AppVisitor};
-pub use audit::{AuditEvent, NewAuditEvent};
+pub use audit::{AuditEvent, NewAuditEvent, escape_controls};
 pub use blobs::{BlobRow, NewBlob};
+pub use devices::DeviceRow;
 pub use invites::{InviteRow, InviteStatus, NewInvite, Redemption};
 pub use kv::OverQuota;
 pub use lock::{DataLock, LOCK_FILE};
@@ -84,6 +85,20 @@ pub struct Store {
 /// File name of the database inside the data folder.
 pub const DB_FILE: &str = "porch.sqlite";
 
+/// Makes the data folder owner-only (0700) if it was left open to others
+/// by an older porch or by hand: it holds the password hashes, the photos
+/// and the audit log (review finding L10). A folder porch cannot change
+/// (not its own) is left as it is, with a warning.
+fn owner_only(dir: &Path) {
+    use std::os::unix::fs::PermissionsExt as _;
+    let Ok(meta) = std::fs::metadata(dir) else { return };
+    if meta.permissions().mode() & 0o077 != 0
+        && let Err(e) = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+    {
+        tracing::warn!(error = %e, folder = %dir.display(), "the data folder is readable by other users; make it 0700");
+    }
+}
+
 impl Store {
     /// Opens (creating if needed) the data folder and its database, and applies
     /// any pending migrations. Safe to call from several processes at once:
@@ -91,6 +106,7 @@ impl Store {
     pub async fn open(data_dir: &Path) -> Result<Store> {
         std::fs::create_dir_all(data_dir)
             .map_err(|source| StoreError::DataDir { path: data_dir.to_path_buf(), source })?;
+        owner_only(data_dir);
         let path = data_dir.join(DB_FILE);
         let options = SqliteConnectOptions::from_str("sqlite://")
             .map_err(|source| StoreError::Open { path: path.clone(), source })?

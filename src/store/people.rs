@@ -68,6 +68,11 @@ pub(super) const PERSON_COLUMNS: &str = "p.id, p.display_name, p.role, p.created
      COALESCE((SELECT group_concat(name, ',') FROM (SELECT g.name FROM person_groups pg \
        JOIN groups g ON g.id = pg.group_id WHERE pg.person_id = p.id ORDER BY g.name)), '') AS groups";
 
+/// SQL that holds for the person `?2` unless they are the only owner who can
+/// sign in: losing them (disabled, or no longer an owner) would leave none.
+const KEEPS_AN_OWNER: &str = "(role != 'owner' OR disabled_at IS NOT NULL OR \
+     (SELECT COUNT(*) FROM people WHERE role = 'owner' AND disabled_at IS NULL AND id != ?2) > 0)";
+
 impl Store {
     pub async fn person(&self, id: i64) -> Result<Option<PersonRow>> {
         let sql = format!("SELECT {PERSON_COLUMNS} FROM people p WHERE p.id = ?");
@@ -121,9 +126,22 @@ impl Store {
         Ok(())
     }
 
-    pub async fn set_role(&self, person_id: i64, role: Role) -> Result<()> {
-        sqlx::query("UPDATE people SET role = ? WHERE id = ?").bind(role).bind(person_id).execute(self.pool()).await?;
-        Ok(())
+    /// Sets a person's role, unless that would leave no owner who can sign
+    /// in: then nothing changes and the answer is false. The check and the
+    /// change are one statement inside an IMMEDIATE transaction, so two
+    /// owners demoting each other at once cannot both succeed (review
+    /// finding L8).
+    pub async fn set_role(&self, person_id: i64, role: Role) -> Result<bool> {
+        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
+        let done =
+            sqlx::query(&format!("UPDATE people SET role = ?1 WHERE id = ?2 AND (?1 = 'owner' OR {KEEPS_AN_OWNER})"))
+                .bind(role)
+                .bind(person_id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+        tx.commit().await?;
+        Ok(done == 1)
     }
 
     /// Replaces a person's groups, creating groups that do not exist yet.
@@ -135,21 +153,30 @@ impl Store {
         Ok(())
     }
 
-    /// Disables a person and ends every session they have, in one step.
-    pub async fn disable_person(&self, person_id: i64) -> Result<u64> {
-        let mut tx = self.pool().begin().await?;
-        sqlx::query("UPDATE people SET disabled_at = COALESCE(disabled_at, ?) WHERE id = ?")
-            .bind(now())
-            .bind(person_id)
-            .execute(&mut *tx)
-            .await?;
+    /// Disables a person and ends every session and known device they have,
+    /// in one step; `None` (and no change) if they are the last owner who
+    /// can sign in (checked in the same IMMEDIATE transaction, L8).
+    pub async fn disable_person(&self, person_id: i64) -> Result<Option<u64>> {
+        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
+        let done = sqlx::query(&format!(
+            "UPDATE people SET disabled_at = COALESCE(disabled_at, ?1) WHERE id = ?2 AND {KEEPS_AN_OWNER}"
+        ))
+        .bind(now())
+        .bind(person_id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if done == 0 {
+            return Ok(None);
+        }
         let ended = sqlx::query("DELETE FROM sessions WHERE person_id = ?")
             .bind(person_id)
             .execute(&mut *tx)
             .await?
             .rows_affected();
+        sqlx::query("DELETE FROM devices WHERE person_id = ?").bind(person_id).execute(&mut *tx).await?;
         tx.commit().await?;
-        Ok(ended)
+        Ok(Some(ended))
     }
 
     pub async fn enable_person(&self, person_id: i64) -> Result<()> {
