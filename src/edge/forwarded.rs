@@ -1,23 +1,33 @@
-//! The client's address behind a reverse proxy. `X-Forwarded-For` and
-//! `Forwarded` are believed only when the connection itself comes from a
-//! proxy listed in `trusted_proxies`; then the client is the right-most
-//! address in the chain that is not itself a trusted proxy (addresses to its
-//! left were written by the client and prove nothing).
+//! The client's address behind a reverse proxy. Exactly one header is read,
+//! the one the owner says their proxy writes (`forwarded_header`:
+//! `X-Forwarded-For` by default, or `Forwarded`), and only when the
+//! connection itself comes from a proxy listed in `trusted_proxies`. The
+//! client is then the right-most address in that header's chain that is not
+//! itself a trusted proxy (addresses to its left were written by the client
+//! and prove nothing). The other header is never looked at: proxies pass a
+//! client's own `Forwarded` through untouched (review finding M2).
 
 use std::net::{IpAddr, SocketAddr};
 
 use axum::http::HeaderMap;
 
+use crate::config::ForwardedHeader;
+
 /// The address porch treats as the client's.
-pub fn client_addr(peer: SocketAddr, headers: &HeaderMap, trusted: &[ipnet::IpNet]) -> SocketAddr {
+pub fn client_addr(
+    peer: SocketAddr,
+    headers: &HeaderMap,
+    trusted: &[ipnet::IpNet],
+    header: ForwardedHeader,
+) -> SocketAddr {
     let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
     if !is_trusted(&peer.ip()) {
         return peer;
     }
-    let mut chain = forwarded_for(headers);
-    if chain.is_empty() {
-        chain = x_forwarded_for(headers);
-    }
+    let chain = match header {
+        ForwardedHeader::XForwardedFor => x_forwarded_for(headers),
+        ForwardedHeader::Forwarded => forwarded_for(headers),
+    };
     // Walk from the proxy nearest porch outwards.
     let mut client = peer.ip();
     for hop in chain.iter().rev() {
@@ -81,8 +91,27 @@ mod tests {
     }
 
     fn client(peer: &str, h: &HeaderMap, trusted: &[&str]) -> String {
+        client_by(peer, h, trusted, ForwardedHeader::XForwardedFor)
+    }
+
+    fn client_by(peer: &str, h: &HeaderMap, trusted: &[&str], header: ForwardedHeader) -> String {
         let trusted: Vec<ipnet::IpNet> = trusted.iter().map(|t| t.parse().expect("net")).collect();
-        client_addr(peer.parse().expect("peer"), h, &trusted).ip().to_string()
+        client_addr(peer.parse().expect("peer"), h, &trusted, header).ip().to_string()
+    }
+
+    #[test]
+    fn m2_only_the_configured_header_is_read() {
+        // nginx appended the real client to X-Forwarded-For and passed the
+        // client's own Forwarded through.
+        let h = headers(&[("x-forwarded-for", "203.0.113.7"), ("forwarded", "for=198.51.100.9")]);
+        assert_eq!(client("10.0.0.1:5000", &h, &["10.0.0.0/8"]), "203.0.113.7");
+        let h = headers(&[("forwarded", "for=198.51.100.9")]);
+        assert_eq!(client("10.0.0.1:5000", &h, &["10.0.0.0/8"]), "10.0.0.1", "no fallback to Forwarded");
+        // A proxy that writes Forwarded: X-Forwarded-For is ignored instead.
+        let h = headers(&[("x-forwarded-for", "203.0.113.7"), ("forwarded", "for=198.51.100.9")]);
+        assert_eq!(client_by("10.0.0.1:5000", &h, &["10.0.0.0/8"], ForwardedHeader::Forwarded), "198.51.100.9");
+        let h = headers(&[("x-forwarded-for", "203.0.113.7")]);
+        assert_eq!(client_by("10.0.0.1:5000", &h, &["10.0.0.0/8"], ForwardedHeader::Forwarded), "10.0.0.1");
     }
 
     #[test]
@@ -97,7 +126,7 @@ mod tests {
         let h = headers(&[("x-forwarded-for", "1.2.3.4, 203.0.113.9, 10.0.0.2")]);
         assert_eq!(client("10.0.0.1:5000", &h, &["10.0.0.0/8"]), "203.0.113.9");
         let h = headers(&[("forwarded", "for=1.2.3.4, for=\"[2001:db8::7]:443\";proto=https")]);
-        assert_eq!(client("10.0.0.1:5000", &h, &["10.0.0.0/8"]), "2001:db8::7");
+        assert_eq!(client_by("10.0.0.1:5000", &h, &["10.0.0.0/8"], ForwardedHeader::Forwarded), "2001:db8::7");
     }
 
     #[test]

@@ -5,13 +5,18 @@
 //!
 //! The CA lives ten years. The server certificate lives 90 days and is made
 //! again at start-up, or by the renewal loop, once two thirds have passed.
+//!
+//! The CA carries a critical name constraint: it can vouch for `<domain>`
+//! and names under it, nothing else, so a device that trusts it cannot be
+//! fooled about any other site even if the key leaks (review finding M6).
+//! Its key stays out of backups (see `backup::is_data_file`).
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
-    KeyUsagePurpose,
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, GeneralSubtree, IsCa,
+    Issuer, KeyPair, KeyUsagePurpose, NameConstraints,
 };
 
 use super::TlsError;
@@ -43,6 +48,12 @@ impl LocalCa {
     /// The CA certificate (PEM), made first if there is none yet.
     pub fn ensure(&self, domain: &str) -> Result<String, TlsError> {
         if let (Ok(cert), true) = (std::fs::read_to_string(self.cert_path()), self.key_path().is_file()) {
+            if !constrained_to(&cert, domain) {
+                tracing::warn!(
+                    path = %self.cert_path().display(),
+                    "the local CA was made without a name constraint for {domain} (by an older porch, or for another domain); move tls/local-ca aside and restart to make a constrained one, then `porch tls export-ca` for the family's devices"
+                );
+            }
             return Ok(cert);
         }
         let key = KeyPair::generate().map_err(rcgen_error)?;
@@ -53,6 +64,10 @@ impl LocalCa {
         params.distinguished_name = dn;
         params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
         params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        params.name_constraints = Some(NameConstraints {
+            permitted_subtrees: vec![GeneralSubtree::DnsName(domain.to_owned())],
+            excluded_subtrees: Vec::new(),
+        });
         let now = time::OffsetDateTime::now_utc();
         params.not_before = now - time::Duration::hours(1);
         params.not_after = now + CA_LIFETIME;
@@ -90,6 +105,20 @@ impl LocalCa {
     }
 }
 
+/// Whether a CA certificate (PEM) is limited to `domain` by a critical
+/// name constraint.
+fn constrained_to(pem: &str, domain: &str) -> bool {
+    let Ok((_, parsed)) = x509_parser::pem::parse_x509_pem(pem.as_bytes()) else { return false };
+    let Ok(cert) = parsed.parse_x509() else { return false };
+    let Ok(Some(ext)) = cert.name_constraints() else { return false };
+    let permitted = ext.value.permitted_subtrees.as_deref().unwrap_or_default();
+    ext.critical
+        && !permitted.is_empty()
+        && permitted.iter().all(
+            |s| matches!(s.base, x509_parser::extensions::GeneralName::DNSName(n) if n.eq_ignore_ascii_case(domain)),
+        )
+}
+
 fn rcgen_error(e: rcgen::Error) -> TlsError {
     TlsError::Generate(e.to_string())
 }
@@ -109,5 +138,39 @@ mod tests {
         assert!(served.info.covers("photos.family.lan") && served.info.covers("family.lan"));
         assert!(served.info.issuer.contains("porch local CA"));
         assert!(served.info.not_after - served.info.not_before > 89 * 86400);
+    }
+
+    #[test]
+    fn m6_the_ca_vouches_for_its_domain_only() {
+        use rustls::client::danger::ServerCertVerifier as _;
+        let dir = tempfile::tempdir().expect("temp");
+        let ca = LocalCa::new(dir.path());
+        let pem = ca.ensure("family.lan").expect("ca");
+        assert!(constrained_to(&pem, "family.lan"), "a critical constraint naming family.lan only");
+        assert!(!constrained_to(&pem, "bank.example"));
+        // A leaf for another name, signed with the CA's own key, is refused
+        // by a real verifier (webpki, as browsers do).
+        let key = KeyPair::from_pem(&std::fs::read_to_string(ca.key_path()).expect("key")).expect("key");
+        let issuer = Issuer::from_ca_cert_pem(&pem, key).expect("issuer");
+        let leaf_key = KeyPair::generate().expect("leaf key");
+        let mut params = CertificateParams::new(vec!["bank.example".to_owned()]).expect("params");
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        let forged = params.signed_by(&leaf_key, &issuer).expect("forged leaf");
+        let root = rustls_pki_types::CertificateDer::from(
+            x509_parser::pem::parse_x509_pem(pem.as_bytes()).expect("pem").1.contents,
+        );
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(root).expect("root");
+        crate::edge::install_crypto();
+        let verifier = rustls::client::WebPkiServerVerifier::builder(std::sync::Arc::new(roots)).build().expect("v");
+        let now = rustls_pki_types::UnixTime::now();
+        let bank = rustls_pki_types::ServerName::try_from("bank.example").expect("name");
+        let verdict = verifier.verify_server_cert(forged.der(), &[], &bank, &[], now);
+        assert!(verdict.is_err(), "the CA must not vouch for bank.example: {verdict:?}");
+        let names = vec!["family.lan".to_owned(), "*.family.lan".to_owned()];
+        let own = ca.issue("family.lan", &names).expect("leaf");
+        let photos = rustls_pki_types::ServerName::try_from("photos.family.lan").expect("name");
+        let end = own.key.cert.first().expect("leaf");
+        assert!(verifier.verify_server_cert(end, &[], &photos, &[], now).is_ok(), "its own names still verify");
     }
 }

@@ -153,6 +153,8 @@ pub struct ServeOptions {
     pub connections: Arc<Connections>,
     /// Proxies whose forwarding headers name the client.
     pub trusted_proxies: Arc<[ipnet::IpNet]>,
+    /// The one header they name it in.
+    pub forwarded_header: crate::config::ForwardedHeader,
 }
 
 impl ServeOptions {
@@ -168,6 +170,7 @@ impl ServeOptions {
                 settings.trusted_proxies.clone(),
             ),
             trusted_proxies: settings.trusted_proxies.clone().into(),
+            forwarded_header: settings.forwarded_header,
         }
     }
 }
@@ -251,7 +254,8 @@ async fn accept_loop(
             let idle = options.idle_timeout;
             let service = hyper::service::service_fn(move |request: Request<hyper::body::Incoming>| {
                 let running = activity.request();
-                let client = forwarded::client_addr(peer, request.headers(), &options.trusted_proxies);
+                let client =
+                    forwarded::client_addr(peer, request.headers(), &options.trusted_proxies, options.forwarded_header);
                 let mut request = request.map(|body| axum::body::Body::new(connections::StallLimited::new(body, idle)));
                 request.extensions_mut().insert(ClientAddr(client));
                 with_host_header(&mut request);

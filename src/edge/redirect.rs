@@ -1,7 +1,9 @@
 //! The plain-HTTP listener beside HTTPS (usually port 80): it answers ACME
 //! HTTP-01 checks from the live challenges and sends everyone else to the
-//! same page over HTTPS. Only porch's own names are redirected to; any other
-//! Host header goes to porch's front page, so this is no open redirect.
+//! same page over HTTPS. Only porch's own names are redirected to (the
+//! domain, or one DNS label in front of it); any other Host header goes to
+//! porch's front page, so this is no open redirect. Every answer carries
+//! the same protective headers as porch's own pages.
 
 use std::sync::Arc;
 
@@ -25,7 +27,37 @@ struct Redirects {
 pub fn router(challenges: Arc<Challenges>, domain: &str, https_port: u16) -> Router {
     let https_port = if https_port == 443 { String::new() } else { format!(":{https_port}") };
     let state = Redirects { challenges, domain: domain.to_owned(), https_port };
-    Router::new().route("/.well-known/acme-challenge/{token}", get(http01)).fallback(to_https).with_state(state)
+    Router::new()
+        .route("/.well-known/acme-challenge/{token}", get(http01))
+        .fallback(to_https)
+        .with_state(state)
+        .layer(axum::middleware::map_response(secure))
+}
+
+/// Headers that keep a plain-HTTP answer from being sniffed, framed,
+/// cached or followed by a referrer.
+async fn secure(mut response: Response) -> Response {
+    use axum::http::HeaderValue;
+    let h = response.headers_mut();
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static("default-src 'none'"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// Whether `host` (lower case, no port) is porch's domain or one DNS label
+/// in front of it: `evil.example/.family.example` is not.
+fn is_ours(host: &str, domain: &str) -> bool {
+    if host == domain {
+        return true;
+    }
+    let Some(label) = host.strip_suffix(domain).and_then(|sub| sub.strip_suffix('.')) else { return false };
+    (1..=63).contains(&label.len())
+        && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        && !label.starts_with('-')
+        && !label.ends_with('-')
 }
 
 async fn http01(State(s): State<Redirects>, Path(token): Path<String>) -> Response {
@@ -44,7 +76,7 @@ async fn to_https(State(s): State<Redirects>, request: Request) -> Response {
         .and_then(|h| h.to_str().ok())
         .map(|h| h.rsplit_once(':').map_or(h, |(name, _)| name).trim_end_matches('.').to_ascii_lowercase())
         .unwrap_or_default();
-    let ours = host == s.domain || host.strip_suffix(&s.domain).is_some_and(|sub| sub.ends_with('.') && sub.len() > 1);
+    let ours = is_ours(&host, &s.domain);
     let target = if ours {
         let path = request.uri().path_and_query().map_or("/", |p| p.as_str());
         format!("https://{host}{}{path}", s.https_port)
@@ -52,4 +84,26 @@ async fn to_https(State(s): State<Redirects>, request: Request) -> Response {
         format!("https://{}{}/", s.domain, s.https_port)
     };
     Redirect::permanent(&target).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_ours;
+
+    #[test]
+    fn only_porchs_own_names_are_redirected_to() {
+        assert!(is_ours("family.example", "family.example"));
+        assert!(is_ours("photos.family.example", "family.example"));
+        for other in [
+            "evil.com/.family.example",
+            "a.b.family.example",
+            "-x.family.example",
+            ".family.example",
+            "evilfamily.example",
+            "x y.family.example",
+            "evil.com?.family.example",
+        ] {
+            assert!(!is_ours(other, "family.example"), "{other}");
+        }
+    }
 }

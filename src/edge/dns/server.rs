@@ -23,18 +23,42 @@ use crate::edge::source_group;
 
 /// How long a TCP client may stay silent before porch closes the connection.
 const TCP_IDLE: Duration = Duration::from_secs(10);
+/// Past this many sources in the UDP limiter, quiet ones are forgotten at
+/// once rather than at the next minute's sweep: forged sources cost one
+/// entry each, and a flood must not grow the table for a whole minute
+/// (review finding L12).
+pub const MAX_SOURCES: usize = 65_536;
+/// The table's size is looked at every this many UDP questions.
+const SIZE_CHECK_EVERY: u64 = 1024;
 
 /// Answers questions for one zone.
 pub struct Handler {
     zone: Arc<Zone>,
     udp_limit: DefaultKeyedRateLimiter<IpAddr>,
     dropped: AtomicU64,
+    asked: AtomicU64,
 }
 
 impl Handler {
     pub fn new(zone: Arc<Zone>, udp_rate: u32) -> Handler {
         let rate = NonZeroU32::new(udp_rate).unwrap_or(NonZeroU32::MIN);
-        Handler { zone, udp_limit: RateLimiter::keyed(Quota::per_second(rate)), dropped: AtomicU64::new(0) }
+        Handler {
+            zone,
+            udp_limit: RateLimiter::keyed(Quota::per_second(rate)),
+            dropped: AtomicU64::new(0),
+            asked: AtomicU64::new(0),
+        }
+    }
+
+    /// Whether a UDP question from `src` is within its source's rate; keeps
+    /// the table of sources near [`MAX_SOURCES`].
+    fn admit(&self, src: IpAddr) -> bool {
+        if self.asked.fetch_add(1, Ordering::Relaxed).is_multiple_of(SIZE_CHECK_EVERY)
+            && self.udp_limit.len() > MAX_SOURCES
+        {
+            self.forget_quiet_sources();
+        }
+        self.udp_limit.check_key(&source_group(src)).is_ok()
     }
 
     /// Forgets sources that have been quiet, so the table stays small.
@@ -56,8 +80,7 @@ impl RequestHandler for Handler {
             edns = Some(ours);
         }
         let builder = MessageResponseBuilder::new(&request.queries, edns.as_ref());
-        let over_limit =
-            request.protocol() == Protocol::Udp && self.udp_limit.check_key(&source_group(request.src().ip())).is_err();
+        let over_limit = request.protocol() == Protocol::Udp && !self.admit(request.src().ip());
         if over_limit {
             // Drop most; send every other one an empty, truncated reply (tiny)
             // so a real resolver falls back to TCP.
@@ -154,5 +177,22 @@ struct SharedHandler(Arc<Handler>);
 impl RequestHandler for SharedHandler {
     async fn handle_request<R: ResponseHandler, T: Time>(&self, request: &Request, response: R) -> ResponseInfo {
         self.0.handle_request::<R, T>(request, response).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn l12_a_flood_of_forged_sources_keeps_the_table_bounded() {
+        let zone = Arc::new(Zone::new("family.example", Vec::new(), None, 60).expect("zone"));
+        let handler = Handler::new(zone, 1000);
+        let mut peak = 0;
+        for n in 0..300_000u32 {
+            handler.admit(IpAddr::from((0x0b00_0000 + n).to_be_bytes()));
+            peak = peak.max(handler.udp_limit.len());
+        }
+        assert!(peak <= MAX_SOURCES + SIZE_CHECK_EVERY as usize, "{peak} sources remembered");
     }
 }
