@@ -1,13 +1,21 @@
 //! The door to apps. Each app has its own origin, `<app>.<domain>`, so it can
 //! never read porch's cookies. Entering one goes through a handshake:
 //!
-//! 1. The app host, seeing no app session, sends the browser to
-//!    `<domain>/.porch/enter?app=ID&next=PATH`.
+//! 1. The app host, seeing no app session, sets a random state cookie of its
+//!    own (host-only, ten minutes) and sends the browser to
+//!    `<domain>/.porch/enter?app=ID&next=PATH&state=HASH`, HASH being the
+//!    state's SHA-256.
 //! 2. There porch checks the signed-in person's grant (no grant: 403 and the
 //!    app is never instantiated) and redirects back with a one-time ticket
-//!    that lives for a minute.
+//!    that lives for a minute and is bound to that state. An enter link
+//!    without a state (a bookmark, a link someone sent) goes to the app
+//!    host first, which starts the handshake properly. `/.porch/enter` is
+//!    served on the apex only.
 //! 3. The app host's `/.porch/ticket` trades the ticket for its own
-//!    host-only cookie, tied to the porch session (ending that ends this).
+//!    host-only cookie, tied to the porch session (ending that ends this),
+//!    only in the browser whose state cookie matches: a ticket someone
+//!    minted for themselves and sent to a relative signs the relative in as
+//!    nobody (review finding L1: app-level login CSRF).
 //!
 //! Requests then reach the app with `porch-user-id`, `porch-user-name`,
 //! `porch-app-role` and `porch-user-role` (`owner` or `member`) set by porch
@@ -59,6 +67,25 @@ pub fn app_origin(base_url: &str, app: &str) -> String {
 pub struct EnterQuery {
     app: String,
     next: Option<String>,
+    /// Hex SHA-256 of the app host's state cookie.
+    state: Option<String>,
+}
+
+/// How long the state cookie of a handshake lives.
+const STATE_SECS: i64 = 600;
+
+pub fn state_cookie_name(gate: &Gate) -> &'static str {
+    if gate.settings.secure_cookies() { "__Host-porch_state" } else { "porch_state" }
+}
+
+/// Step 1, on the app host: a fresh state cookie and the way to the apex.
+fn start_handshake(gate: &Gate, app_id: &str, next: &str) -> Response {
+    let state = Secret::generate();
+    let query = query_string(&[("app", app_id), ("next", next), ("state", &hex::encode(state.hash()))]);
+    let target = format!("{}/.porch/enter?{query}", gate.base_url);
+    let mut cookie = super::sessions::cookie_named(&gate.settings, state_cookie_name(gate), state.text().to_owned());
+    cookie.set_max_age(time::Duration::seconds(STATE_SECS));
+    (CookieJar::new().add(cookie), Redirect::to(&target)).into_response()
 }
 
 /// Step 2, on porch's own host.
@@ -68,8 +95,19 @@ pub async fn enter(
     Query(q): Query<EnterQuery>,
 ) -> Result<Response, GateError> {
     let next = safe_next(q.next.as_deref());
+    let state = q.state.as_deref().and_then(|s| <[u8; 32]>::try_from(hex::decode(s).ok()?).ok());
+    let Some(state) = state else {
+        // No handshake under way: let the app host start one.
+        if !crate::apps::manifest::valid_app_id(&q.app) {
+            return Ok(no_such_app(&gate, &q.app, &visitor));
+        }
+        return Ok(Redirect::to(&format!("{}{next}", app_origin(&gate.base_url, &q.app))).into_response());
+    };
     let Some(caller) = &visitor.caller else {
-        let back = format!("/.porch/enter?{}", query_string(&[("app", &q.app), ("next", &next)]));
+        let back = format!(
+            "/.porch/enter?{}",
+            query_string(&[("app", &q.app), ("next", &next), ("state", &hex::encode(state))])
+        );
         return Ok(Redirect::to(&format!("/signin?{}", query_string(&[("next", &back)]))).into_response());
     };
     let app = match gate.apps.resolve(&q.app).await {
@@ -86,7 +124,7 @@ pub async fn enter(
         return Ok(error_page(&gate, StatusCode::FORBIDDEN, &message, &visitor));
     };
     let ticket = Secret::generate();
-    gate.store.create_ticket(ticket.hash(), caller.session_id, &q.app, now() + TICKET_SECS).await?;
+    gate.store.create_ticket(ticket.hash(), caller.session_id, &q.app, now() + TICKET_SECS, &state).await?;
     let target = format!(
         "{}/.porch/ticket?{}",
         app_origin(&gate.base_url, &q.app),
@@ -118,19 +156,32 @@ pub async fn ticket(gate: &Gate, app: &str, request: Request) -> Response {
         Some(hash) => gate.store.take_ticket(&hash, app, now()).await,
         None => Ok(None),
     };
-    let session_id = match session {
-        Ok(Some(id)) => id,
+    let (session_id, bound_to) = match session {
+        Ok(Some(found)) => found,
         Ok(None) => {
             let message = "This sign-in step has expired or was already used. Open the app again to continue.";
             return error_page(gate, StatusCode::BAD_REQUEST, message, &visitor);
         }
         Err(e) => return GateError::from(e).into_response(),
     };
+    let jar = CookieJar::from_headers(request.headers());
+    let presented = jar.get(state_cookie_name(gate)).and_then(|c| secret::hash_presented(c.value()));
+    let same_browser = match (&bound_to, &presented) {
+        (Some(bound), Some(presented)) => secret::hashes_match(bound, presented),
+        _ => false,
+    };
+    if !same_browser {
+        record(&gate.store, visitor.actor(), "app.ticket_refused", app, "ticket from another browser").await;
+        let message = "This sign-in link was started in another browser. Open the app again from here to continue.";
+        return error_page(gate, StatusCode::BAD_REQUEST, message, &visitor);
+    }
     let app_session = Secret::generate();
     if let Err(e) = gate.store.create_app_session(app_session.hash(), session_id, app, now()).await {
         return GateError::from(e).into_response();
     }
-    let jar = CookieJar::new().add(app_cookie(gate, app_session.text().to_owned()));
+    let mut done = super::sessions::cookie_named(&gate.settings, state_cookie_name(gate), String::new());
+    done.set_max_age(time::Duration::ZERO);
+    let jar = CookieJar::new().add(app_cookie(gate, app_session.text().to_owned())).add(done);
     (jar, Redirect::to(&next)).into_response()
 }
 
@@ -166,9 +217,7 @@ pub async fn proxy(gate: &Gate, app_id: &str, mut request: Request) -> Response 
         Ok(None) => {
             if matches!(*request.method(), Method::GET | Method::HEAD) {
                 let next = request.uri().path_and_query().map_or("/", |p| p.as_str()).to_owned();
-                let target =
-                    format!("{}/.porch/enter?{}", gate.base_url, query_string(&[("app", app_id), ("next", &next)]));
-                return Redirect::to(&target).into_response();
+                return start_handshake(gate, app_id, &next);
             }
             let message = "You are not signed in to this app any more. Open it again to continue.";
             return error_page(gate, StatusCode::UNAUTHORIZED, message, &visitor);
@@ -189,7 +238,7 @@ pub async fn proxy(gate: &Gate, app_id: &str, mut request: Request) -> Response 
     };
     rewrite_headers(request.headers_mut(), cookie_name, &who);
     let https = gate.base_url.starts_with("https:");
-    let served = app.serve(request, https).await;
+    let served = app.serve(request, https, person.person_id).await;
     let outcome = match &served {
         Ok(_) => "ok",
         Err(crate::apps::Failure::Busy) => "busy",
@@ -270,21 +319,36 @@ pub fn rewrite_headers(headers: &mut HeaderMap, cookie_name: &str, who: &Identit
     }
 }
 
-/// An app may set its own cookies, but never porch's.
+/// An app may set its own cookies, host-only, but never porch's, and may not
+/// reach past its own host (review finding L2):
+/// - a `Set-Cookie` whose name is empty (`=porch_session=…`, which browsers
+///   send as `porch_session=…`) or holds `porch` is dropped;
+/// - so is one with a `Domain` attribute, which would plant or shadow
+///   cookies on the apex and every sibling app;
+/// - `Clear-Site-Data` is removed: it clears the whole site's cookies, porch's
+///   sign-in and known-device cookies included.
 fn strip_porch_cookies(headers: &mut HeaderMap) {
-    let kept: Vec<HeaderValue> = headers
-        .get_all(header::SET_COOKIE)
-        .iter()
-        .filter(|v| {
-            let name = v.to_str().ok().and_then(|s| s.split('=').next()).unwrap_or("").trim().to_ascii_lowercase();
-            !name.contains("porch_")
-        })
-        .cloned()
-        .collect();
+    let kept: Vec<HeaderValue> =
+        headers.get_all(header::SET_COOKIE).iter().filter(|v| app_may_set(v.as_bytes())).cloned().collect();
     headers.remove(header::SET_COOKIE);
+    headers.remove("clear-site-data");
     for v in kept {
         headers.append(header::SET_COOKIE, v);
     }
+}
+
+/// Whether an app's `Set-Cookie` value stays host-only and clear of porch.
+fn app_may_set(value: &[u8]) -> bool {
+    let Ok(text) = std::str::from_utf8(value) else { return false };
+    let mut parts = text.split(';');
+    let pair = parts.next().unwrap_or_default();
+    let Some((name, _)) = pair.split_once('=') else { return false };
+    let name = name.trim();
+    let token = |c: char| c.is_ascii_graphic() && !"()<>@,;:\\\"/[]?={}".contains(c);
+    if name.is_empty() || !name.chars().all(token) || name.to_ascii_lowercase().contains("porch") {
+        return false;
+    }
+    !parts.any(|attribute| attribute.split('=').next().unwrap_or_default().trim().eq_ignore_ascii_case("domain"))
 }
 
 #[cfg(test)]
@@ -311,5 +375,28 @@ mod tests {
         assert_eq!(h.get("porch-user-name").and_then(|v| v.to_str().ok()), Some("Grandma%20%C3%96"));
         assert_eq!(h.get("porch-user-role").and_then(|v| v.to_str().ok()), Some("member"));
         assert_eq!(h.get(header::COOKIE).and_then(|v| v.to_str().ok()), Some("theme=dark; lang=en"));
+    }
+
+    #[test]
+    fn l2_app_cookies_stay_host_only_and_clear_of_porch() {
+        let mut h = HeaderMap::new();
+        for v in [
+            "theme=dark; Path=/; HttpOnly",
+            "sid=x; Domain=family.example",
+            "sid=y; path=/; DOMAIN = .photos.family.example",
+            "=porch_session=stolen; Domain=family.example",
+            "=porch_session=stolen",
+            "novalue",
+            "__Host-porch_session=x; Secure; Path=/",
+            "Porch_app=x",
+            "lang=en; SameSite=Lax",
+        ] {
+            h.append(header::SET_COOKIE, HeaderValue::from_static(v));
+        }
+        h.insert("clear-site-data", HeaderValue::from_static("\"cookies\""));
+        strip_porch_cookies(&mut h);
+        let left: Vec<&str> = h.get_all(header::SET_COOKIE).iter().filter_map(|v| v.to_str().ok()).collect();
+        assert_eq!(left, ["theme=dark; Path=/; HttpOnly", "lang=en; SameSite=Lax"]);
+        assert!(h.get("clear-site-data").is_none());
     }
 }

@@ -1,13 +1,17 @@
 //! Request budgets: how many requests one client (an IPv4 address or an
 //! IPv6 /64, see `edge::source_group`) may make, with stricter budgets for
-//! the door (sign-in and invite links) and for uploads, plus one cap on
-//! requests in flight from everyone together. The first check of the gate's
-//! pipeline, so a flood is turned away before it costs a database lookup.
+//! the door (sign-in and invite links) and for uploads, plus caps on
+//! requests in flight: from everyone together, and from one client, so a
+//! single stranger cannot hold every place (review finding M4). The first
+//! check of the gate's pipeline, so a flood is turned away before it costs a
+//! database lookup.
 //!
 //! Over a budget a client gets 429 with `Retry-After` and a friendly page;
-//! over the in-flight cap, 503 with `Retry-After`.
+//! over an in-flight cap, 503 with `Retry-After`.
 
+use std::collections::HashMap;
 use std::net::IpAddr;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -42,8 +46,60 @@ pub struct Budgets {
     door: Option<DefaultKeyedRateLimiter<IpAddr>>,
     uploads: Option<DefaultKeyedRateLimiter<IpAddr>>,
     in_flight: Semaphore,
+    per_client: PerClient,
     checks: AtomicU64,
     form_body: u64,
+}
+
+/// Requests in flight per client. An entry exists only while its client has
+/// a request in flight, and a request is counted here only while it holds
+/// one of the global in-flight permits, so the map never has more than
+/// `limits.in_flight` entries.
+struct PerClient {
+    cap: u32,
+    counts: Mutex<HashMap<IpAddr, u32>>,
+}
+
+/// One request's place in its client's count; given back on drop.
+pub struct ClientSlot<'a> {
+    owner: &'a PerClient,
+    client: IpAddr,
+}
+
+impl PerClient {
+    fn counts(&self) -> std::sync::MutexGuard<'_, HashMap<IpAddr, u32>> {
+        self.counts.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn take(&self, client: IpAddr) -> Option<ClientSlot<'_>> {
+        let mut counts = self.counts();
+        let n = counts.entry(client).or_insert(0);
+        if *n >= self.cap {
+            if *n == 0 {
+                counts.remove(&client);
+            }
+            return None;
+        }
+        *n += 1;
+        Some(ClientSlot { owner: self, client })
+    }
+
+    #[cfg(test)]
+    fn tracked(&self) -> usize {
+        self.counts().len()
+    }
+}
+
+impl Drop for ClientSlot<'_> {
+    fn drop(&mut self) {
+        let mut counts = self.owner.counts();
+        if let Some(n) = counts.get_mut(&self.client) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                counts.remove(&self.client);
+            }
+        }
+    }
 }
 
 fn limiter(rate: Option<Rate>) -> Option<DefaultKeyedRateLimiter<IpAddr>> {
@@ -60,6 +116,7 @@ impl Budgets {
             door: limiter(limits.door),
             uploads: limiter(limits.uploads),
             in_flight: Semaphore::new(limits.in_flight as usize),
+            per_client: PerClient { cap: limits.in_flight_per_client, counts: Mutex::default() },
             checks: AtomicU64::new(0),
             form_body: form_body as u64,
         }
@@ -144,7 +201,20 @@ pub async fn limit(gate: &Gate, request: Request, next: impl AsyncFnOnce(Request
             &Visitor::anonymous(&request),
         );
     };
+    let Some(slot) = gate.budgets.per_client.take(crate::edge::source_group(client)) else {
+        drop(permit);
+        let message = "Your network has many requests under way at this porch. Wait for them, then try again.";
+        crate::metrics::budget_refused("in_flight_per_client");
+        return too_many(
+            gate,
+            StatusCode::SERVICE_UNAVAILABLE,
+            Duration::from_secs(1),
+            message,
+            &Visitor::anonymous(&request),
+        );
+    };
     let response = next(request).await;
+    drop(slot);
     drop(permit);
     response
 }
@@ -182,6 +252,8 @@ mod tests {
             door,
             uploads: None,
             in_flight: 4,
+            in_flight_per_client: 2,
+            form_time: Duration::from_secs(10),
             connections: 100,
             connections_per_client: 10,
             header_timeout: Duration::from_secs(30),
@@ -224,6 +296,20 @@ mod tests {
         for _ in 0..10_000 {
             assert!(b.check(a, Class::Door).is_ok());
         }
+    }
+
+    #[test]
+    fn m4_one_client_cannot_hold_every_place_and_the_count_stays_bounded() {
+        let b = Budgets::new(&limits(None, None), 1024);
+        let (a, other): (IpAddr, IpAddr) = ("192.0.2.1".parse().expect("ip"), "192.0.2.2".parse().expect("ip"));
+        let first = b.per_client.take(a).expect("first");
+        let second = b.per_client.take(a).expect("second");
+        assert!(b.per_client.take(a).is_none(), "in_flight_per_client is 2");
+        let theirs = b.per_client.take(other).expect("another client still gets in");
+        drop((first, theirs));
+        assert!(b.per_client.take(a).is_some(), "a place given back is free again");
+        drop(second);
+        assert_eq!(b.per_client.tracked(), 0, "clients with nothing in flight are not remembered");
     }
 
     #[test]

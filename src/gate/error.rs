@@ -28,6 +28,9 @@ pub enum GateError {
     Hashing(String),
     #[error("app failure: {0}")]
     App(String),
+    /// porch is at a limit for a moment (password slots); try again after.
+    #[error("{0}")]
+    Busy(String, std::time::Duration),
 }
 
 /// What the page layer needs to draw an error page.
@@ -35,6 +38,8 @@ pub enum GateError {
 pub struct ErrorPage {
     pub status: StatusCode,
     pub message: String,
+    /// Seconds for a `Retry-After` header (a 503 for a moment's load).
+    pub retry_after: Option<u64>,
 }
 
 impl GateError {
@@ -46,12 +51,16 @@ impl GateError {
             GateError::Store(_) | GateError::Template(_) | GateError::Hashing(_) | GateError::App(_) => {
                 StatusCode::INTERNAL_SERVER_ERROR
             }
+            GateError::Busy(..) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
     /// What a person is shown: client errors say what happened, internal
     /// ones only that something broke (the cause goes to the log).
     pub fn public_message(&self) -> String {
+        if let GateError::Busy(message, _) = self {
+            return message.clone();
+        }
         if self.status().is_server_error() {
             "Something went wrong on this porch. Please try again in a moment; if it keeps happening, tell the person who runs it.".into()
         } else {
@@ -66,18 +75,25 @@ impl GateError {
 
 impl IntoResponse for GateError {
     fn into_response(self) -> Response {
-        if self.status().is_server_error() {
+        if self.status().is_server_error() && !matches!(self, GateError::Busy(..)) {
             tracing::error!(error = %self, "request failed");
         }
-        let page = ErrorPage { status: self.status(), message: self.public_message() };
+        let retry_after = match &self {
+            GateError::Busy(_, wait) => Some(wait.as_secs().max(1)),
+            _ => None,
+        };
+        let page = ErrorPage { status: self.status(), message: self.public_message(), retry_after };
         let mut response = (page.status, page.message.clone()).into_response();
         response.extensions_mut().insert(page);
         response
     }
 }
 
-impl From<argon2::password_hash::Error> for GateError {
-    fn from(e: argon2::password_hash::Error) -> Self {
-        GateError::Hashing(e.to_string())
+impl From<super::password::PasswordError> for GateError {
+    fn from(e: super::password::PasswordError) -> Self {
+        match e {
+            super::password::PasswordError::Busy(wait) => GateError::Busy(e.to_string(), wait),
+            super::password::PasswordError::Failed(e) => GateError::Hashing(e.to_string()),
+        }
     }
 }

@@ -85,6 +85,9 @@ pub async fn create(store: &Store, base_url: &str, req: InviteRequest, by: Actor
     if !(MIN_EXPIRY..=MAX_EXPIRY).contains(&req.expires) {
         return Err(GateError::Invalid("An invite can last from 1 second to 365 days.".into()));
     }
+    for (app, role) in &req.grants {
+        check_grant(store, app, role).await?;
+    }
     let secret = Secret::generate();
     let created_at = now();
     let expires_at = created_at.saturating_add(i64::try_from(req.expires.as_secs()).unwrap_or(i64::MAX));
@@ -162,6 +165,23 @@ async fn owner_grants(store: &Store) -> Result<Vec<(String, String)>, GateError>
         }
     }
     Ok(grants)
+}
+
+/// An invite may only grant a role the app declares, in an app installed
+/// here: a typo would otherwise become a grant no page can show or change.
+async fn check_grant(store: &Store, app_id: &str, role: &str) -> Result<(), GateError> {
+    let Some(app) = store.app(app_id).await? else {
+        return Err(GateError::Invalid(format!("There is no app \"{app_id}\" here; `porch app list` shows them.")));
+    };
+    let manifest = crate::apps::Manifest::parse(&app.manifest).map_err(|e| GateError::App(e.to_string()))?;
+    if !manifest.roles.iter().any(|r| r == role) {
+        return Err(GateError::Invalid(format!(
+            "{} has no role \"{role}\"; its roles are: {}.",
+            manifest.name,
+            manifest.roles.join(", ")
+        )));
+    }
+    Ok(())
 }
 
 /// Revokes an invite; false if it did not exist or was revoked already.

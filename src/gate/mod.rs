@@ -18,6 +18,7 @@ pub mod invites;
 mod pages;
 pub mod password;
 pub mod people;
+mod refusals;
 mod routes;
 pub mod secret;
 pub mod sessions;
@@ -54,6 +55,8 @@ pub struct GateInner {
     budgets: budget::Budgets,
     /// Failed sign-ins and dead invite links, by client and by account.
     pub throttle: throttle::Throttle,
+    /// Counts of refused requests per client, so their audit rows stay few.
+    refusals: refusals::Refusals,
     pages: pages::Pages,
 }
 
@@ -85,8 +88,19 @@ impl Gate {
             backups,
             budgets,
             throttle,
+            refusals: refusals::Refusals::default(),
             pages,
         })))
+    }
+
+    /// Writes one audit row for each client whose window of refused
+    /// requests is over and had more than were recorded one by one (the
+    /// hourly sweep calls this).
+    pub async fn flush_refusals(&self) {
+        for (client, count) in self.refusals.drain() {
+            let actor = audit::Actor::Anonymous { ip: Some(client.to_string()) };
+            web::record_untold(self, actor, count).await;
+        }
     }
 }
 

@@ -40,7 +40,7 @@ pub async fn sign_in(store: &Store, name: &str, password_text: &str, ip: Option<
         Some(p) => store.password_hash(p.id).await?,
         None => None,
     };
-    let ok = password::verify(password_text.to_owned(), phc).await;
+    let ok = password::verify(password_text.to_owned(), phc).await?;
     let outcome = match person {
         Some(p) if ok && p.is_disabled() => SignIn::Disabled,
         Some(p) if ok => SignIn::Ok(p),
@@ -62,21 +62,38 @@ pub async fn sign_in(store: &Store, name: &str, password_text: &str, ip: Option<
     Ok(outcome)
 }
 
-async fn guard_last_owner(store: &Store, person: &PersonRow) -> Result<(), GateError> {
-    if person.role == Role::Owner && !person.is_disabled() && store.active_owner_count().await? <= 1 {
-        return Err(GateError::Forbidden(format!(
-            "{} is the only owner who can sign in; make someone else an owner first, or nobody could run this porch",
-            person.display_name
-        )));
-    }
-    Ok(())
+/// Whether `password_text` is this person's password (one argon2 check).
+pub async fn password_matches(store: &Store, person_id: i64, password_text: &str) -> Result<bool, GateError> {
+    let phc = store.password_hash(person_id).await?;
+    let known = phc.is_some();
+    Ok(password::verify(password_text.to_owned(), phc).await? && known)
 }
 
-/// Disables a person and ends all their sessions at once. Returns how many
-/// sessions ended.
+/// Sets a new password (already checked by `password::check_new`) and ends
+/// every other session of that person; returns how many ended.
+pub async fn set_password(
+    store: &Store,
+    person_id: i64,
+    password_text: &str,
+    keep_session: i64,
+) -> Result<u64, GateError> {
+    let phc = password::hash(password_text.to_owned()).await?;
+    store.set_password(person_id, &phc).await?;
+    Ok(store.end_other_sessions(person_id, keep_session).await?)
+}
+
+fn last_owner(person: &PersonRow) -> GateError {
+    GateError::Forbidden(format!(
+        "{} is the only owner who can sign in; make someone else an owner first, or nobody could run this porch",
+        person.display_name
+    ))
+}
+
+/// Disables a person and ends all their sessions and known devices at once.
+/// Returns how many sessions ended. The last owner who can sign in is
+/// refused, checked in the same transaction as the change.
 pub async fn disable(store: &Store, person: &PersonRow, by: Actor) -> Result<u64, GateError> {
-    guard_last_owner(store, person).await?;
-    let ended = store.disable_person(person.id).await?;
+    let ended = store.disable_person(person.id).await?.ok_or_else(|| last_owner(person))?;
     let detail = format!("{ended} session(s) ended");
     record(store, by, "person.disabled", &person.display_name, &detail).await;
     Ok(ended)
@@ -96,11 +113,8 @@ pub async fn change(
     groups: &[String],
     by: Actor,
 ) -> Result<(), GateError> {
-    if role != person.role {
-        if role == Role::Member {
-            guard_last_owner(store, person).await?;
-        }
-        store.set_role(person.id, role).await?;
+    if role != person.role && !store.set_role(person.id, role).await? {
+        return Err(last_owner(person));
     }
     store.set_groups(person.id, groups).await?;
     let detail = format!("role {role}, groups [{}]", groups.join(", "));

@@ -80,7 +80,12 @@ pub async fn known_device(
     let Some(hash) = jar.get(device_cookie_name(settings)).and_then(|c| secret::hash_presented(c.value())) else {
         return Ok(None);
     };
-    Ok(store.device_person(&hash, now()).await?)
+    Ok(store.device_person(&hash, now(), devices_used_since(settings)).await?)
+}
+
+/// Devices unused since this moment are forgotten (`signin.device_forget`).
+pub fn devices_used_since(settings: &Settings) -> i64 {
+    now().saturating_sub(i64::try_from(settings.signin.device_forget.as_secs()).unwrap_or(i64::MAX))
 }
 
 /// Remembers this browser as one of `person_id`'s devices (unless it already
@@ -90,16 +95,25 @@ pub async fn remember_device(
     settings: &Settings,
     person_id: i64,
     known: Option<i64>,
+    user_agent: &str,
 ) -> Result<Option<Cookie<'static>>, GateError> {
     if known == Some(person_id) {
         return Ok(None);
     }
     let secret = Secret::generate();
-    store.create_device(secret.hash(), person_id, now()).await?;
+    store.create_device(secret.hash(), person_id, now(), &device_label(user_agent)).await?;
     let mut c = cookie_named(settings, device_cookie_name(settings), secret.text().to_owned());
     c.set_same_site(SameSite::Strict);
     c.set_max_age(CookieDuration::days(DEVICE_DAYS));
     Ok(Some(c))
+}
+
+/// A cookie that makes the browser forget its device cookie.
+pub fn device_removal(settings: &Settings) -> Cookie<'static> {
+    let mut c = cookie_named(settings, device_cookie_name(settings), String::new());
+    c.set_same_site(SameSite::Strict);
+    c.set_max_age(CookieDuration::ZERO);
+    c
 }
 
 /// A cookie that makes the browser forget the session.

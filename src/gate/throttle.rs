@@ -12,6 +12,14 @@
 //!   its device cookie) never waits at all: strangers guessing from many
 //!   addresses slow themselves down, not the family.
 //!
+//! A try is counted when it **starts** ([`Throttle::begin`] reserves it
+//! under the same lock that checks it), not when its password check ends:
+//! N guesses sent at the same moment cost what N guesses one after another
+//! cost (review finding M3). A reserved try that turns out right gives its
+//! reservation back and clears only the failures *this client* had at *that
+//! account*: signing in to your own account does not wash away guesses your
+//! network made at someone else's.
+//!
 //! Failures are forgotten `signin.forget_after` after the last one. State is
 //! in memory, bounded in size; blocks and slow-downs are audited by the
 //! caller when they start, and owners see and lift them on the Blocks page.
@@ -27,18 +35,30 @@ use crate::config::SigninLimits;
 
 /// At most this many clients, and this many accounts, are remembered.
 const MAX_TRACKED: usize = 50_000;
+/// At most this many accounts per client have their failures told apart (so
+/// a success can clear its own); failures at further accounts still count
+/// for the client, they just cannot be cleared by a success.
+const ACCOUNTS_PER_CLIENT: usize = 8;
 
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 struct Record {
     failures: u32,
+    /// Tries started and not yet finished: they count as failures until
+    /// they end.
+    pending: u32,
     last: Option<Instant>,
     blocked_until: Option<Instant>,
+    /// For a client: its failures at each account it tried (bounded).
+    by_account: Vec<(String, u32)>,
 }
 
 impl Record {
-    /// Blocked now, or failed within `forget_after`: not yet forgotten.
+    /// Blocked now, a try under way, or failed within `forget_after`: not
+    /// yet forgotten.
     fn live(&self, now: Instant, forget_after: Duration) -> bool {
-        self.blocked_until.is_some_and(|u| u > now) || self.last.is_some_and(|l| now.duration_since(l) < forget_after)
+        self.pending > 0
+            || self.blocked_until.is_some_and(|u| u > now)
+            || self.last.is_some_and(|l| now.duration_since(l) < forget_after)
     }
 }
 
@@ -103,6 +123,58 @@ struct State {
     accounts: HashMap<String, Record>,
 }
 
+/// A try under way, counted since [`Throttle::begin`]. End it with
+/// [`Attempt::failed`] or [`Attempt::succeeded`]; dropped without either
+/// (the invite link was fine, or the handler failed) it just gives its
+/// reservation back.
+#[must_use = "a try stays counted as a failure until it ends"]
+pub struct Attempt<'t> {
+    throttle: &'t Throttle,
+    client: IpAddr,
+    account: Option<String>,
+    reserved: bool,
+}
+
+impl Attempt<'_> {
+    /// The try failed (wrong password, dead invite link): it stays counted.
+    pub fn failed(mut self) -> Vec<Event> {
+        let events = if self.reserved {
+            self.throttle.fail(self.client, self.account.as_deref())
+        } else {
+            // A known device's failures still count (it could be lost).
+            let mut state = self.throttle.state();
+            let State { clients, accounts } = &mut *state;
+            self.throttle.reserve(clients, self.client, Instant::now());
+            if let Some(a) = &self.account {
+                self.throttle.reserve(accounts, a.clone(), Instant::now());
+            }
+            drop(state);
+            self.throttle.fail(self.client, self.account.as_deref())
+        };
+        self.reserved = false;
+        events
+    }
+
+    /// The try succeeded: its reservation goes, and so do the failures this
+    /// client had at this account.
+    pub fn succeeded(mut self) {
+        if self.reserved {
+            self.throttle.release(self.client, self.account.as_deref(), true);
+            self.reserved = false;
+        } else {
+            self.throttle.clear_pair(self.client, self.account.as_deref());
+        }
+    }
+}
+
+impl Drop for Attempt<'_> {
+    fn drop(&mut self) {
+        if self.reserved {
+            self.throttle.release(self.client, self.account.as_deref(), false);
+        }
+    }
+}
+
 /// The account key for a typed name: trimmed, lower case, bounded.
 pub fn account_key(name: &str) -> String {
     name.trim().chars().take(64).collect::<String>().to_lowercase()
@@ -117,14 +189,17 @@ impl Throttle {
         self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Whether a try from `client` (already grouped) for `account` may go
-    /// ahead now. A known device skips every check.
-    pub fn check(&self, client: IpAddr, account: Option<&str>, known_device: bool) -> Result<(), Wait> {
+    /// Starts a try from `client` (already grouped) at `account`, if it may
+    /// go ahead now, and counts it at once: until the returned [`Attempt`]
+    /// ends it stands as a failure for every other try. A known device skips
+    /// every check and reserves nothing.
+    pub fn begin(&self, client: IpAddr, account: Option<&str>, known_device: bool) -> Result<Attempt<'_>, Wait> {
+        let account = account.map(account_key);
         if known_device {
-            return Ok(());
+            return Ok(Attempt { throttle: self, client, account, reserved: false });
         }
         let now = Instant::now();
-        let state = self.state();
+        let mut state = self.state();
         if let Some(r) = state.clients.get(&client) {
             if let Some(until) = r.blocked_until.filter(|u| *u > now) {
                 return Err(Wait { wait: until - now, reason: Reason::ClientBlocked });
@@ -133,23 +208,43 @@ impl Throttle {
                 return Err(Wait { wait, reason: Reason::ClientSlowed });
             }
         }
-        if let Some(r) = account.and_then(|a| state.accounts.get(&account_key(a)))
+        if let Some(r) = account.as_ref().and_then(|a| state.accounts.get(a))
             && let Some(wait) = self.wait(r, self.limits.account_free_failures, now)
         {
             return Err(Wait { wait, reason: Reason::AccountSlowed });
         }
-        Ok(())
+        let State { clients, accounts } = &mut *state;
+        self.reserve(clients, client, now);
+        if let Some(a) = &account {
+            self.reserve(accounts, a.clone(), now);
+        }
+        Ok(Attempt { throttle: self, client, account, reserved: true })
     }
 
-    /// How long a record must still wait, if at all.
+    /// Counts a try under way in `map[key]`.
+    fn reserve<K: Clone + Eq + std::hash::Hash>(&self, map: &mut HashMap<K, Record>, key: K, now: Instant) {
+        make_room(map, now, self.limits.forget_after);
+        let r = map.entry(key).or_default();
+        if !r.live(now, self.limits.forget_after) {
+            *r = Record::default();
+        }
+        r.pending = r.pending.saturating_add(1);
+    }
+
+    /// How long a record must still wait, if at all. Tries under way count
+    /// as failures, and while one is under way the wait starts now.
     fn wait(&self, r: &Record, free: u32, now: Instant) -> Option<Duration> {
-        let last = self.live(r, now)?.last?;
-        if r.failures < free {
+        let r = self.live(r, now)?;
+        let counted = r.failures.saturating_add(r.pending);
+        if counted < free {
             return None;
         }
-        let exponent = (r.failures - free).min(30);
+        let exponent = (counted - free).min(30);
         let wait = Duration::from_secs(1u64 << exponent).min(self.limits.max_wait);
-        (last + wait).checked_duration_since(now).filter(|d| !d.is_zero())
+        if r.pending > 0 {
+            return Some(wait);
+        }
+        (r.last? + wait).checked_duration_since(now).filter(|d| !d.is_zero())
     }
 
     /// The record if it is not yet forgotten.
@@ -157,47 +252,62 @@ impl Throttle {
         r.live(now, self.limits.forget_after).then_some(r)
     }
 
-    /// Notes a failed try; returns what the owner should hear about.
-    pub fn failed(&self, client: IpAddr, account: Option<&str>) -> Vec<Event> {
+    /// Ends a reserved try as a failure; returns what the owner should hear
+    /// about.
+    fn fail(&self, client: IpAddr, account: Option<&str>) -> Vec<Event> {
         crate::metrics::signin_failed();
         let now = Instant::now();
         let mut events = Vec::new();
         let limits = &self.limits;
-        let forget = |r: &mut Record| {
-            if !r.live(now, limits.forget_after) {
-                *r = Record::default();
-            }
-        };
         let mut state = self.state();
         let State { clients, accounts } = &mut *state;
-        make_room(clients, now, limits.forget_after);
         let r = clients.entry(client).or_default();
-        forget(r);
+        r.pending = r.pending.saturating_sub(1);
         r.failures = r.failures.saturating_add(1);
         r.last = Some(now);
+        if let Some(account) = account {
+            match r.by_account.iter().position(|(a, _)| a == account) {
+                Some(i) => r.by_account[i].1 = r.by_account[i].1.saturating_add(1),
+                None if r.by_account.len() < ACCOUNTS_PER_CLIENT => r.by_account.push((account.to_owned(), 1)),
+                None => {}
+            }
+        }
         if r.failures == limits.block_after {
             r.blocked_until = Some(now + limits.block_for);
             let minutes = limits.block_for.as_secs().div_ceil(60);
             events.push(Event::ClientBlocked { client, failures: r.failures, minutes });
         }
         if let Some(account) = account {
-            make_room(accounts, now, limits.forget_after);
-            let key = account_key(account);
-            let r = accounts.entry(key.clone()).or_default();
-            forget(r);
+            let r = accounts.entry(account.to_owned()).or_default();
+            r.pending = r.pending.saturating_sub(1);
             r.failures = r.failures.saturating_add(1);
             r.last = Some(now);
             if r.failures == limits.account_free_failures {
-                events.push(Event::AccountSlowed { account: key, failures: r.failures });
+                events.push(Event::AccountSlowed { account: account.to_owned(), failures: r.failures });
             }
         }
         events
     }
 
-    /// A successful sign-in forgets its client's failures (the account's
-    /// stay: guesses from elsewhere are still guesses).
-    pub fn succeeded(&self, client: IpAddr) {
-        self.state().clients.remove(&client);
+    /// Gives a reserved try back; `succeeded` also clears the failures this
+    /// client had at this account (the account's own count stays: guesses
+    /// from elsewhere are still guesses).
+    fn release(&self, client: IpAddr, account: Option<&str>, succeeded: bool) {
+        let mut state = self.state();
+        let State { clients, accounts } = &mut *state;
+        if let Some(r) = clients.get_mut(&client) {
+            r.pending = r.pending.saturating_sub(1);
+            if succeeded
+                && let Some(account) = account
+                && let Some(i) = r.by_account.iter().position(|(a, _)| a == account)
+            {
+                let (_, n) = r.by_account.swap_remove(i);
+                r.failures = r.failures.saturating_sub(n);
+            }
+        }
+        if let Some(r) = account.and_then(|a| accounts.get_mut(a)) {
+            r.pending = r.pending.saturating_sub(1);
+        }
     }
 
     /// Everything slowed or blocked now, for the Blocks page.
@@ -220,6 +330,19 @@ impl Throttle {
         }
         out.sort_by_key(|e| std::cmp::Reverse((e.blocked, e.failures)));
         out
+    }
+
+    /// Clears the failures `client` had at `account` (a success from a
+    /// known device).
+    fn clear_pair(&self, client: IpAddr, account: Option<&str>) {
+        let Some(account) = account else { return };
+        let mut state = self.state();
+        if let Some(r) = state.clients.get_mut(&client)
+            && let Some(i) = r.by_account.iter().position(|(a, _)| a == account)
+        {
+            let (_, n) = r.by_account.swap_remove(i);
+            r.failures = r.failures.saturating_sub(n);
+        }
     }
 
     /// Lifts a client's block or an account's slow-down; whether there was one.
@@ -263,6 +386,7 @@ mod tests {
             account_free_failures: 4,
             max_wait: Duration::from_secs(60),
             forget_after: Duration::from_secs(900),
+            device_forget: Duration::from_secs(180 * 86400),
         }
     }
 
@@ -270,29 +394,39 @@ mod tests {
         IpAddr::from([192, 0, 2, n])
     }
 
+    /// One whole failed try.
+    fn fail(t: &Throttle, client: IpAddr, account: Option<&str>) -> Vec<Event> {
+        t.begin(client, account, false).expect("may try").failed()
+    }
+
+    fn check(t: &Throttle, client: IpAddr, account: Option<&str>, known: bool) -> Result<(), Wait> {
+        t.begin(client, account, known).map(drop)
+    }
+
     #[tokio::test(start_paused = true)]
     async fn a_client_is_slowed_then_blocked_then_forgiven() {
         let t = Throttle::new(limits());
         for _ in 0..3 {
-            assert!(t.check(ip(1), Some("grandma"), false).is_ok());
-            assert!(t.failed(ip(1), Some("mallory")).is_empty());
+            assert!(check(&t, ip(1), Some("grandma"), false).is_ok());
+            assert!(fail(&t, ip(1), Some("mallory")).is_empty());
         }
-        let w = t.check(ip(1), None, false).expect_err("slowed after the free failures");
+        let w = check(&t, ip(1), None, false).expect_err("slowed after the free failures");
         assert_eq!((w.reason, w.wait), (Reason::ClientSlowed, Duration::from_secs(1)));
         tokio::time::advance(Duration::from_secs(1)).await;
-        assert!(t.check(ip(1), None, false).is_ok(), "the wait is over");
-        t.failed(ip(1), None);
-        assert_eq!(t.check(ip(1), None, false).map_err(|w| w.wait), Err(Duration::from_secs(2)));
-        t.failed(ip(1), None);
-        let events = t.failed(ip(1), None);
+        assert!(fail(&t, ip(1), None).is_empty(), "the wait is over");
+        assert_eq!(check(&t, ip(1), None, false).map_err(|w| w.wait), Err(Duration::from_secs(2)));
+        tokio::time::advance(Duration::from_secs(2)).await;
+        fail(&t, ip(1), None);
+        tokio::time::advance(Duration::from_secs(4)).await;
+        let events = fail(&t, ip(1), None);
         assert_eq!(events, vec![Event::ClientBlocked { client: ip(1), failures: 6, minutes: 15 }]);
-        let w = t.check(ip(1), None, false).expect_err("blocked");
+        let w = check(&t, ip(1), None, false).expect_err("blocked");
         assert_eq!(w.reason, Reason::ClientBlocked);
-        assert!(t.check(ip(2), None, false).is_ok(), "other clients are not affected");
-        assert!(t.check(ip(1), None, true).is_ok(), "a known device is never held back");
+        assert!(check(&t, ip(2), None, false).is_ok(), "other clients are not affected");
+        assert!(check(&t, ip(1), None, true).is_ok(), "a known device is never held back");
         assert!(t.report().iter().any(|e| e.blocked && e.key == "192.0.2.1"));
         assert!(t.lift("client", "192.0.2.1"));
-        assert!(t.check(ip(1), None, false).is_ok(), "the owner lifted the block");
+        assert!(check(&t, ip(1), None, false).is_ok(), "the owner lifted the block");
     }
 
     #[tokio::test(start_paused = true)]
@@ -300,22 +434,60 @@ mod tests {
         let t = Throttle::new(limits());
         let mut events = Vec::new();
         for n in 10..14 {
-            events.extend(t.failed(ip(n), Some(" Grandma ")));
+            events.extend(fail(&t, ip(n), Some(" Grandma ")));
         }
         assert_eq!(events, vec![Event::AccountSlowed { account: "grandma".into(), failures: 4 }]);
-        let w = t.check(ip(50), Some("GRANDMA"), false).expect_err("a new client waits for this account");
+        let w = check(&t, ip(50), Some("GRANDMA"), false).expect_err("a new client waits for this account");
         assert_eq!(w.reason, Reason::AccountSlowed);
-        assert!(t.check(ip(50), Some("grandpa"), false).is_ok(), "other accounts are not slowed");
-        assert!(t.check(ip(50), Some("grandma"), true).is_ok(), "grandma's own phone signs in");
+        assert!(check(&t, ip(50), Some("grandpa"), false).is_ok(), "other accounts are not slowed");
+        assert!(check(&t, ip(50), Some("grandma"), true).is_ok(), "grandma's own phone signs in");
         tokio::time::advance(Duration::from_secs(901)).await;
-        assert!(t.check(ip(50), Some("grandma"), false).is_ok(), "failures are forgotten");
+        assert!(check(&t, ip(50), Some("grandma"), false).is_ok(), "failures are forgotten");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn m3_tries_under_way_count_at_once() {
+        let t = Throttle::new(limits());
+        // The account's free failures are used up from elsewhere.
+        for n in 10..14 {
+            tokio::time::advance(Duration::from_secs(60)).await;
+            fail(&t, ip(n), Some("grandma"));
+        }
+        tokio::time::advance(Duration::from_secs(60)).await;
+        // The wait is over: thirty guesses arrive at the same moment from
+        // thirty clients. One may start; the others wait for it.
+        let started: Vec<Attempt<'_>> =
+            (100..130).filter_map(|n| t.begin(ip(n), Some("grandma"), false).ok()).collect();
+        assert_eq!(started.len(), 1);
+        // Per client, too: free failures are reserved as tries start.
+        let mine: Vec<Attempt<'_>> = (0..10).filter_map(|_| t.begin(ip(1), Some("x"), false).ok()).collect();
+        assert_eq!(mine.len(), 3, "signin.free_failures tries at once, not ten");
+        drop(mine);
+        let again: Vec<Attempt<'_>> = (0..10).filter_map(|_| t.begin(ip(1), Some("x"), false).ok()).collect();
+        assert_eq!(again.len(), 3, "tries that ended without failing give their place back");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn m3_success_clears_only_that_accounts_failures_for_that_client() {
+        let t = Throttle::new(limits());
+        fail(&t, ip(1), Some("grandma"));
+        fail(&t, ip(1), Some("grandma"));
+        fail(&t, ip(1), Some("mallory"));
+        // A relative signs in to their own account between guesses...
+        tokio::time::advance(Duration::from_secs(1)).await;
+        t.begin(ip(1), Some("mallory"), false).expect("may try").succeeded();
+        // ...which clears their own typo, not the guesses at grandma.
+        let r = t.state().clients.get(&ip(1)).cloned().expect("still tracked");
+        assert_eq!(r.failures, 2);
+        fail(&t, ip(1), Some("grandma"));
+        assert!(check(&t, ip(1), None, false).is_err(), "three failures stand: slowed");
     }
 
     #[test]
     fn memory_stays_bounded_under_a_spread_attack() {
         let t = Throttle::new(limits());
         for n in 0..(MAX_TRACKED as u32 + 10) {
-            t.failed(IpAddr::from(n.to_be_bytes()), Some(&format!("name{n}")));
+            fail(&t, IpAddr::from(n.to_be_bytes()), Some(&format!("name{n}")));
         }
         let state = t.state();
         assert!(state.clients.len() <= MAX_TRACKED && state.accounts.len() <= MAX_TRACKED);

@@ -99,7 +99,8 @@ async fn run(gate: &Gate, routes: Router, request: Request) -> Response {
     let errors = async move |r: Request| render_errors(gate, r, routes).await;
     let same_site = async move |r: Request| refuse_cross_site(gate, r, errors).await;
     let identified = async move |r: Request| identify(gate, r, same_site).await;
-    let routed = async move |r: Request| route_host(gate, r, identified).await;
+    let whole = async move |r: Request| whole_form(gate, r, identified).await;
+    let routed = async move |r: Request| route_host(gate, r, whole).await;
     let limited = async move |r: Request| super::budget::limit(gate, r, routed).await;
     count_and_secure(request, limited).await
 }
@@ -168,12 +169,52 @@ async fn route_host(gate: &Gate, request: Request, next: impl AsyncFnOnce(Reques
         HostKind::App(app) if request.uri().path() == "/.porch/ticket" => {
             Box::pin(super::app_door::ticket(gate, &app, request)).await
         }
+        // The handshake's middle step belongs to the apex alone: an app's
+        // own pages must not be able to mint tickets (review finding L1).
+        HostKind::App(_) if request.uri().path() == "/.porch/enter" => {
+            let message = "There is nothing here. Check the address, or go back to the start page.";
+            error_page(gate, StatusCode::NOT_FOUND, message, &Visitor::anonymous(&request))
+        }
         _ if reserved => Box::pin(next(request)).await,
         HostKind::App(app) => Box::pin(super::app_door::proxy(gate, &app, request)).await,
         HostKind::Unknown => {
             let message = format!("This porch answers to {} only.", gate.settings.domain);
             error_page(gate, StatusCode::MISDIRECTED_REQUEST, &message, &Visitor::anonymous(&request))
         }
+    }
+}
+
+/// Reads the whole body of a state-changing request to porch's own pages
+/// (forms, never larger than `limits.form_body`) within `limits.form_time`,
+/// before anything else looks at it. A body trickled in a byte at a time
+/// would otherwise hold its place among the requests in flight for as long
+/// as the sender likes (review finding M4): it gets 408 instead.
+async fn whole_form(gate: &Gate, request: Request, next: impl AsyncFnOnce(Request) -> Response) -> Response {
+    if matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
+        return next(request).await;
+    }
+    let visitor = Visitor::anonymous(&request);
+    let visitor = || visitor.clone();
+    let (parts, body) = request.into_parts();
+    let limited = http_body_util::Limited::new(body, gate.settings.form_body_limit);
+    let read = tokio::time::timeout(gate.settings.limits.form_time, http_body_util::BodyExt::collect(limited)).await;
+    match read {
+        Ok(Ok(collected)) => next(Request::from_parts(parts, axum::body::Body::from(collected.to_bytes()))).await,
+        Ok(Err(e)) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => {
+            error_page(gate, StatusCode::PAYLOAD_TOO_LARGE, "What you sent is too large for this page.", &visitor())
+        }
+        Ok(Err(_)) => error_page(
+            gate,
+            StatusCode::BAD_REQUEST,
+            "What you sent was cut off before it arrived. Go back and try again.",
+            &visitor(),
+        ),
+        Err(_) => error_page(
+            gate,
+            StatusCode::REQUEST_TIMEOUT,
+            "What you sent took too long to arrive. Check your connection, go back and try again.",
+            &visitor(),
+        ),
     }
 }
 
@@ -254,10 +295,28 @@ pub fn cross_site_detail(request: &Request) -> String {
     format!("{} {} from origin {}", request.method(), request.uri().path(), origin.unwrap_or("(none)"))
 }
 
-/// The 403 for a refused cross-site request, with its audit line.
+/// The 403 for a refused cross-site request, with its audit line: the
+/// first few per client and window in full, the rest as one count
+/// (`refusals`, review finding H1).
 pub async fn refuse_as_cross_site(gate: &Gate, detail: String, visitor: &Visitor) -> Response {
-    record(&gate.store, visitor.actor(), "csrf.refused", "", &detail).await;
+    let verdict = gate.refusals.note(crate::edge::source_group(visitor.ip));
+    if verdict.untold > 0 {
+        record_untold(gate, visitor.actor(), verdict.untold).await;
+    }
+    if verdict.record {
+        record(&gate.store, visitor.actor(), "csrf.refused", "", &detail).await;
+    }
     GateError::CrossSite.into_response()
+}
+
+/// One audit row standing for `count` refused requests that were counted
+/// but not written one by one.
+pub(super) async fn record_untold(gate: &Gate, actor: Actor, count: u32) {
+    let minutes = super::refusals::WINDOW.as_secs() / 60;
+    let detail = format!(
+        "{count} more cross-site requests refused from this network within {minutes} min, not recorded one by one"
+    );
+    record(&gate.store, actor, "csrf.refused", "", &detail).await;
 }
 
 fn origin_matches_host(origin: &str, host: Option<&str>) -> bool {
@@ -285,7 +344,11 @@ async fn render_errors(gate: &Gate, request: Request, next: impl AsyncFnOnce(Req
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("text/html"));
     if let Some(page) = response.extensions().get::<ErrorPage>() {
-        return error_page(gate, page.status, &page.message, &visitor);
+        let mut shown = error_page(gate, page.status, &page.message, &visitor);
+        if let Some(secs) = page.retry_after {
+            shown.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        return shown;
     }
     let status = response.status();
     if status.is_client_error() && !is_html {
@@ -418,10 +481,66 @@ where
     }
 }
 
-/// The page a signed-in form should return to, if it is one of ours.
+/// The page a signed-in form should return to, if it is one of ours: a path
+/// on this very origin, or `/`.
+///
+/// A browser reads a `Location` through the WHATWG URL parser, which drops
+/// tabs and newlines and treats `\\` as `/` before anything else, so
+/// `/\t/evil.example` or `/%5Cevil.example` would leave the site (review
+/// finding M1). The value is resolved the same way against a fixed origin and
+/// accepted only if the origin is unchanged and it holds no control
+/// character, backslash or white space at all; what is returned is the
+/// resolved path and query, never the text as sent.
 pub fn safe_next(next: Option<&str>) -> String {
-    match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.starts_with("/\\") => n.to_owned(),
+    const BASE: &str = "https://porch.invalid/";
+    let Some(next) = next else { return "/".to_owned() };
+    let plain = next.chars().all(|c| !c.is_control() && !c.is_whitespace() && c != '\\');
+    if !plain || !next.starts_with('/') || next.starts_with("//") || next.len() > 2048 {
+        return "/".to_owned();
+    }
+    let Ok(base) = url::Url::parse(BASE) else { return "/".to_owned() };
+    match base.join(next) {
+        Ok(url) if url.origin() == base.origin() => {
+            let mut out = url.path().to_owned();
+            if let Some(q) = url.query() {
+                out.push('?');
+                out.push_str(q);
+            }
+            if let Some(f) = url.fragment() {
+                out.push('#');
+                out.push_str(f);
+            }
+            if out.starts_with("//") { "/".to_owned() } else { out }
+        }
         _ => "/".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::safe_next;
+
+    #[test]
+    fn m1_next_never_leaves_the_origin() {
+        for bad in [
+            "/\t/evil.example",
+            "/\n/evil.example",
+            "/\r\n/evil.example",
+            "/\\evil.example",
+            "/\t\\evil.example",
+            "//evil.example",
+            "/\u{b}/evil.example",
+            "/ /evil.example",
+            "https://evil.example/",
+            "evil.example",
+            "/\u{a0}/evil.example",
+            "/\u{2028}/evil.example",
+        ] {
+            assert_eq!(safe_next(Some(bad)), "/", "{bad:?}");
+        }
+        assert_eq!(safe_next(Some("/a/b?c=d&e=%2F")), "/a/b?c=d&e=%2F");
+        assert_eq!(safe_next(Some("/a/../../b")), "/b");
+        assert_eq!(safe_next(Some("/%2F%2Fevil.example")), "/%2F%2Fevil.example");
+        assert_eq!(safe_next(None), "/");
     }
 }

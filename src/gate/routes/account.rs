@@ -1,21 +1,27 @@
-//! The account page: who you are, which apps you can use, and the devices
-//! signed in as you, each of which you can sign out.
+//! The account page: who you are, which apps you can use, the browsers
+//! signed in as you (each of which you can sign out), the devices porch
+//! knows as yours (each of which you can forget), changing your password,
+//! and signing out everywhere (review finding L9).
 
 use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum_extra::extract::cookie::CookieJar;
 use minijinja::context;
 use serde::Deserialize;
 
 use super::door::CsrfOnly;
+use crate::edge::source_group;
 use crate::gate::Gate;
 use crate::gate::audit::record;
 use crate::gate::error::GateError;
-use crate::gate::sessions;
-use crate::gate::web::{Checked, SignedIn};
+use crate::gate::web::{Checked, CsrfForm, SignedIn, Visitor};
+use crate::gate::{password, people, sessions};
 
 #[derive(Deserialize)]
 pub struct AccountQuery {
     welcome: Option<String>,
+    changed: Option<String>,
 }
 
 pub async fn page(
@@ -23,18 +29,111 @@ pub async fn page(
     SignedIn(caller, visitor): SignedIn,
     Query(q): Query<AccountQuery>,
 ) -> Result<Html<String>, GateError> {
+    let notice =
+        if q.changed.is_some() { Some("Your password is changed. Every other device was signed out.") } else { None };
+    render(&gate, &caller, &visitor, q.welcome.is_some(), notice, None).await
+}
+
+/// The account page, with a notice or a password error when there is one.
+async fn render(
+    gate: &Gate,
+    caller: &sessions::Caller,
+    visitor: &Visitor,
+    welcome: bool,
+    notice: Option<&str>,
+    password_error: Option<String>,
+) -> Result<Html<String>, GateError> {
     let sessions = sessions::list(&gate.store, caller.person.id).await?;
+    let devices = gate.store.devices_of(caller.person.id, sessions::devices_used_since(&gate.settings)).await?;
     let apps = gate.store.grants(caller.person.id).await?;
     let ctx = context! {
         person => caller.person,
         groups => caller.person.group_list(),
         sessions,
+        devices,
         current_session => caller.session_id,
         apps,
-        welcome => q.welcome.is_some(),
+        welcome,
+        notice,
+        password_error,
+        min_length => gate.settings.password_min_length,
         ..visitor.page_context()
     };
     gate.pages.render("account.html", ctx)
+}
+
+#[derive(Deserialize)]
+pub struct PasswordForm {
+    csrf: String,
+    current: String,
+    password: String,
+    confirm: String,
+}
+
+impl CsrfForm for PasswordForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
+/// Changes the signed-in person's password. They type the current one
+/// first (a borrowed, still signed-in phone is not enough), through the
+/// same sign-in throttle as the door; every other session ends.
+pub async fn change_password(
+    State(gate): State<Gate>,
+    Checked(caller, visitor, form): Checked<PasswordForm>,
+) -> Result<Response, GateError> {
+    let person = &caller.person;
+    let again = async |message: String| -> Result<Response, GateError> {
+        let page = render(&gate, &caller, &visitor, false, None, Some(message)).await?;
+        Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
+    };
+    if let Err(message) = password::check_new(&form.password, &form.confirm, gate.settings.password_min_length) {
+        return again(message).await;
+    }
+    let attempt = match gate.throttle.begin(source_group(visitor.ip), Some(&person.display_name), false) {
+        Ok(attempt) => attempt,
+        Err(wait) => return again(format!("{} Try again in {} s.", wait.message(), wait.wait.as_secs().max(1))).await,
+    };
+    if !people::password_matches(&gate.store, person.id, &form.current).await? {
+        drop(attempt.failed());
+        record(&gate.store, visitor.actor(), "password.change_refused", &person.display_name, "wrong current password")
+            .await;
+        return again("Your current password is not right. Type it again.".into()).await;
+    }
+    attempt.succeeded();
+    let ended = people::set_password(&gate.store, person.id, &form.password, caller.session_id).await?;
+    let detail = format!("{ended} other session(s) ended");
+    record(&gate.store, visitor.actor(), "password.changed", &person.display_name, &detail).await;
+    Ok(Redirect::to("/account?changed=1").into_response())
+}
+
+/// Forgets one of the signed-in person's known devices.
+pub async fn forget_device(
+    State(gate): State<Gate>,
+    Path(id): Path<i64>,
+    Checked(caller, visitor, _): Checked<CsrfOnly>,
+) -> Result<Response, GateError> {
+    if !gate.store.forget_device(id, caller.person.id).await? {
+        return Err(GateError::NotFound);
+    }
+    record(&gate.store, visitor.actor(), "device.forgotten", &caller.person.display_name, &format!("device {id}"))
+        .await;
+    Ok(Redirect::to("/account").into_response())
+}
+
+/// Ends every session of the signed-in person, this one too, and forgets
+/// every device: for a lost phone.
+pub async fn sign_out_everywhere(
+    State(gate): State<Gate>,
+    jar: CookieJar,
+    Checked(caller, visitor, _): Checked<CsrfOnly>,
+) -> Result<Response, GateError> {
+    let ended = gate.store.sign_out_everywhere(caller.person.id).await?;
+    let detail = format!("{ended} session(s) ended, every device forgotten");
+    record(&gate.store, visitor.actor(), "signout.everywhere", &caller.person.display_name, &detail).await;
+    let jar = jar.add(sessions::removal(&gate.settings)).add(sessions::device_removal(&gate.settings));
+    Ok((jar, Redirect::to("/signin")).into_response())
 }
 
 pub async fn end_session(

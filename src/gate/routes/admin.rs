@@ -333,7 +333,12 @@ pub async fn blocks_lift(
     OwnerForm(visitor, form): OwnerForm<LiftForm>,
 ) -> Result<Response, GateError> {
     if gate.throttle.lift(&form.kind, &form.key) {
-        let shown: String = form.key.chars().take(64).collect();
+        // A client is kept in the audit log as its network only: the ip
+        // column is shortened after keep_ips, a subject never would be (L7).
+        let shown: String = match form.key.parse::<std::net::IpAddr>() {
+            Ok(ip) if form.kind == "client" => crate::edge::network_of(ip),
+            _ => form.key.chars().take(64).collect(),
+        };
         let detail = format!("lifted the {} limit", form.kind);
         crate::gate::audit::record(&gate.store, visitor.actor(), "signin.unblocked", &shown, &detail).await;
     }

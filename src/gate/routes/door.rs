@@ -51,23 +51,27 @@ pub async fn signin_submit(
         Some(id) => gate.store.person(id).await?.is_some_and(|p| p.display_name.eq_ignore_ascii_case(form.name.trim())),
         None => false,
     };
-    if let Err(wait) = gate.throttle.check(client, Some(&form.name), known_here) {
-        return Ok(throttled(&gate, &visitor, wait));
-    }
+    let attempt = match gate.throttle.begin(client, Some(&form.name), known_here) {
+        Ok(attempt) => attempt,
+        Err(wait) => return Ok(throttled(&gate, &visitor, wait)),
+    };
     let error = match people::sign_in(&gate.store, &form.name, &form.password, visitor.ip_text()).await? {
         SignIn::Ok(person) => {
-            gate.throttle.succeeded(client);
+            attempt.succeeded();
             let cookie = sessions::start(&gate.store, &gate.settings, person.id, &visitor.user_agent).await?;
             let mut jar = jar.add(cookie);
-            if let Some(device) = sessions::remember_device(&gate.store, &gate.settings, person.id, known).await? {
+            if let Some(device) =
+                sessions::remember_device(&gate.store, &gate.settings, person.id, known, &visitor.user_agent).await?
+            {
                 jar = jar.add(device);
             }
             return Ok((jar, Redirect::to(&next)).into_response());
         }
-        SignIn::Wrong => "That name and password do not match. Check both and try again.",
-        SignIn::Disabled => "This account has been turned off. Ask the person who runs this porch.",
+        // A turned-off account is answered exactly like a wrong password,
+        // so a guess learns nothing about the password (review finding L9).
+        SignIn::Wrong | SignIn::Disabled => "That name and password do not match. Check both and try again.",
     };
-    failed(&gate, &visitor, Some(&form.name)).await;
+    failed(&gate, &visitor, attempt).await;
     let page = gate.pages.render("signin.html", context! { next, error, name => form.name })?;
     Ok((StatusCode::UNAUTHORIZED, page).into_response())
 }
@@ -77,14 +81,17 @@ fn throttled(gate: &Gate, visitor: &Visitor, wait: throttle::Wait) -> Response {
     too_many(gate, StatusCode::TOO_MANY_REQUESTS, wait.wait, wait.message(), visitor)
 }
 
-/// Notes a failed sign-in or dead invite link, auditing any block or
+/// Ends a try as a failed sign-in or dead invite link, auditing any block or
 /// slow-down it starts.
-async fn failed(gate: &Gate, visitor: &Visitor, account: Option<&str>) {
-    for event in gate.throttle.failed(source_group(visitor.ip), account) {
+async fn failed(gate: &Gate, visitor: &Visitor, attempt: throttle::Attempt<'_>) {
+    for event in attempt.failed() {
         let (action, target, detail) = match event {
+            // The subject names the network only: the full address is in
+            // the ip column, which keep_ips shortens; a subject is kept as
+            // it is (review finding L7).
             throttle::Event::ClientBlocked { client, failures, minutes } => (
                 "signin.blocked",
-                client.to_string(),
+                crate::edge::network_of(client),
                 format!(
                     "{failures} failed sign-ins or dead invite links; no more tries for {minutes} min (Admin, Blocks can lift it)"
                 ),
@@ -131,11 +138,12 @@ pub async fn join_page(
     visitor: Visitor,
     Path(token): Path<String>,
 ) -> Result<Response, GateError> {
-    if let Err(wait) = gate.throttle.check(source_group(visitor.ip), None, false) {
-        return Ok(throttled(&gate, &visitor, wait));
-    }
+    let attempt = match gate.throttle.begin(source_group(visitor.ip), None, false) {
+        Ok(attempt) => attempt,
+        Err(wait) => return Ok(throttled(&gate, &visitor, wait)),
+    };
     let Some(invite) = invites::check(&gate.store, &token, visitor.ip_text()).await? else {
-        failed(&gate, &visitor, None).await;
+        failed(&gate, &visitor, attempt).await;
         return dead_link(&gate, &visitor);
     };
     render_join(&gate, &visitor, &invite, None, "").map(IntoResponse::into_response)
@@ -168,11 +176,12 @@ pub async fn join_submit(
     Path(token): Path<String>,
     Form(form): Form<JoinForm>,
 ) -> Result<Response, GateError> {
-    if let Err(wait) = gate.throttle.check(source_group(visitor.ip), None, false) {
-        return Ok(throttled(&gate, &visitor, wait));
-    }
+    let attempt = match gate.throttle.begin(source_group(visitor.ip), None, false) {
+        Ok(attempt) => attempt,
+        Err(wait) => return Ok(throttled(&gate, &visitor, wait)),
+    };
     let Some(invite) = invites::check(&gate.store, &token, visitor.ip_text()).await? else {
-        failed(&gate, &visitor, None).await;
+        failed(&gate, &visitor, attempt).await;
         return dead_link(&gate, &visitor);
     };
     let result = match form.check(gate.settings.password_min_length) {
@@ -186,7 +195,9 @@ pub async fn join_submit(
             }
             let cookie = sessions::start(&gate.store, &gate.settings, person_id, &visitor.user_agent).await?;
             let mut jar = jar.add(cookie);
-            if let Some(device) = sessions::remember_device(&gate.store, &gate.settings, person_id, None).await? {
+            if let Some(device) =
+                sessions::remember_device(&gate.store, &gate.settings, person_id, None, &visitor.user_agent).await?
+            {
                 jar = jar.add(device);
             }
             Ok((jar, Redirect::to("/account?welcome=1")).into_response())
