@@ -5,8 +5,8 @@
 
 use std::sync::Arc;
 
+use wasmtime::ResourceLimiter;
 use wasmtime::component::{Resource, ResourceTable};
-use wasmtime::{StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
 
@@ -22,6 +22,13 @@ pub const MAX_VALUE: usize = 1 << 20;
 pub const MAX_READ: u32 = 4 << 20;
 pub const MAX_LIST: u32 = 1000;
 pub const MAX_NAME: usize = 512;
+/// Blob writers one instance may have open at once: each holds a temporary
+/// file (a file descriptor and an inode) until it is finished or dropped
+/// (review finding M9).
+pub const MAX_WRITERS: u32 = 32;
+/// Entries in one instance's resource table (streams, bodies, writers...);
+/// wasmtime's default is a million.
+pub const MAX_RESOURCES: usize = 4096;
 
 /// What a capability call needs to know about its app.
 pub struct AppScope {
@@ -48,11 +55,15 @@ impl MediaWork {
         &self.limits
     }
 
-    /// Runs `job`; a job still running at the deadline keeps its slot until
-    /// it ends, so the number of decodes in memory stays bounded.
+    /// Takes a slot, only then reads the input (`read`), and runs `job` on
+    /// it; a job still running at the deadline keeps its slot until it ends,
+    /// so the number of inputs and decodes in memory stays bounded by
+    /// `media.workers` (review finding M10: reading first let every waiting
+    /// call hold a whole blob).
     pub async fn run<T: Send + 'static>(
         &self,
-        job: impl FnOnce(&MediaLimits) -> Result<T, MediaError> + Send + 'static,
+        read: impl Future<Output = Result<Vec<u8>, Error>>,
+        job: impl FnOnce(&[u8], &MediaLimits) -> Result<T, MediaError> + Send + 'static,
     ) -> Result<T, Error> {
         let deadline = tokio::time::Instant::now() + self.timeout;
         let too_slow = || Error::Invalid(format!("image work took longer than {:?}", self.timeout));
@@ -60,10 +71,14 @@ impl MediaWork {
             Ok(Ok(slot)) => slot,
             _ => return Err(too_slow()),
         };
+        let input = match tokio::time::timeout_at(deadline, read).await {
+            Ok(read) => read?,
+            Err(_) => return Err(too_slow()),
+        };
         let limits = self.limits;
         let job = tokio::task::spawn_blocking(move || {
             let _slot = slot;
-            job(&limits)
+            job(&input, &limits)
         });
         match tokio::time::timeout_at(deadline, job).await {
             Ok(Ok(Ok(value))) => Ok(value),
@@ -87,24 +102,80 @@ pub struct AppState {
     http: WasiHttpCtx,
     table: ResourceTable,
     hooks: NoNetwork,
-    pub(super) limits: StoreLimits,
+    pub(super) limits: InstanceLimits,
     scope: Arc<AppScope>,
+    /// Blob writers of this instance that hold a temporary file.
+    open_writers: u32,
 }
 
 impl AppState {
     pub fn new(scope: Arc<AppScope>) -> AppState {
-        let limits = StoreLimitsBuilder::new()
-            .memory_size(scope.manifest.limits.memory)
-            .instances(64)
-            .tables(64)
-            .memories(16)
-            .table_elements(1 << 20)
-            .trap_on_grow_failure(true)
-            .build();
+        let limits = InstanceLimits::new(scope.manifest.limits.memory);
         // No preopened folders, no environment variables, no arguments, no
         // stdin; stdout/stderr go nowhere. Clocks and random are real.
         let wasi = WasiCtx::builder().build();
-        AppState { wasi, http: WasiHttpCtx::new(), table: ResourceTable::new(), hooks: NoNetwork, limits, scope }
+        let mut table = ResourceTable::new();
+        table.set_max_capacity(MAX_RESOURCES);
+        AppState { wasi, http: WasiHttpCtx::new(), table, hooks: NoNetwork, limits, scope, open_writers: 0 }
+    }
+}
+
+/// What one instance may take, summed over everything it has: every linear
+/// memory and every table (a pointer's worth per element) together stay
+/// within the manifest's `limits.memory`, so a component with several core
+/// modules or memories cannot multiply it (review finding L4). A growth
+/// past it traps, naming the limit.
+#[derive(Debug)]
+pub struct InstanceLimits {
+    budget: usize,
+    used: usize,
+}
+
+/// Core instances, tables and memories one component instance may create.
+const MAX_CORE_INSTANCES: usize = 64;
+const MAX_TABLES: usize = 64;
+const MAX_MEMORIES: usize = 16;
+
+impl InstanceLimits {
+    pub fn new(budget: usize) -> InstanceLimits {
+        InstanceLimits { budget, used: 0 }
+    }
+
+    fn grow(&mut self, what: &str, more: usize) -> wasmtime::Result<bool> {
+        match self.used.checked_add(more).filter(|total| *total <= self.budget) {
+            Some(total) => {
+                self.used = total;
+                Ok(true)
+            }
+            None => Err(wasmtime::format_err!(
+                "the app asked for more {what} than its limits.memory of {} bytes allows (it has {} in use)",
+                self.budget,
+                self.used
+            )),
+        }
+    }
+}
+
+impl ResourceLimiter for InstanceLimits {
+    fn memory_growing(&mut self, current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        self.grow("memory", desired.saturating_sub(current))
+    }
+
+    fn table_growing(&mut self, current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        let bytes = desired.saturating_sub(current).saturating_mul(std::mem::size_of::<usize>());
+        self.grow("table space", bytes)
+    }
+
+    fn instances(&self) -> usize {
+        MAX_CORE_INSTANCES
+    }
+
+    fn tables(&self) -> usize {
+        MAX_TABLES
+    }
+
+    fn memories(&self) -> usize {
+        MAX_MEMORIES
     }
 }
 
@@ -308,6 +379,11 @@ impl blobs::HostWriter for AppState {
             Err(e) => Some(e),
             Ok(_) => check_key("blob name", &name, MAX_NAME).err(),
         };
+        if failed.is_none() && self.open_writers >= MAX_WRITERS {
+            failed = Some(Error::Invalid(format!(
+                "a request may have at most {MAX_WRITERS} blob writers open at once; finish or drop one first"
+            )));
+        }
         // Usage is read once here; each chunk is checked against it (so a
         // stream of small writes costs no queries) and `finish` checks again
         // in the transaction that records the blob.
@@ -321,7 +397,10 @@ impl blobs::HostWriter for AppState {
         let temp = match failed {
             Some(_) => None,
             None => match self.scope.blobs.create().await {
-                Ok(temp) => Some(temp),
+                Ok(temp) => {
+                    self.open_writers += 1;
+                    Some(temp)
+                }
                 Err(e) => {
                     failed = Some(storage(e));
                     None
@@ -348,12 +427,14 @@ impl blobs::HostWriter for AppState {
             let e = over(OverQuota { used, wanted, quota }, "blob");
             w.failed = Some(e.clone());
             w.temp = None;
+            self.open_writers = self.open_writers.saturating_sub(1);
             return Ok(Err(e));
         }
         if let Err(e) = temp.write(&chunk).await {
             let e = storage(e);
             w.failed = Some(e.clone());
             w.temp = None;
+            self.open_writers = self.open_writers.saturating_sub(1);
             return Ok(Err(e));
         }
         Ok(Ok(()))
@@ -370,13 +451,16 @@ impl blobs::HostWriter for AppState {
         }
         let Some(temp) = w.temp.take() else { return Ok(Err(Error::Invalid("this writer is finished".into()))) };
         let (name, content_type) = (w.name.clone(), w.content_type.clone());
+        self.open_writers = self.open_writers.saturating_sub(1);
         let scope = self.scope.clone();
         Ok(commit_blob(&scope, &name, &content_type, temp, quota).await)
     }
 
     async fn drop(&mut self, writer: Resource<BlobWriter>) -> wasmtime::Result<()> {
         // Dropping the temp file's handle removes it.
-        self.table.delete(writer)?;
+        if self.table.delete(writer)?.temp.is_some() {
+            self.open_writers = self.open_writers.saturating_sub(1);
+        }
         Ok(())
     }
 }
@@ -436,17 +520,21 @@ impl AppState {
         if self.scope.manifest.allows_interface("media") { Ok(()) } else { Err(not_declared("media")) }
     }
 
-    /// A whole blob of this app, refused before reading if over the media
-    /// input limit.
-    async fn media_input(&mut self, name: &str) -> Result<(crate::store::BlobRow, Vec<u8>), Error> {
+    /// A blob of this app for image work, refused if over the media input
+    /// limit, and how to read it (read only once a media slot is taken).
+    async fn media_input(
+        &mut self,
+        name: &str,
+    ) -> Result<(crate::store::BlobRow, futures::future::BoxFuture<'static, Result<Vec<u8>, Error>>), Error> {
         let row = self.scope.store.blob(self.app(), name).await.map_err(internal)?.ok_or(Error::NotFound)?;
         let max = self.scope.media.limits().max_input;
         if u64::try_from(row.size).unwrap_or(u64::MAX) > max {
             return Err(Error::Invalid(format!("the file has {} bytes; image work accepts at most {max}", row.size)));
         }
         let size = usize::try_from(row.size).unwrap_or(usize::MAX);
-        let bytes = self.scope.blobs.read_at(&row.sha256, 0, size).await.map_err(internal)?;
-        Ok((row, bytes))
+        let (sha, scope) = (row.sha256.clone(), self.scope.clone());
+        let read = Box::pin(async move { scope.blobs.read_at(&sha, 0, size).await.map_err(internal) });
+        Ok((row, read))
     }
 
     /// Stores bytes made by porch as one of this app's blobs.
@@ -511,8 +599,8 @@ fn thumb_format(format: media::ImageFormat) -> ThumbFormat {
 impl media::Host for AppState {
     async fn probe(&mut self, blob: String) -> Result<media::ProbeInfo, Error> {
         self.media_declared()?;
-        let (_, bytes) = self.media_input(&blob).await?;
-        let p = self.scope.media.run(move |limits| crate::media::probe(&bytes, limits)).await?;
+        let (_, read) = self.media_input(&blob).await?;
+        let p = self.scope.media.run(read, crate::media::probe).await?;
         Ok(media::ProbeInfo {
             format: p.format.to_owned(),
             width: p.width,
@@ -545,8 +633,9 @@ impl media::Host for AppState {
         }
         let wanted: Vec<(u32, ThumbFormat)> = sizes.iter().map(|s| (s.max_edge, thumb_format(s.format))).collect();
         crate::media::check_sizes(&wanted).map_err(media_error)?;
-        let (_, bytes) = self.media_input(&blob).await?;
-        let made = self.scope.media.run(move |limits| crate::media::thumbnails(&bytes, &wanted, limits)).await?;
+        let (_, read) = self.media_input(&blob).await?;
+        let made =
+            self.scope.media.run(read, move |bytes, limits| crate::media::thumbnails(bytes, &wanted, limits)).await?;
         let mut stored = Vec::with_capacity(made.len());
         for (size, out) in sizes.iter().zip(made) {
             stored.push(self.save_blob(&size.target, thumb_format(size.format).content_type(), &out).await?);
@@ -556,8 +645,8 @@ impl media::Host for AppState {
 
     async fn strip_metadata(&mut self, blob: String, target: String) -> Result<blobs::BlobInfo, Error> {
         self.media_declared()?;
-        let (row, bytes) = self.media_input(&blob).await?;
-        let out = self.scope.media.run(move |limits| crate::media::strip_metadata(&bytes, limits)).await?;
+        let (row, read) = self.media_input(&blob).await?;
+        let out = self.scope.media.run(read, crate::media::strip_metadata).await?;
         self.save_blob(&target, &row.content_type, &out).await
     }
 }
@@ -582,5 +671,46 @@ impl people::Host for AppState {
                 Vec::new()
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn l4_every_memory_and_table_of_an_instance_count_against_one_budget() {
+        let mut limits = InstanceLimits::new(10 << 20);
+        assert!(limits.memory_growing(0, 6 << 20, None).expect("first memory"));
+        let second = limits.memory_growing(0, 6 << 20, None);
+        assert!(second.is_err(), "a second memory shares the budget");
+        assert!(limits.memory_growing(6 << 20, 8 << 20, None).expect("growing the first"));
+        let tables = limits.table_growing(0, 1 << 20, None);
+        assert!(tables.is_err(), "a million-element table is 8 MiB of the same budget");
+        assert!(limits.table_growing(0, 1000, None).expect("a small table"));
+        assert!(format!("{:#}", second.expect_err("err")).contains("limits.memory"));
+    }
+
+    #[tokio::test]
+    async fn m10_image_input_is_read_only_once_a_media_slot_is_free() {
+        let limits = MediaLimits { max_input: 1 << 20, max_pixels: 1_000_000, max_memory: 64 << 20 };
+        let work = Arc::new(MediaWork::new(limits, std::time::Duration::from_secs(5), 1));
+        let held = work.slots.clone().acquire_owned().await.expect("the one slot");
+        let read = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let waiting = {
+            let (work, read) = (work.clone(), read.clone());
+            tokio::spawn(async move {
+                let input = async move {
+                    read.store(true, std::sync::atomic::Ordering::SeqCst);
+                    Ok(vec![0u8; 16])
+                };
+                work.run(input, |bytes, _| Ok(bytes.len())).await
+            })
+        };
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        assert!(!read.load(std::sync::atomic::Ordering::SeqCst), "nothing is read while every slot is taken");
+        drop(held);
+        assert_eq!(waiting.await.expect("task").expect("job"), 16);
+        assert!(read.load(std::sync::atomic::Ordering::SeqCst));
     }
 }

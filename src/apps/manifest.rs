@@ -50,6 +50,9 @@ pub struct Limits {
     /// Requests of this app running at once; more wait for a slot (up to
     /// `time`), then get 503.
     pub concurrency: u32,
+    /// Of those, how many one person may have running at once (so one
+    /// person's slow downloads cannot hold every slot, review finding L11).
+    pub concurrency_per_person: u32,
 }
 
 /// The largest values any manifest may ask for.
@@ -99,6 +102,7 @@ struct RawLimits {
     request_body: Option<String>,
     response_body: Option<String>,
     concurrency: Option<u32>,
+    concurrency_per_person: Option<u32>,
 }
 
 fn bad(key: &str, value: &str, allowed: &str) -> AppError {
@@ -182,6 +186,11 @@ impl Manifest {
             Some(v) => parse_duration(v, Duration::from_millis(10), MAX_TIME)
                 .ok_or_else(|| bad("limits.time", v, "a duration from 10ms to 1h"))?,
         };
+        let concurrency = match l.concurrency {
+            None => 16,
+            Some(n) if (1..=1024).contains(&n) => n,
+            Some(n) => return Err(bad("limits.concurrency", &n.to_string(), "a whole number from 1 to 1024")),
+        };
         let limits = Limits {
             memory: usize::try_from(memory).unwrap_or(MAX_MEMORY),
             time,
@@ -201,10 +210,14 @@ impl Manifest {
                 MAX_BODY,
                 "a size up to 64GiB",
             )?,
-            concurrency: match l.concurrency {
-                None => 16,
-                Some(n) if (1..=1024).contains(&n) => n,
-                Some(n) => return Err(bad("limits.concurrency", &n.to_string(), "a whole number from 1 to 1024")),
+            concurrency,
+            concurrency_per_person: match l.concurrency_per_person {
+                None => concurrency.div_ceil(2),
+                Some(n) if (1..=concurrency).contains(&n) => n,
+                Some(n) => {
+                    let allowed = format!("a whole number from 1 to limits.concurrency ({concurrency})");
+                    return Err(bad("limits.concurrency_per_person", &n.to_string(), &allowed));
+                }
             },
         };
         if let Some(csp) = &raw.csp

@@ -78,4 +78,8 @@ pub enum AppError {
     Store(#[from] StoreError),
     #[error("internal state was poisoned by an earlier crash; restart porch")]
     Poisoned,
+    /// An install would take over an app id that is in use (review finding
+    /// M8): the message names both apps and the explicit step.
+    #[error("{0}")]
+    IdInUse(String),
 }

@@ -109,18 +109,65 @@ impl Apps {
 
     /// Installs from a folder holding `app.toml` and the component it names
     /// (or from the path of an `app.toml`).
-    pub async fn install_path(&self, path: &Path, by: Actor) -> Result<Manifest, AppError> {
+    ///
+    /// An app's id is only what its manifest says, so a package whose id is
+    /// already in use here (an installed app, or the data, files and grants
+    /// a removal kept) would take all of that over (review finding M8).
+    /// Such an install is refused unless `replace` names that very id: the
+    /// owner's explicit "yes, this package may have what `id` had".
+    pub async fn install_path(&self, path: &Path, replace: Option<&str>, by: Actor) -> Result<Manifest, AppError> {
         let manifest_path = if path.is_dir() { path.join("app.toml") } else { path.to_path_buf() };
         let text = tokio::fs::read_to_string(&manifest_path)
             .await
             .map_err(|e| AppError::Io(format!("cannot read {}: {e}", manifest_path.display())))?;
         let manifest = Manifest::parse(&text)?;
+        self.check_id_free(&manifest, replace).await?;
         let folder = manifest_path.parent().unwrap_or(Path::new("."));
         let component_path = folder.join(&manifest.component);
         let bytes = tokio::fs::read(&component_path)
             .await
             .map_err(|e| AppError::Io(format!("cannot read the component {}: {e}", component_path.display())))?;
-        self.install(&text, bytes, false, by).await
+        let old = match replace {
+            Some(id) => self.store.app(id).await?.map(|a| format!("{} {}", a.name, a.version)),
+            None => None,
+        };
+        let installed = self.install(&text, bytes, false, by.clone()).await?;
+        if replace.is_some() {
+            let detail = format!(
+                "{} replaced by {} {}, which now has its data",
+                old.as_deref().unwrap_or("kept data"),
+                installed.name,
+                installed.version
+            );
+            record(&self.store, by, "app.replaced", &installed.id, &detail).await;
+        }
+        Ok(installed)
+    }
+
+    /// Refuses a package whose id is in use here unless `replace` names it.
+    async fn check_id_free(&self, manifest: &Manifest, replace: Option<&str>) -> Result<(), AppError> {
+        let id = &manifest.id;
+        if let Some(named) = replace
+            && named != id
+        {
+            return Err(AppError::IdInUse(format!(
+                "--replace names \"{named}\", but this package's id is \"{id}\"; nothing was installed"
+            )));
+        }
+        if replace.is_some() || !self.store.app_id_in_use(id).await? {
+            return Ok(());
+        }
+        let new = format!("{} {}", manifest.name, manifest.version);
+        let message = match self.store.app(id).await? {
+            Some(old) => format!(
+                "an app with the id \"{id}\" is already installed: {} {}. This package ({new}) says it is \"{id}\" too, and installing it would hand it all of {}'s data, grants and its address. Nothing was installed. If this package really is a new version of {}, run the same command with --replace {id}",
+                old.name, old.version, old.name, old.name
+            ),
+            None => format!(
+                "an app with the id \"{id}\" was removed from this porch, but its data was kept. This package ({new}) says it is \"{id}\", and installing it would hand it that data. Nothing was installed. If it is the same app, run the same command with --replace {id}; to start it empty, delete the old data first with `porch app remove {id} --purge`"
+            ),
+        };
+        Err(AppError::IdInUse(message))
     }
 
     /// Removes an app (and with `purge` its data). False if not installed.

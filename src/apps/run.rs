@@ -31,6 +31,7 @@ pub struct LoadedApp {
     pre: ProxyPre<AppState>,
     scope: Arc<AppScope>,
     running: Arc<Semaphore>,
+    per_person: Arc<PerPerson>,
 }
 
 /// Why a request did not get the app's own answer.
@@ -71,11 +72,13 @@ impl Failure {
 impl LoadedApp {
     pub fn new(manifest: Arc<Manifest>, sha256: String, pre: ProxyPre<AppState>, scope: Arc<AppScope>) -> LoadedApp {
         let running = Arc::new(Semaphore::new(manifest.limits.concurrency as usize));
-        LoadedApp { manifest, sha256, pre, scope, running }
+        let per_person = Arc::new(PerPerson::new(manifest.limits.concurrency_per_person));
+        LoadedApp { manifest, sha256, pre, scope, running, per_person }
     }
 
-    /// Runs one request. Headers must already be what the app may see.
-    pub async fn serve(&self, request: Request<Body>, https: bool) -> Result<Response<Body>, Failure> {
+    /// Runs one request for `person`. Headers must already be what the app
+    /// may see.
+    pub async fn serve(&self, request: Request<Body>, https: bool, person: i64) -> Result<Response<Body>, Failure> {
         let limits = self.manifest.limits.clone();
         let declared = request
             .headers()
@@ -88,8 +91,12 @@ impl LoadedApp {
         // A burst queues for a slot (as long as the app may run), then is
         // turned away; the app's time starts once it runs.
         let queued = Instant::now() + limits.time;
+        let mine = match tokio::time::timeout_at(queued, PerPerson::acquire(&self.per_person, person)).await {
+            Ok(Some(mine)) => mine,
+            _ => return Err(Failure::Busy),
+        };
         let permit = match tokio::time::timeout_at(queued, self.running.clone().acquire_owned()).await {
-            Ok(Ok(permit)) => permit,
+            Ok(Ok(permit)) => (permit, mine),
             _ => return Err(Failure::Busy),
         };
         let deadline = Instant::now() + limits.time;
@@ -148,6 +155,56 @@ impl LoadedApp {
         };
         tracing::warn!(app = %self.manifest.id, failure = ?failure, "app request failed");
         Err(failure)
+    }
+}
+
+/// Each person's share of an app's slots: a semaphore per person with a
+/// request queued or running, dropped when their last one ends, so the map
+/// holds only people with requests under way.
+pub(super) struct PerPerson {
+    cap: u32,
+    people: std::sync::Mutex<std::collections::HashMap<i64, Arc<Semaphore>>>,
+}
+
+/// One request's place in its person's share; gives it back on drop.
+pub(super) struct PersonSlot {
+    owner: Arc<PerPerson>,
+    person: i64,
+    permit: Option<tokio::sync::OwnedSemaphorePermit>,
+}
+
+impl PerPerson {
+    pub(super) fn new(cap: u32) -> PerPerson {
+        PerPerson { cap: cap.max(1), people: std::sync::Mutex::default() }
+    }
+
+    fn people(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<i64, Arc<Semaphore>>> {
+        self.people.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Waits for one of `person`'s places.
+    pub(super) async fn acquire(this: &Arc<PerPerson>, person: i64) -> Option<PersonSlot> {
+        let cap = this.cap as usize;
+        let semaphore = this.people().entry(person).or_insert_with(|| Arc::new(Semaphore::new(cap))).clone();
+        let mut slot = PersonSlot { owner: this.clone(), person, permit: None };
+        slot.permit = Some(semaphore.acquire_owned().await.ok()?);
+        Some(slot)
+    }
+
+    #[cfg(test)]
+    fn tracked(&self) -> usize {
+        self.people().len()
+    }
+}
+
+impl Drop for PersonSlot {
+    fn drop(&mut self) {
+        drop(self.permit.take());
+        let mut people = self.owner.people();
+        // Nobody else holds or waits for this person's semaphore: forget it.
+        if people.get(&self.person).is_some_and(|s| Arc::strong_count(s) == 1) {
+            people.remove(&self.person);
+        }
     }
 }
 
@@ -233,5 +290,24 @@ pub fn harden(headers: &mut axum::http::HeaderMap, manifest_csp: Option<&str>) {
     ];
     for (name, value) in fixed {
         headers.insert(name, HeaderValue::from_static(value));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn l11_one_person_cannot_hold_every_slot_and_idle_people_are_forgotten() {
+        let shares = Arc::new(PerPerson::new(2));
+        let a = PerPerson::acquire(&shares, 1).await.expect("first");
+        let b = PerPerson::acquire(&shares, 1).await.expect("second");
+        let third = tokio::time::timeout(std::time::Duration::from_millis(50), PerPerson::acquire(&shares, 1)).await;
+        assert!(third.is_err(), "a third request of the same person waits");
+        let other = PerPerson::acquire(&shares, 2).await.expect("another person is not held back");
+        drop((a, other));
+        let again = PerPerson::acquire(&shares, 1).await.expect("a place given back is free");
+        drop((b, again));
+        assert_eq!(shares.tracked(), 0, "people with nothing under way are not remembered");
     }
 }

@@ -10,13 +10,14 @@
 //! blocking pool under their own time limit.
 
 mod shrink;
+mod strip;
 mod tags;
 
 use std::io::Cursor;
 
-use bytes::Bytes;
 use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader};
 
+pub use strip::strip_metadata;
 pub use tags::minimal_orientation_exif;
 
 /// Hard limits for one piece of image work.
@@ -315,57 +316,6 @@ fn encode(img: &DynamicImage, format: ThumbFormat) -> Result<Vec<u8>, MediaError
         }
     }
     Ok(out)
-}
-
-/// JPEG markers kept when stripping: everything structural, JFIF (APP0),
-/// ICC colour profiles (APP2) and Adobe colour transforms (APP14).
-fn keep_jpeg_segment(marker: u8, contents: &[u8]) -> bool {
-    match marker {
-        0xE0 => true,
-        0xE2 => contents.starts_with(b"ICC_PROFILE\0"),
-        0xEE => true,
-        0xE1 | 0xE3..=0xED | 0xEF | 0xFE => false,
-        _ => true,
-    }
-}
-
-/// Removes identifying metadata without re-encoding the pixels. The EXIF
-/// orientation survives (as a minimal EXIF block) so the photo stays upright.
-pub fn strip_metadata(bytes: &[u8], limits: &MediaLimits) -> Result<Vec<u8>, MediaError> {
-    let format = format_of(bytes, limits)?;
-    let data = Bytes::copy_from_slice(bytes);
-    let damaged = |e: img_parts::Error| MediaError::Invalid(format!("the image is damaged ({e})"));
-    match format {
-        ImageFormat::Jpeg => {
-            let orientation = tags::read(bytes).orientation;
-            let mut jpeg = img_parts::jpeg::Jpeg::from_bytes(data).map_err(damaged)?;
-            jpeg.segments_mut().retain(|s| keep_jpeg_segment(s.marker(), s.contents()));
-            if orientation != 1 {
-                let app1 = img_parts::jpeg::JpegSegment::new_with_contents(
-                    0xE1,
-                    Bytes::from(minimal_orientation_exif(orientation)),
-                );
-                let at = jpeg.segments().iter().position(|s| s.marker() != 0xE0).unwrap_or(0);
-                jpeg.segments_mut().insert(at, app1);
-            }
-            Ok(jpeg.encoder().bytes().to_vec())
-        }
-        ImageFormat::Png => {
-            let mut png = img_parts::png::Png::from_bytes(data).map_err(damaged)?;
-            for kind in [*b"eXIf", *b"tEXt", *b"zTXt", *b"iTXt", *b"tIME"] {
-                png.remove_chunks_by_type(kind);
-            }
-            Ok(png.encoder().bytes().to_vec())
-        }
-        ImageFormat::WebP => {
-            use img_parts::ImageEXIF;
-            let mut webp = img_parts::webp::WebP::from_bytes(data).map_err(damaged)?;
-            webp.set_exif(None);
-            webp.remove_chunks_by_id(*b"XMP ");
-            Ok(webp.encoder().bytes().to_vec())
-        }
-        _ => Ok(bytes.to_vec()),
-    }
 }
 
 #[cfg(test)]
