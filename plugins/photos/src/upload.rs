@@ -75,20 +75,22 @@ pub async fn upload(me: &Viewer, album: &Album, request: Request<Body>) -> Reply
     };
     let (kind, content_type, info) = stored;
 
-    // Claim the content hash for this album; losing means it is here already.
+    // The same file already in this album (a photo that really exists) is
+    // not stored twice.
     let hash_key = model::hash_key(&album.id, &info.sha256);
-    if !claim(&album.id, &hash_key, &blob_id)? {
+    if let Some(existing) = stored_copy(&album.id, &hash_key)? {
         blobs::delete(&original)?;
-        let existing = kv::get(&hash_key)?.and_then(|v| String::from_utf8(v).ok()).unwrap_or_default();
-        let existing = if existing.starts_with(PENDING) { String::new() } else { existing };
-        return json(
-            200,
-            &json!({ "ok": true, "duplicate": true, "id": existing, "message": "Already in this album; not stored again." }),
-        );
+        return duplicate(&existing);
     }
     match finish(me, album, &blob_id, &name, kind, content_type, &info) {
         Ok(photo) => {
-            kv::set(&hash_key, photo.id.as_bytes())?;
+            // Only now, with the photo recorded, does the content hash name
+            // it. An upload that another one of the same file beat to this
+            // point takes itself back and answers with the winner's photo.
+            if let Some(winner) = settle(&album.id, &hash_key, &photo.id)? {
+                take_back(album, &photo)?;
+                return duplicate(&winner);
+            }
             let base = format!("/a/{}/p/{}", album.id, photo.id);
             json(
                 200,
@@ -103,9 +105,8 @@ pub async fn upload(me: &Viewer, album: &Album, request: Request<Body>) -> Reply
             )
         }
         Err(e) => {
-            // Leave nothing behind: the blobs this upload made and its claim.
+            // Leave nothing behind: the blobs this upload made.
             let _ = blobs::delete_prefix(&prefix);
-            let _ = kv::delete(&hash_key);
             let status = e.status();
             let message = match &e {
                 Fail::Host(HostError::Invalid(m) | HostError::Unsupported(m)) => {
@@ -118,34 +119,59 @@ pub async fn upload(me: &Viewer, album: &Album, request: Request<Body>) -> Reply
     }
 }
 
-/// Marks a content hash as being added (`pending:<blob>:<unix time>`) until
-/// the photo is recorded under it.
-const PENDING: &str = "pending:";
-/// A claim older than the longest request (the manifest's `time`) belongs to
-/// an upload that died half-way; a new upload of the file may take it over.
-const STALE_CLAIM_SECS: i64 = 3600 + 60;
+/// The answer for a file this album already has.
+fn duplicate(existing: &str) -> Reply {
+    json(
+        200,
+        &json!({ "ok": true, "duplicate": true, "id": existing, "message": "Already in this album; not stored again." }),
+    )
+}
 
-/// Takes the content-hash key for this upload. False if the file is in the
-/// album already, or being added by a live upload right now. Taking over a
-/// dead upload's claim also removes the files it left.
-fn claim(album: &str, hash_key: &str, blob_id: &str) -> Result<bool, HostError> {
-    let mine = format!("{PENDING}{blob_id}:{}", model::now());
-    if kv::compare_and_swap(hash_key, None, mine.as_bytes())? {
-        return Ok(true);
+/// The photo a content-hash key names, if that photo is really in the
+/// album. A key is written only after its photo is recorded, so a crash
+/// mid-upload leaves no key, and a retry stores the file. Keys that name no
+/// photo (an upload cut off by a crash after an older porch claimed the
+/// hash as `pending:…`, or a photo since deleted) count as absent: "already
+/// here" is said only of what porch really has.
+fn stored_copy(album: &str, hash_key: &str) -> Result<Option<String>, HostError> {
+    let Some(held) = kv::get(hash_key)? else { return Ok(None) };
+    let Ok(id) = String::from_utf8(held) else { return Ok(None) };
+    if id.starts_with("pending:") || kv::get(&model::photo_key(album, &id))?.is_none() {
+        return Ok(None);
     }
-    let Some(held) = kv::get(hash_key)? else { return kv::compare_and_swap(hash_key, None, mine.as_bytes()) };
-    let dead = std::str::from_utf8(&held)
-        .ok()
-        .and_then(|v| v.strip_prefix(PENDING))
-        .and_then(|v| v.rsplit_once(':'))
-        .and_then(|(blob, t)| Some((blob.to_owned(), t.parse::<i64>().ok()?)))
-        .filter(|(blob, t)| model::now() - t > STALE_CLAIM_SECS && model::valid_id(blob));
-    let Some((dead_blob, _)) = dead else { return Ok(false) };
-    if !kv::compare_and_swap(hash_key, Some(&held), mine.as_bytes())? {
-        return Ok(false);
+    Ok(Some(id))
+}
+
+/// Points the content-hash key at `photo_id`, unless it already names
+/// another photo that exists: then that photo's id.
+fn settle(album: &str, hash_key: &str, photo_id: &str) -> Result<Option<String>, HostError> {
+    for _ in 0..8 {
+        if let Some(winner) = stored_copy(album, hash_key)? {
+            return Ok(Some(winner));
+        }
+        let held = kv::get(hash_key)?;
+        if kv::compare_and_swap(hash_key, held.as_deref(), photo_id.as_bytes())? {
+            return Ok(None);
+        }
     }
-    blobs::delete_prefix(&format!("{album}/{dead_blob}/"))?;
-    Ok(true)
+    Err(HostError::Internal("the album is too busy; try again".into()))
+}
+
+/// Removes a photo this upload recorded but another upload of the same file
+/// beat it to: its record, its files, and its share of the album's counts.
+fn take_back(album: &Album, photo: &Photo) -> Result<(), HostError> {
+    kv::delete(&model::photo_key(&album.id, &photo.id))?;
+    blobs::delete_prefix(&format!("{}/{}/", album.id, photo.blob))?;
+    let (size, gone) = (photo.size, photo.id.clone());
+    model::update_album(&album.id, |a| {
+        a.count = a.count.saturating_sub(1);
+        a.bytes = a.bytes.saturating_sub(size);
+        if a.cover.as_deref() == Some(gone.as_str()) {
+            a.cover = None;
+        }
+        true
+    })?;
+    Ok(())
 }
 
 /// Streams the request body into the blob `name`, refusing it as soon as

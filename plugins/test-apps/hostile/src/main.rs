@@ -25,6 +25,17 @@ async fn main(mut request: Request<Body>) -> Result<Response<Body>, Error> {
             _ => Response::builder().status(404).body("no such blob".into())?,
         });
     }
+    if path == "/cookies" {
+        // Cookies for the whole domain, a nameless porch_session, and an
+        // order to clear every cookie of the site (review finding L2).
+        return Ok(Response::builder()
+            .header("set-cookie", "mine=1; Path=/; HttpOnly")
+            .header("set-cookie", "sid=planted; Domain=localhost; Path=/")
+            .header("set-cookie", "=porch_session=fixed; Path=/")
+            .header("set-cookie", "porch_app=x; Path=/")
+            .header("clear-site-data", "\"cookies\"")
+            .body("cookies set".into())?);
+    }
     let text = match path.as_str() {
         "/loop" => spin_forever(),
         "/hog" => hog_memory(),
@@ -33,6 +44,7 @@ async fn main(mut request: Request<Body>) -> Result<Response<Body>, Error> {
         "/huge" => return Ok(Response::new(huge_body())),
         "/kv-flood" => kv_flood(),
         "/blob-flood" => blob_flood(),
+        "/writers" => writer_flood(),
         "/blob-roundtrip" => blob_roundtrip().unwrap_or_else(|e| format!("failed: {e}")),
         "/residue" => residue(),
         "/kv-get" => kv_get(request.uri().query().unwrap_or("")),
@@ -110,6 +122,26 @@ fn blob_flood() -> String {
         }
     }
     "blobs never refused".to_owned()
+}
+
+/// Opens two thousand blob writers and keeps them all, each holding a
+/// temporary file if porch let it (review finding M9), then lingers so the
+/// test can count porch's open files.
+fn writer_flood() -> String {
+    let mut writers = Vec::new();
+    let mut accepted = 0;
+    for i in 0..2000u32 {
+        let w = blobs::Writer::new(&format!("w/{i}"), "application/octet-stream");
+        if w.write(b"x").is_ok() {
+            accepted += 1;
+        }
+        writers.push(w);
+    }
+    let until = std::time::Instant::now() + std::time::Duration::from_millis(400);
+    while std::time::Instant::now() < until {
+        black_box(&writers);
+    }
+    format!("writers accepted: {accepted}")
 }
 
 /// Writes a blob in chunks, reads it back in ranges, lists and deletes it.
