@@ -64,6 +64,8 @@ fn budget(c: &mut Criterion) {
         door: rate,
         uploads: rate,
         in_flight: 1,
+        in_flight_per_client: 1,
+        form_time: Duration::from_secs(10),
         connections: 16,
         connections_per_client: 1,
         header_timeout: Duration::from_secs(1),
@@ -90,7 +92,7 @@ fn instance(c: &mut Criterion) {
         let store = porch::store::Store::open(dir.path()).await.expect("store");
         let apps =
             porch::apps::Apps::open(store.clone(), dir.path(), &porch::apps::AppsConfig::default()).expect("apps");
-        apps.install_path(&bare, porch::gate::audit::Actor::System).await.expect("install bare");
+        apps.install_path(&bare, None, porch::gate::audit::Actor::System).await.expect("install bare");
         let app = apps.resolve("bare").await.expect("resolve").expect("bare installed");
         (store, app)
     });
@@ -101,7 +103,7 @@ fn instance(c: &mut Criterion) {
                 .header("host", "bare.localhost")
                 .body(Body::empty())
                 .expect("request");
-            let response = app.serve(request, false).await.expect("served");
+            let response = app.serve(request, false, 1).await.expect("served");
             let body = response.into_body().collect().await.expect("body").to_bytes();
             assert_eq!(&body[..], b"Hello, world!\n");
         })

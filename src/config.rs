@@ -94,6 +94,18 @@ pub const KEYS: &[Key] = &[
         doc: "Reverse proxies in front of porch. Only a connection from one of these may name the real client with X-Forwarded-For or Forwarded; from anyone else those headers are ignored.",
     },
     Key {
+        name: "forwarded_header",
+        default: "x-forwarded-for",
+        allowed: "x-forwarded-for or forwarded",
+        doc: "The one header your trusted proxy writes the client's address into. Only that header is read (from trusted_proxies only); the other is ignored, since a proxy passes on whatever the client put there.",
+    },
+    Key {
+        name: "audit.keep",
+        default: "365d",
+        allowed: "a duration from 1d to 3650d",
+        doc: "How long audit events are kept. Older ones are deleted by the hourly sweep, so the log cannot grow without bound.",
+    },
+    Key {
         name: "sessions.lifetime",
         default: "90d",
         allowed: "a duration from 1h to 400d, such as 90d or 12h",
@@ -116,6 +128,18 @@ pub const KEYS: &[Key] = &[
         default: "10",
         allowed: "a whole number from 10 to 128",
         doc: "The fewest characters a password may have.",
+    },
+    Key {
+        name: "passwords.parallel",
+        default: "auto",
+        allowed: "auto (the number of CPUs), or a whole number from 1 to 256",
+        doc: "How many password checks (argon2, 19 MiB of memory each) run at once; others wait their turn.",
+    },
+    Key {
+        name: "passwords.queue_wait",
+        default: "5s",
+        allowed: "a duration from 0s to 60s",
+        doc: "How long a sign-in or join waits for a free password slot before it is answered 503 with Retry-After.",
     },
     Key {
         name: "limits.form_body",
@@ -170,6 +194,18 @@ pub const KEYS: &[Key] = &[
         default: "512",
         allowed: "a whole number from 1 to 100000",
         doc: "Requests porch works on at once, from everyone together; more get 503 with Retry-After.",
+    },
+    Key {
+        name: "limits.in_flight_per_client",
+        default: "128",
+        allowed: "a whole number from 1 to 100000",
+        doc: "Requests porch works on at once for one client (an IPv4 address or IPv6 /64), so no one client can take all of limits.in_flight; more get 503 with Retry-After.",
+    },
+    Key {
+        name: "limits.form_time",
+        default: "10s",
+        allowed: "a duration from 1s to 10m",
+        doc: "How long the whole body of a form sent to porch's own pages (sign-in, join, admin) may take to arrive; a slower one gets 408.",
     },
     Key {
         name: "limits.connections",
@@ -230,6 +266,12 @@ pub const KEYS: &[Key] = &[
         default: "15m",
         allowed: "a duration from 1m to 7d",
         doc: "Failures are forgotten this long after the last one.",
+    },
+    Key {
+        name: "signin.device_forget",
+        default: "180d",
+        allowed: "a duration from 1d to 400d",
+        doc: "A known device (one that signed in before and so skips sign-in slow-downs) unused this long is forgotten and counts as new again.",
     },
     Key {
         name: "apps.instances",
@@ -360,8 +402,8 @@ pub const KEYS: &[Key] = &[
     Key {
         name: "dns.address_source",
         default: "",
-        allowed: "empty, interface:NAME, or an http(s) URL that answers with your address",
-        doc: "Where porch learns its public address when dns.address is empty: a local network interface, or a \"what is my IP\" URL you choose.",
+        allowed: "empty, interface:NAME, or an https URL that answers with your address",
+        doc: "Where porch learns its public address when dns.address is empty: a local network interface, or a \"what is my IP\" https URL you choose (no redirects followed, at most 4 KiB read). Only public addresses are taken: private, loopback and link-local ones are never published.",
     },
     Key {
         name: "dns.recheck",
@@ -427,6 +469,16 @@ pub enum ConfigError {
     BadValue { key: &'static str, value: String, origin: String, allowed: &'static str },
     #[error("{0}")]
     Conflict(String),
+}
+
+/// The one header a trusted proxy names the client in (`forwarded_header`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ForwardedHeader {
+    /// `X-Forwarded-For`, which nginx, Caddy and cloudflared append to.
+    #[default]
+    XForwardedFor,
+    /// RFC 7239 `Forwarded` (`for=`).
+    Forwarded,
 }
 
 /// How porch gets its certificates.
@@ -517,6 +569,10 @@ pub struct Limits {
     /// The stricter budget for uploads.
     pub uploads: Option<Rate>,
     pub in_flight: u32,
+    /// Requests in flight for one client (`limits.in_flight_per_client`).
+    pub in_flight_per_client: u32,
+    /// The longest a form body to porch's own pages may take to arrive.
+    pub form_time: Duration,
     pub connections: u32,
     pub connections_per_client: u32,
     pub header_timeout: Duration,
@@ -532,6 +588,8 @@ pub struct SigninLimits {
     pub account_free_failures: u32,
     pub max_wait: Duration,
     pub forget_after: Duration,
+    /// A known device unused this long is forgotten (`signin.device_forget`).
+    pub device_forget: Duration,
 }
 
 /// Validated settings with derived values; what the rest of porch reads.
@@ -554,12 +612,18 @@ pub struct Settings {
     pub invite_expires: Duration,
     pub invite_uses: u32,
     pub password_min_length: usize,
+    /// Password checks that run at once (`passwords.parallel`).
+    pub password_parallel: usize,
+    /// How long one waits for a slot (`passwords.queue_wait`).
+    pub password_queue_wait: Duration,
     pub form_body_limit: usize,
     pub shutdown_grace: Duration,
     pub limits: Limits,
     pub signin: SigninLimits,
     /// Proxies whose forwarding headers are believed.
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// The header those proxies write the client into; the other is ignored.
+    pub forwarded_header: ForwardedHeader,
     pub log: String,
     pub app_instances: u32,
     pub app_pooling: bool,
@@ -570,6 +634,8 @@ pub struct Settings {
     pub log_json: bool,
     /// How long audit events keep full client addresses.
     pub keep_ips: Duration,
+    /// How long audit events are kept at all (`audit.keep`).
+    pub audit_keep: Duration,
     /// Free bytes blob writes leave on the data folder's disk.
     pub min_free: u64,
     /// Scheduled backups, when `backup.to` is set.
@@ -808,6 +874,11 @@ impl Validator {
             invite_uses: self.get("invites.uses", |v| v.parse().ok().filter(|n| (1..=1000).contains(n)))?,
             password_min_length: self
                 .get("passwords.min_length", |v| v.parse().ok().filter(|n| (10..=128).contains(n)))?,
+            password_parallel: self.get("passwords.parallel", |v| match v {
+                "auto" => Some(std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)),
+                _ => v.parse().ok().filter(|n| (1..=256).contains(n)),
+            })?,
+            password_queue_wait: self.duration("passwords.queue_wait", Duration::ZERO, Duration::from_secs(60))?,
             form_body_limit: self
                 .get("limits.form_body", |v| parse_size(v).filter(|n| (1024..=10 * 1024 * 1024).contains(n)))?,
             shutdown_grace: self
@@ -822,6 +893,11 @@ impl Validator {
                         a.parse::<ipnet::IpNet>().ok().or_else(|| a.parse::<std::net::IpAddr>().ok().map(Into::into))
                     })
                     .collect::<Option<Vec<_>>>()
+            })?,
+            forwarded_header: self.get("forwarded_header", |v| match v.to_ascii_lowercase().as_str() {
+                "x-forwarded-for" => Some(ForwardedHeader::XForwardedFor),
+                "forwarded" => Some(ForwardedHeader::Forwarded),
+                _ => None,
             })?,
             log: self.get("log", |v| (!v.is_empty()).then(|| v.to_owned()))?,
             app_instances: self.get("apps.instances", |v| v.parse().ok().filter(|n| (1..=10_000).contains(n)))?,
@@ -850,6 +926,7 @@ impl Validator {
                 _ => None,
             })?,
             keep_ips: self.duration("keep_ips", Duration::from_secs(3600), Duration::from_secs(400 * 86400))?,
+            audit_keep: self.duration("audit.keep", Duration::from_secs(86400), Duration::from_secs(3650 * 86400))?,
             min_free: self.get("store.min_free", |v| parse_size(v).map(|n| n as u64))?,
             backup: self.backup()?,
             metrics_listen: self.get("metrics.listen", |v| match v {
@@ -957,6 +1034,8 @@ impl Validator {
             door: self.rate("limits.door", "limits.door_burst")?,
             uploads: self.rate("limits.uploads", "limits.uploads_burst")?,
             in_flight: self.count("limits.in_flight", 1, 100_000)?,
+            in_flight_per_client: self.count("limits.in_flight_per_client", 1, 100_000)?,
+            form_time: self.duration("limits.form_time", Duration::from_secs(1), Duration::from_secs(600))?,
             connections: self.count("limits.connections", 16, 1_000_000)?,
             connections_per_client: self.count("limits.connections_per_client", 1, 1_000_000)?,
             header_timeout: self.duration("limits.header_timeout", Duration::from_secs(1), Duration::from_secs(600))?,
@@ -983,6 +1062,11 @@ impl Validator {
                 Duration::from_secs(60),
                 Duration::from_secs(7 * 86400),
             )?,
+            device_forget: self.duration(
+                "signin.device_forget",
+                Duration::from_secs(86400),
+                Duration::from_secs(400 * 86400),
+            )?,
         })
     }
 
@@ -1001,8 +1085,10 @@ impl Validator {
             if let Some(name) = v.strip_prefix("interface:") {
                 return (!name.is_empty()).then(|| Some(AddressSource::Interface(name.to_owned())));
             }
+            // Only https: whoever could change a plain-HTTP answer on the way
+            // would repoint the whole zone (review finding M7).
             let url = url::Url::parse(v).ok()?;
-            matches!(url.scheme(), "http" | "https").then_some(Some(AddressSource::Url(url)))
+            (url.scheme() == "https" && url.host_str().is_some()).then_some(Some(AddressSource::Url(url)))
         })?;
         let recheck = self.duration("dns.recheck", Duration::from_secs(10), Duration::from_secs(86400))?;
         let ttl = self.duration("dns.ttl", Duration::from_secs(1), Duration::from_secs(86400))?;

@@ -173,8 +173,16 @@ enum InviteCommand {
 
 #[derive(Subcommand)]
 enum AppCommand {
-    /// Install or upgrade an app from a folder with app.toml and its component.
-    Install { path: PathBuf },
+    /// Install an app from a folder with app.toml and its component. An id
+    /// already in use here (an installed app, or a removed app's kept data)
+    /// is refused unless --replace names it.
+    Install {
+        path: PathBuf,
+        /// Let this package replace the app (or kept data) with this id, and
+        /// have its data, grants and address: for a new version of it.
+        #[arg(long, value_name = "ID")]
+        replace: Option<String>,
+    },
     /// List installed apps.
     List,
     /// Remove an app. Its data is kept (reinstalling brings it back) unless --purge.
@@ -201,6 +209,10 @@ enum UserCommand {
 }
 
 fn main() -> ExitCode {
+    // Everything porch creates (data folder, database, blobs, backups,
+    // certificates) is for its own user only, also when it runs outside the
+    // systemd unit's UMask=0077 (review finding L10).
+    rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
     let cli = Cli::parse();
     let serve_args = match &cli.command {
         Some(Command::Serve(args)) => Some(args),
@@ -507,10 +519,10 @@ async fn user(store: &Store, cmd: UserCommand) -> Result<()> {
 
 async fn app(store: &Store, settings: &Settings, cmd: AppCommand) -> Result<()> {
     match cmd {
-        AppCommand::Install { path } => {
+        AppCommand::Install { path, replace } => {
             let apps =
                 Apps::open(store.clone(), &settings.data_dir, &porch::apps::AppsConfig::from_settings(settings))?;
-            let m = apps.install_path(&path, Actor::Console).await?;
+            let m = apps.install_path(&path, replace.as_deref(), Actor::Console).await?;
             let base = base_url(store, settings).await?;
             println!("Installed {} {} as \"{}\" with roles {}.", m.name, m.version, m.id, m.roles.join(", "));
             println!(
@@ -564,9 +576,13 @@ async fn app(store: &Store, settings: &Settings, cmd: AppCommand) -> Result<()> 
 
 async fn audit(store: &Store, limit: i64) -> Result<()> {
     for e in store.audit_events(limit.clamp(1, 100_000)).await? {
-        let actor = e.actor_name.as_deref().unwrap_or("-");
-        let ip = e.ip.as_deref().unwrap_or("-");
-        println!("{}  {:<16} {:<14} {:<16} {:<15} {}", when(e.at), e.action, actor, e.subject, ip, e.detail);
+        // Every field is printed with its control characters escaped: a
+        // typed sign-in name must not move the cursor or forge a line (L6).
+        let clean = porch::store::escape_controls;
+        let actor = clean(e.actor_name.as_deref().unwrap_or("-")).into_owned();
+        let ip = clean(e.ip.as_deref().unwrap_or("-")).into_owned();
+        let (action, subject, detail) = (clean(&e.action), clean(&e.subject), clean(&e.detail));
+        println!("{}  {:<16} {:<14} {:<16} {:<15} {}", when(e.at), action, actor, subject, ip, detail);
     }
     Ok(())
 }

@@ -173,9 +173,38 @@ pub async fn serve(listener: tokio::net::TcpListener, data_dir: std::path::PathB
             }
         }),
     );
+    // Only a Host naming a loopback address or localhost is answered: a web
+    // page on this machine could otherwise read the metrics through DNS
+    // rebinding (a name of its own that resolves to 127.0.0.1).
+    let app = app.layer(axum::middleware::from_fn(only_local_hosts));
     if let Err(e) = axum::serve(listener, app).await {
         tracing::error!(error = %e, "the metrics listener stopped");
     }
+}
+
+/// Refuses a request whose Host is not `localhost` or an IP address, and
+/// marks every answer as not to be sniffed, framed or cached.
+async fn only_local_hosts(request: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
+    use axum::http::{HeaderValue, StatusCode, header};
+    use axum::response::IntoResponse as _;
+    let host = request.headers().get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or_default();
+    let name = match host.strip_prefix('[') {
+        Some(rest) => rest.split(']').next().unwrap_or_default(),
+        None => host.rsplit_once(':').map_or(host, |(name, _)| name),
+    };
+    let local = name.eq_ignore_ascii_case("localhost") || name.parse::<std::net::IpAddr>().is_ok();
+    let mut response = if local {
+        next.run(request).await
+    } else {
+        (StatusCode::MISDIRECTED_REQUEST, "The metrics listener answers to localhost or an IP address only.\n")
+            .into_response()
+    };
+    let h = response.headers_mut();
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static("default-src 'none'"));
+    response
 }
 
 /// Binds the metrics listener, saying which key to change when it cannot.

@@ -47,6 +47,11 @@ pub async fn run(settings: Settings) -> Result<(), ServeError> {
     };
     let base_url = settings.base_url(bound);
     store.set_setting("public_url", &base_url).await?;
+    if !tls_on && base_url.starts_with("https:") && settings.trusted_proxies.is_empty() {
+        tracing::warn!(
+            "porch serves plain HTTP behind {base_url}, but trusted_proxies is empty: every visitor will seem to come from the proxy or tunnel, so one stranger's failed sign-ins slow down everyone. Set trusted_proxies to the tunnel's address (and forwarded_header to the header it writes)"
+        );
+    }
 
     let apps =
         Arc::new(Apps::open(store.clone(), &settings.data_dir, &crate::apps::AppsConfig::from_settings(&settings))?);
@@ -115,13 +120,15 @@ pub async fn run(settings: Settings) -> Result<(), ServeError> {
         }
         None => None,
     };
-    let sweeper = tokio::spawn(sweep(store.clone(), settings.keep_ips));
     println!("porch is serving {base_url} (listening on {bound}, data in {})", settings.data_dir.display());
 
     let options = edge::ServeOptions::from_settings(&settings);
     let domain = settings.domain.clone();
     let certificates = tls.clone().map(|t| t as Arc<dyn crate::gate::certificates::CertificateAdmin>);
+    let keep = Keep { ips: settings.keep_ips, audit: settings.audit_keep, devices: settings.signin.device_forget };
+    gate::password::configure(settings.password_parallel, settings.password_queue_wait);
     let gate = Gate::new(store.clone(), settings, base_url, apps, certificates, backups)?;
+    let sweeper = tokio::spawn(sweep(gate.clone(), keep));
     let mut listeners = vec![edge::Listener {
         tcp: listener,
         tls: tls.as_ref().map(|t| t.server_tls()).transpose().map_err(EdgeError::from)?,
@@ -147,20 +154,48 @@ pub async fn run(settings: Settings) -> Result<(), ServeError> {
     Ok(served?)
 }
 
-/// Hourly: expired sessions go, and audit events older than `keep_ips`
-/// keep only the network part of their client address.
-async fn sweep(store: Store, keep_ips: Duration) {
+/// How long the sweep keeps what it sweeps.
+struct Keep {
+    /// Full client addresses in the audit log (`keep_ips`).
+    ips: Duration,
+    /// Audit events (`audit.keep`).
+    audit: Duration,
+    /// Known devices nobody used (`signin.device_forget`).
+    devices: Duration,
+}
+
+/// `now` less `age`, in Unix seconds.
+fn ago(age: Duration) -> i64 {
+    now().saturating_sub(i64::try_from(age.as_secs()).unwrap_or(i64::MAX))
+}
+
+/// Hourly: expired sessions and idle devices go, audit events older than
+/// `keep_ips` keep only the network part of their client address, those
+/// older than `audit.keep` go, and refusals counted but not yet written
+/// become their summary rows.
+async fn sweep(gate: Gate, keep: Keep) {
+    let store = gate.store.clone();
     let mut every = tokio::time::interval(SWEEP_EVERY);
     loop {
         every.tick().await;
+        gate.flush_refusals().await;
         if let Err(e) = store.purge_expired_sessions(now()).await {
             tracing::warn!(error = %e, "could not sweep expired sessions");
         }
-        let before = now().saturating_sub(i64::try_from(keep_ips.as_secs()).unwrap_or(i64::MAX));
-        match gate::audit::forget_addresses(&store, before).await {
+        match store.purge_idle_devices(ago(keep.devices)).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(devices = n, "forgot devices unused for signin.device_forget"),
+            Err(e) => tracing::warn!(error = %e, "could not forget idle devices"),
+        }
+        match gate::audit::forget_addresses(&store, ago(keep.ips)).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(events = n, "shortened old client addresses in the audit log"),
             Err(e) => tracing::warn!(error = %e, "could not shorten old client addresses"),
+        }
+        match store.prune_audit(ago(keep.audit)).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(events = n, "deleted audit events older than audit.keep"),
+            Err(e) => tracing::warn!(error = %e, "could not delete old audit events"),
         }
     }
 }

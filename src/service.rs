@@ -174,7 +174,12 @@ pub fn install(
         if let Some(dir) = layout.config.parent() {
             std::fs::create_dir_all(dir).map_err(|e| step("creating the config folder", e))?;
         }
-        std::fs::write(&layout.config, example_config).map_err(|e| step("writing the config file", e))?;
+        // Owner root, group porch, 0640: the file may come to hold
+        // acme.eab_hmac_key, and other local users have no business reading
+        // it (review finding L10).
+        write_private(&layout.config, example_config.as_bytes()).map_err(|e| step("writing the config file", e))?;
+        let config = layout.config.display().to_string();
+        run("giving the config file to porch's group", "chgrp", &[&layout.user, &config])?;
         done.push(format!("wrote {} (every setting explained; set domain and tls)", layout.config.display()));
     }
     let unit_path = Path::new("/etc/systemd/system/porch.service");
@@ -189,6 +194,15 @@ pub fn install(
         done.push("enabled porch.service; start it with `systemctl start porch`".into());
     }
     Ok(done)
+}
+
+/// Writes a new file readable by its owner and group only.
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let mut file = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o640).open(path)?;
+    file.write_all(bytes)?;
+    file.sync_all()
 }
 
 #[cfg(test)]

@@ -34,7 +34,9 @@ fuzz_target!(|input: (&[u8], &str, &[u8], &str)| {
 
     let trusted = ["127.0.0.0/8".parse().expect("net")];
     let peer = std::net::SocketAddr::from(([127, 0, 0, 1], 4000));
-    let _ = porch::edge::forwarded::client_addr(peer, &headers, &trusted);
+    for header in [porch::config::ForwardedHeader::XForwardedFor, porch::config::ForwardedHeader::Forwarded] {
+        let _ = porch::edge::forwarded::client_addr(peer, &headers, &trusted, header);
+    }
 
     let who = Identity { id: 1, name: user_agent, app_role: "viewer", owner: false };
     rewrite_headers(&mut headers, "porch_app", &who);

@@ -239,14 +239,22 @@ impl BackupDir {
 
 /// Whether a data-folder file belongs in a snapshot's `files/`: not the
 /// database (copied by SQLite), not blobs (shared), not the compiled-code
-/// cache (rebuilt at start), not the lock, not a temporary file.
+/// cache (rebuilt at start), not the lock, not a temporary file, and not the
+/// local CA's private key: a backup disk is often FAT or a share where file
+/// modes mean nothing, and that key could sign for any name the CA is
+/// trusted for (review finding M6). A porch restored without it makes a new
+/// local CA, which the family trusts again with `porch tls export-ca`.
 fn is_data_file(rel: &Path) -> bool {
     let first = rel.components().next().map(|c| c.as_os_str().to_string_lossy().into_owned()).unwrap_or_default();
     let name = rel.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let skipped_top = ["blobs", "cache", crate::store::LOCK_FILE];
     let is_db = first.starts_with(DB_FILE);
-    !(skipped_top.contains(&first.as_str()) || is_db || name.ends_with(".tmp"))
+    let ca_key = rel == Path::new(LOCAL_CA_KEY);
+    !(skipped_top.contains(&first.as_str()) || is_db || ca_key || name.ends_with(".tmp"))
 }
+
+/// The local CA's private key, relative to the data folder.
+const LOCAL_CA_KEY: &str = "tls/local-ca/ca.key";
 
 fn utc_name(at: i64) -> String {
     let t = time::OffsetDateTime::from_unix_timestamp(at).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
@@ -544,10 +552,11 @@ mod tests {
             "blobs/aa/x",
             "cache/wasm/x",
             "tls/.key.pem.12.tmp",
+            "tls/local-ca/ca.key",
         ] {
             assert!(!is_data_file(Path::new(skipped)), "{skipped}");
         }
-        for kept in ["tls/local-ca.pem", "apps/abc.wasm", "tls/acme/x/account.json"] {
+        for kept in ["tls/local-ca/ca.pem", "apps/abc.wasm", "tls/acme/x/account.json"] {
             assert!(is_data_file(Path::new(kept)), "{kept}");
         }
     }
