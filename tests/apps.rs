@@ -143,8 +143,14 @@ async fn install_list_remove_and_reinstall_keep_or_purge_data() {
     assert!(gone.body.contains("no app called"), "{}", gone.body);
     assert!(!porch.cli(&["app", "list"]).stdout.contains("hello"));
 
-    // Reinstalled (grants went with the app), its data is back.
-    let out = porch.install("hello");
+    // Installing a package with that id again is refused while its data
+    // is kept (review finding M8)...
+    let refused = porch.install("hello");
+    assert!(!refused.success && refused.stderr.contains("--replace hello"), "{}", refused.stderr);
+    // ...and the explicit step brings it back (grants went with the app),
+    // with its data.
+    let hello = crate::util::test_app("hello");
+    let out = porch.cli(&["app", "install", hello.to_str().expect("path"), "--replace", "hello"]);
     assert!(out.success, "{}", out.stderr);
     assert!(out.stdout.contains("hello.localhost"), "{}", out.stdout);
     porch.grant(OWNER, "hello:visitor");

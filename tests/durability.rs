@@ -459,9 +459,16 @@ async fn a_data_folder_from_an_older_schema_is_upgraded_in_place() {
         .expect("hash")
         .to_string();
     for sql in [
-        "INSERT INTO people (id, display_name, role, created_at) VALUES (1, 'Olivia Owner', 'owner', 1700000000)".to_owned(),
-        format!("INSERT INTO credentials (person_id, kind, secret, created_at) VALUES (1, 'password', '{phc}', 1700000000)"),
-        "INSERT INTO audit_events (at, action, subject, detail) VALUES (1700000000, 'person.joined', 'Olivia Owner', '')".to_owned(),
+        "INSERT INTO people (id, display_name, role, created_at) VALUES (1, 'Olivia Owner', 'owner', 1700000000)"
+            .to_owned(),
+        format!(
+            "INSERT INTO credentials (person_id, kind, secret, created_at) VALUES (1, 'password', '{phc}', 1700000000)"
+        ),
+        // Recent enough for audit.keep (a year): the hourly sweep keeps it.
+        format!(
+            "INSERT INTO audit_events (at, action, subject, detail) VALUES ({}, 'person.joined', 'Olivia Owner', '')",
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs() - 86400
+        ),
     ] {
         sqlx::query(&sql).execute(&mut conn).await.expect("old data");
     }

@@ -278,7 +278,10 @@ async fn disabling_a_person_from_the_cli_ends_their_sessions_at_once() {
     assert!(!cousin.signed_in().await, "disabled while serving: the very next request is anonymous");
     let again = cousin.sign_in("Cousin", PASSWORD).await;
     assert_eq!(again.status, 401);
-    assert!(again.body.contains("turned off"));
+    // Answered exactly like a wrong password (review finding L9); the owner
+    // sees the reason in the audit log.
+    assert!(again.body.contains("do not match") && !again.body.contains("turned off"), "{}", again.body);
+    assert!(porch.audit().contains("account disabled"));
 
     let out = porch.cli(&["user", "enable", "Cousin"]);
     assert!(out.success);

@@ -478,10 +478,13 @@ async fn a_big_album_pages_its_grid() {
 }
 
 #[tokio::test]
-async fn an_upload_that_died_half_way_does_not_block_the_file_forever() {
-    // Regression: an upload cut off after claiming its content hash (a
-    // timeout, a crash) left the claim behind, and every later upload of
-    // that file was answered "already in this album" with no photo there.
+async fn lost_retry_an_upload_cut_off_half_way_never_makes_a_retry_say_already_here() {
+    // Regression (crash test, not in the review): an upload cut off after
+    // claiming its content hash (a crash, a timeout) left a `pending:` claim
+    // that counted as live for an hour, and a retry of the file was answered
+    // "already in this album" with no photo there. Now a hash names a photo
+    // only once that photo is recorded, and a leftover claim counts for
+    // nothing, however new.
     let f = family().await;
     let album = new_album(&f.rita, "Retry").await;
     let bytes = jpeg(320, 240, 77);
@@ -491,17 +494,26 @@ async fn an_upload_that_died_half_way_does_not_block_the_file_forever() {
     };
     let store = porch::store::Store::open(&f.porch.data()).await.expect("store");
     let key = format!("a/{album}/h/{sha}");
-    // A live claim (another upload of the file right now) is respected...
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs();
-    let live = format!("pending:00000000000000aa:{now}");
-    store.kv_set("photos", &key, live.as_bytes(), u64::MAX).await.expect("kv").expect("quota");
-    let (_, reply) = upload(&f.rita, &album, "a.jpg", bytes.clone()).await;
-    assert_eq!(reply["duplicate"], true, "{reply}");
-    // ...a claim from two hours ago is taken over, and the upload lands.
-    let dead = format!("pending:00000000000000bb:{}", now - 7200);
-    store.kv_set("photos", &key, dead.as_bytes(), u64::MAX).await.expect("kv").expect("quota");
-    let id = upload_ok(&f.rita, &album, "a.jpg", bytes).await;
-    assert_eq!(store.kv_get("photos", &key).await.expect("kv"), Some(id.into_bytes()));
+    let left = format!("pending:00000000000000aa:{now}");
+    store.kv_set("photos", &key, left.as_bytes(), u64::MAX).await.expect("kv").expect("quota");
+    let (status, reply) = upload(&f.rita, &album, "a.jpg", bytes.clone()).await;
+    assert_eq!((status, &reply["duplicate"]), (200, &Value::Bool(false)), "stored, not 'already here': {reply}");
+    let id = reply["id"].as_str().expect("id").to_owned();
+    assert_eq!(store.kv_get("photos", &key).await.expect("kv"), Some(id.clone().into_bytes()));
+    // A key naming a photo that is gone counts for nothing either.
+    store
+        .kv_set("photos", &key, b"00000000000-0000000000000-00000000000000cc", u64::MAX)
+        .await
+        .expect("kv")
+        .expect("q");
+    let (_, again) = upload(&f.rita, &album, "a.jpg", bytes.clone()).await;
+    assert_eq!(again["duplicate"], false, "{again}");
+    // The real duplicate is still found, and names a photo that exists.
+    let (_, dup) = upload(&f.rita, &album, "a.jpg", bytes).await;
+    assert_eq!(dup["duplicate"], true, "{dup}");
+    let dup_id = dup["id"].as_str().expect("id");
+    assert_eq!(f.rita.get(&app(&f.rita, &format!("/a/{album}/p/{dup_id}"))).await.status, 200);
     let page = f.rita.get(&app(&f.rita, &format!("/a/{album}"))).await;
-    assert_eq!(page.body.matches("class=\"tile\"").count(), 1);
+    assert_eq!(page.body.matches("class=\"tile\"").count(), 2, "the first copy and the retry");
 }

@@ -223,6 +223,12 @@ impl Porch {
             .expect("VmRSS")
     }
 
+    /// How many files porch has open now (Linux).
+    pub fn open_files(&self) -> usize {
+        let pid = self.child.as_ref().expect("running").id();
+        std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, Iterator::count)
+    }
+
     /// The port porch's main listener is on.
     pub fn port(&self) -> u16 {
         self.url.rsplit(':').next().and_then(|p| p.parse().ok()).expect("port")
