@@ -210,6 +210,57 @@ mod tests {
     use super::*;
 
     #[tokio::test]
+    async fn l3_empty_rows_are_not_free_and_usage_comes_back_to_zero() {
+        let dir = tempfile::TempDir::new().expect("tmp");
+        let store = Store::open(dir.path()).await.expect("open");
+        // A quota of 100 empty values: the 101st is refused, though every
+        // value is zero bytes.
+        let quota = 100 * kv_charge(8, 0);
+        for n in 0..100 {
+            store.kv_set("app", &format!("key{n:05}"), b"", quota).await.expect("set").expect("within quota");
+        }
+        let over = store.kv_set("app", "key00100", b"", quota).await.expect("set");
+        assert!(over.is_err(), "row 101 of empty values is over the quota");
+        assert_eq!(store.kv_delete_prefix("app", "key").await.expect("delete"), 100);
+        store.kv_set("app", "after", b"x", quota).await.expect("set").expect("usage was given back whole");
+        assert!(store.kv_delete("app", "after").await.expect("delete"));
+        let usage: i64 = sqlx::query_scalar("SELECT kv_bytes FROM app_usage WHERE app_id = 'app'")
+            .fetch_one(store.pool())
+            .await
+            .expect("usage");
+        assert_eq!(usage, 0);
+    }
+
+    #[tokio::test]
+    async fn l3_a_zero_byte_blob_with_a_long_name_is_not_free() {
+        let dir = tempfile::TempDir::new().expect("tmp");
+        let store = Store::open(dir.path()).await.expect("open");
+        let name = "n".repeat(512);
+        let blob = |i: usize, name: &str| format!("{name}{i}");
+        let quota = 10 * (512 + 2 + 24 + ROW_COST);
+        let mut stored = 0;
+        for i in 0..1000 {
+            let name = blob(i, &name);
+            let row = crate::store::NewBlob {
+                app: "app",
+                name: &name,
+                sha256: "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+                size: 0,
+                content_type: "application/octet-stream",
+                at: 0,
+            };
+            if store.put_blob(&row, quota).await.expect("put").is_err() {
+                break;
+            }
+            stored += 1;
+        }
+        assert!((9..=10).contains(&stored), "a quota bounds the rows too: {stored}");
+        assert!(store.blob_usage("app").await.expect("usage") <= quota);
+        store.delete_blob_prefix("app", "n").await.expect("delete");
+        assert_eq!(store.blob_usage("app").await.expect("usage"), 0, "deletes give the whole charge back");
+    }
+
+    #[tokio::test]
     async fn prefix_queries_stay_inside_their_prefix() {
         let dir = tempfile::TempDir::new().expect("tmp");
         let store = Store::open(dir.path()).await.expect("open");
