@@ -92,7 +92,7 @@ fn instance(c: &mut Criterion) {
         let store = porch::store::Store::open(dir.path()).await.expect("store");
         let apps =
             porch::apps::Apps::open(store.clone(), dir.path(), &porch::apps::AppsConfig::default()).expect("apps");
-        apps.install_path(&bare, None, porch::gate::audit::Actor::System).await.expect("install bare");
+        apps.install_path(&bare, None, porch::store::audit::Actor::System).await.expect("install bare");
         let app = apps.resolve("bare").await.expect("resolve").expect("bare installed");
         (store, app)
     });

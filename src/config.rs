@@ -481,6 +481,24 @@ pub enum ForwardedHeader {
     Forwarded,
 }
 
+/// `[media]`: hard limits for one piece of image work (the media layer
+/// reads them; declared here so configuration names no layer).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MediaLimits {
+    /// Largest input accepted, in bytes.
+    pub max_input: u64,
+    /// Largest image accepted, in pixels (width × height).
+    pub max_pixels: u64,
+    /// Most memory one decode may allocate.
+    pub max_memory: u64,
+}
+
+impl Default for MediaLimits {
+    fn default() -> Self {
+        MediaLimits { max_input: 128 << 20, max_pixels: 100_000_000, max_memory: 512 << 20 }
+    }
+}
+
 /// How porch gets its certificates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TlsMode {
@@ -627,7 +645,7 @@ pub struct Settings {
     pub log: String,
     pub app_instances: u32,
     pub app_pooling: bool,
-    pub media: crate::media::MediaLimits,
+    pub media: MediaLimits,
     pub media_timeout: Duration,
     pub media_workers: u32,
     /// `log_format = "json"`.
@@ -906,7 +924,7 @@ impl Validator {
                 "off" => Some(false),
                 _ => None,
             })?,
-            media: crate::media::MediaLimits {
+            media: MediaLimits {
                 max_input: self.get("media.max_input", |v| {
                     parse_size(v).map(|n| n as u64).filter(|n| ((1 << 20)..=(4u64 << 30)).contains(n))
                 })?,

@@ -9,10 +9,11 @@ use std::time::Duration;
 
 use rustls_pki_types::pem::PemObject;
 
+use crate::common::clock::now;
 use crate::config::{Settings, TlsMode};
 use crate::edge::acme::schedule;
 use crate::edge::certs::{self, CertInfo};
-use crate::store::{Store, now};
+use crate::store::Store;
 
 /// How one check came out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

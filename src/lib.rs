@@ -9,6 +9,7 @@
 
 pub mod apps;
 pub mod backup;
+pub mod common;
 pub mod config;
 pub mod doctor;
 pub mod edge;

@@ -9,11 +9,12 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
 use porch::apps::Apps;
+use porch::common::clock::now;
 use porch::config::{self, Overrides, Settings};
-use porch::gate::audit::Actor;
 use porch::gate::invites::{self, InviteRequest};
 use porch::gate::{grants, people};
-use porch::store::{Role, Store, now};
+use porch::store::audit::Actor;
+use porch::store::{Role, Store};
 
 /// mimalloc instead of glibc's allocator: a request allocates and frees many
 /// small objects across worker threads, and glibc's malloc and free were a
@@ -448,11 +449,12 @@ async fn invite(store: &Store, settings: &Settings, cmd: InviteCommand) -> Resul
         InviteCommand::Create { note, role, groups, apps, expires, uses } => {
             let Some(role) = Role::parse(&role) else { bail!("--role must be member or owner, not {role:?}") };
             let expires = match expires {
-                Some(text) => {
-                    config::parse_duration(&text, invites::MIN_EXPIRY, invites::MAX_EXPIRY).with_context(|| {
-                        format!("--expires {text:?}: use a duration from 1s to 365d, such as 7d or 12h")
-                    })?
-                }
+                Some(text) => config::parse_duration(
+                    &text,
+                    porch::common::limits::MIN_INVITE_EXPIRY,
+                    porch::common::limits::MAX_INVITE_EXPIRY,
+                )
+                .with_context(|| format!("--expires {text:?}: use a duration from 1s to 365d, such as 7d or 12h"))?,
                 None => settings.invite_expires,
             };
             let request = InviteRequest {
@@ -551,10 +553,23 @@ async fn app(store: &Store, settings: &Settings, cmd: AppCommand) -> Result<()> 
         AppCommand::Remove { id, purge } => {
             let apps =
                 Apps::open(store.clone(), &settings.data_dir, &porch::apps::AppsConfig::from_settings(settings))?;
-            if !apps.remove(&id, purge, Actor::Console).await? {
+            // Only the process holding the data folder's lock removes blob
+            // files; while porch serves, it removes them itself.
+            let (files, _lock) = match porch::store::DataLock::acquire(&settings.data_dir) {
+                Ok(lock) => (porch::apps::FileRemoval::Here, Some(lock)),
+                Err(porch::store::StoreError::InUse { .. }) => (porch::apps::FileRemoval::LeaveToServer, None),
+                Err(e) => return Err(e.into()),
+            };
+            if !apps.remove(&id, purge, files, Actor::Console).await? {
                 bail!("no app \"{id}\" is installed; `porch app list` shows them");
             }
-            let kept = if purge { "its data was deleted" } else { "its data is kept; reinstalling brings it back" };
+            let kept = match (purge, files) {
+                (false, _) => "its data is kept; reinstalling brings it back",
+                (true, porch::apps::FileRemoval::Here) => "its data was deleted",
+                (true, porch::apps::FileRemoval::LeaveToServer) => {
+                    "its data was deleted; the running porch removes its files within the hour"
+                }
+            };
             println!("Removed {id}; {kept}.");
         }
         AppCommand::Grant { person, grant } => {

@@ -148,7 +148,7 @@ pub fn backup_finished(ok: bool, at: i64) {
 
 /// The text exposition, with the disk's free space read now.
 pub fn render(data_dir: &std::path::Path) -> String {
-    if let Ok(free) = crate::store::blobfiles::free_space(data_dir) {
+    if let Ok(free) = crate::common::disk::free_space(data_dir) {
         METRICS.disk_free.set(i64::try_from(free).unwrap_or(i64::MAX));
     }
     let mut out = String::new();

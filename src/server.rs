@@ -1,18 +1,25 @@
-//! `porch serve`: opens the store, binds the listener, prints the owner's
-//! setup link while no owner exists, serves until a signal, then closes the
-//! database cleanly.
+//! `porch serve`: opens the store, binds the listeners (main, plain HTTP,
+//! DNS, metrics), prints the owner's setup link while no owner exists,
+//! serves until a signal, then closes the database cleanly.
+//!
+//! This is where the layers are wired together, so that none of them names
+//! another upward or sideways: the edge serves the gate's pipeline through
+//! the edge's own `App` trait, and the gate's admin pages reach the edge's
+//! certificates and the backup scheduler through traits of the gate's,
+//! implemented here.
 
 use std::time::Duration;
 
 use std::sync::Arc;
 
 use crate::apps::{AppError, Apps};
+use crate::common::clock::now;
 use crate::config::{Settings, TlsMode};
 use crate::edge::dns::Dns;
 use crate::edge::tls::Tls;
 use crate::edge::{self, EdgeError};
 use crate::gate::{self, Gate, GateError};
-use crate::store::{DataLock, Store, StoreError, now};
+use crate::store::{DataLock, Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -27,6 +34,41 @@ pub enum ServeError {
     App(#[from] AppError),
     #[error("{0}")]
     Metrics(String),
+}
+
+/// The gate's pipeline as the edge serves it.
+struct GateService(gate::Pipeline);
+
+impl edge::App for GateService {
+    fn serve(&self, request: axum::extract::Request) -> futures::future::BoxFuture<'static, axum::response::Response> {
+        self.0.serve(request)
+    }
+}
+
+/// The edge's certificates as the gate's admin page sees them.
+struct Certificates(Arc<Tls>);
+
+impl gate::certificates::CertificateAdmin for Certificates {
+    fn report(&self) -> gate::certificates::CertificateReport {
+        self.0.report()
+    }
+
+    fn renew_now(&self) {
+        self.0.renew_now();
+    }
+}
+
+/// The backup scheduler as the gate's admin page sees it.
+struct Backups(Arc<crate::backup::schedule::Scheduler>);
+
+impl gate::backups::BackupAdmin for Backups {
+    fn report(&self) -> gate::backups::BackupReport {
+        self.0.report()
+    }
+
+    fn back_up_now(&self) {
+        self.0.back_up_now();
+    }
 }
 
 /// How often expired sessions are swept from the database.
@@ -116,7 +158,7 @@ pub async fn run(settings: Settings) -> Result<(), ServeError> {
             )
             .await;
             println!("Backups: every {} to {}", humantime::format_duration(b.every), b.to.display());
-            Some(scheduler as Arc<dyn crate::gate::backups::BackupAdmin>)
+            Some(Arc::new(Backups(scheduler)) as Arc<dyn gate::backups::BackupAdmin>)
         }
         None => None,
     };
@@ -124,7 +166,7 @@ pub async fn run(settings: Settings) -> Result<(), ServeError> {
 
     let options = edge::ServeOptions::from_settings(&settings);
     let domain = settings.domain.clone();
-    let certificates = tls.clone().map(|t| t as Arc<dyn crate::gate::certificates::CertificateAdmin>);
+    let certificates = tls.clone().map(|t| Arc::new(Certificates(t)) as Arc<dyn gate::certificates::CertificateAdmin>);
     let keep = Keep { ips: settings.keep_ips, audit: settings.audit_keep, devices: settings.signin.device_forget };
     gate::password::configure(settings.password_parallel, settings.password_queue_wait);
     let gate = Gate::new(store.clone(), settings, base_url, apps, certificates, backups)?;
@@ -132,7 +174,7 @@ pub async fn run(settings: Settings) -> Result<(), ServeError> {
     let mut listeners = vec![edge::Listener {
         tcp: listener,
         tls: tls.as_ref().map(|t| t.server_tls()).transpose().map_err(EdgeError::from)?,
-        app: gate::app(gate),
+        app: Arc::new(GateService(gate::pipeline(gate))),
     }];
     if let (Some(tcp), Some(tls)) = (http_listener, &tls) {
         listeners.push(edge::Listener {
@@ -179,6 +221,11 @@ async fn sweep(gate: Gate, keep: Keep) {
     loop {
         every.tick().await;
         gate.flush_refusals().await;
+        match gate.apps.collect_blobs().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(files = n, "removed blob files nothing referred to"),
+            Err(e) => tracing::warn!(error = %e, "could not collect unused blob files"),
+        }
         if let Err(e) = store.purge_expired_sessions(now()).await {
             tracing::warn!(error = %e, "could not sweep expired sessions");
         }
@@ -187,7 +234,7 @@ async fn sweep(gate: Gate, keep: Keep) {
             Ok(n) => tracing::info!(devices = n, "forgot devices unused for signin.device_forget"),
             Err(e) => tracing::warn!(error = %e, "could not forget idle devices"),
         }
-        match gate::audit::forget_addresses(&store, ago(keep.ips)).await {
+        match crate::store::audit::forget_addresses(&store, ago(keep.ips)).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(events = n, "shortened old client addresses in the audit log"),
             Err(e) => tracing::warn!(error = %e, "could not shorten old client addresses"),

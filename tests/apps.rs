@@ -406,3 +406,36 @@ async fn the_media_capability_makes_clean_thumbnails_and_copies_for_apps() {
     let garbage = owner.post_bytes(&owner.app_url("hostile", "/media"), b"not a photo at all".to_vec()).await;
     assert!(garbage.body.contains("Invalid") && garbage.body.contains("not an image"), "{}", garbage.body);
 }
+
+#[tokio::test]
+async fn a_purge_from_the_command_line_leaves_files_to_the_running_porch() {
+    // Architecture review §3.4: `porch app remove --purge` ran in a second
+    // process and deleted blob files without the guard that keeps a removal
+    // from slipping between a running server's upload of the same content
+    // and its row. Only the process holding the data folder's lock removes
+    // files now: while porch serves, it does, at its next collection.
+    let mut porch = Porch::start();
+    let owner = porch.owner().await;
+    crate::photos::enter(&owner).await;
+    let album = crate::photos::new_album(&owner, "Going").await;
+    crate::photos::upload_ok(&owner, &album, "a.jpg", crate::photos::jpeg(320, 240, 5)).await;
+    let files = crate::photos::blob_files(&porch.data());
+    assert!(files >= 2, "the original and its thumbnails: {files}");
+    let out = porch.cli(&["app", "remove", "photos", "--purge"]);
+    assert!(out.success, "{}", out.stderr);
+    assert!(out.stdout.contains("the running porch removes its files"), "{}", out.stdout);
+    assert_eq!(crate::photos::blob_files(&porch.data()), files, "the CLI left the files alone");
+    // The server collects them (at start, then hourly), under its guard.
+    porch.restart();
+    assert_eq!(crate::photos::blob_files(&porch.data()), 0, "collected by the porch that holds the lock");
+    // With no porch serving, the CLI holds the lock and removes them itself.
+    let data = porch.data();
+    porch.stop();
+    let again = std::process::Command::new(env!("CARGO_BIN_EXE_porch"))
+        .args(["app", "remove", "hello", "--purge", "--data"])
+        .arg(&data)
+        .output()
+        .expect("porch");
+    assert!(again.status.success(), "{}", String::from_utf8_lossy(&again.stderr));
+    assert!(String::from_utf8_lossy(&again.stdout).contains("its data was deleted."));
+}

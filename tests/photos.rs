@@ -131,7 +131,7 @@ fn png_claiming(w: u32, h: u32) -> Vec<u8> {
     png
 }
 
-fn blob_files(data: &Path) -> usize {
+pub(crate) fn blob_files(data: &Path) -> usize {
     let mut n = 0;
     let Ok(dirs) = std::fs::read_dir(data.join("blobs")) else { return 0 };
     for dir in dirs.flatten() {

@@ -7,10 +7,9 @@
 
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use crate::util::{Browser, OWNER, PASSWORD, Porch, between, test_app};
+use crate::util::{Browser, OWNER, PASSWORD, Peak, Porch, between, test_app};
 
 /// Every way a browser reads `/<something>/evil.example` as another host:
 /// tab, newline and CR are dropped by the URL parser, `\` is a `/`.
@@ -221,17 +220,7 @@ async fn m5_a_burst_of_sign_ins_stays_within_bounded_memory() {
     let porch = Arc::new(Porch::start_with_config(config, "127.0.0.1:0"));
     let _owner = porch.owner().await;
     let baseline = porch.rss_kib();
-    let peak = Arc::new(AtomicU64::new(baseline));
-    let done = Arc::new(AtomicBool::new(false));
-    let sampler = {
-        let (porch, peak, done) = (porch.clone(), peak.clone(), done.clone());
-        std::thread::spawn(move || {
-            while !done.load(Ordering::SeqCst) {
-                peak.fetch_max(porch.rss_kib(), Ordering::SeqCst);
-                std::thread::sleep(Duration::from_millis(5));
-            }
-        })
-    };
+    let peak = Peak::watch(porch.clone(), Porch::rss_kib);
     let mut tries = tokio::task::JoinSet::new();
     for n in 0..200u32 {
         let b = porch.browser_from(&format!("127.0.1.{}", n % 50 + 1));
@@ -241,9 +230,8 @@ async fn m5_a_burst_of_sign_ins_stays_within_bounded_memory() {
     while let Some(status) = tries.join_next().await {
         statuses.push(status.expect("a sign-in"));
     }
-    done.store(true, Ordering::SeqCst);
-    sampler.join().expect("sampler");
-    let grown_mib = peak.load(Ordering::SeqCst).saturating_sub(baseline) / 1024;
+    let peak = peak.stop();
+    let grown_mib = peak.saturating_sub(baseline) / 1024;
     eprintln!("m5: 200 concurrent sign-ins; resident memory grew {grown_mib} MiB over {} MiB", baseline / 1024);
     // Unbounded, 150 sign-ins took porch to 1.0-1.25 GB (19 MiB each).
     assert!(grown_mib < 160, "resident memory grew by {grown_mib} MiB");
@@ -545,23 +533,12 @@ async fn m9_an_app_cannot_hold_open_files_without_bound() {
     let owner = porch.owner().await;
     porch.install_and_open(&owner, "hostile", "victim").await;
     let baseline = porch.open_files();
-    let peak = Arc::new(AtomicU64::new(baseline as u64));
-    let done = Arc::new(AtomicBool::new(false));
-    let sampler = {
-        let (porch, peak, done) = (porch.clone(), peak.clone(), done.clone());
-        std::thread::spawn(move || {
-            while !done.load(Ordering::SeqCst) {
-                peak.fetch_max(porch.open_files() as u64, Ordering::SeqCst);
-                std::thread::sleep(Duration::from_millis(2));
-            }
-        })
-    };
+    let peak = Peak::watch(porch.clone(), Porch::open_files);
     let page = owner.get(&owner.app_url("hostile", "/writers")).await;
-    done.store(true, Ordering::SeqCst);
-    sampler.join().expect("sampler");
+    let peak = peak.stop();
     assert_eq!(page.status, 200, "{}", page.body);
     let accepted: u32 = page.body.trim_start_matches("writers accepted: ").trim().parse().expect("a count");
-    let grew = peak.load(Ordering::SeqCst).saturating_sub(baseline as u64);
+    let grew = peak.saturating_sub(baseline);
     eprintln!("m9: {accepted} of 2000 writers accepted; porch's open files grew by {grew}");
     assert!(accepted <= 32, "at most 32 writers at once: {accepted}");
     assert!(grew < 100, "open files grew by {grew}");

@@ -224,9 +224,9 @@ impl Porch {
     }
 
     /// How many files porch has open now (Linux).
-    pub fn open_files(&self) -> usize {
+    pub fn open_files(&self) -> u64 {
         let pid = self.child.as_ref().expect("running").id();
-        std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, Iterator::count)
+        std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count() as u64)
     }
 
     /// The port porch's main listener is on.
@@ -245,6 +245,40 @@ impl Porch {
         let out = self.cli(&["audit", "--limit", "1000"]);
         assert!(out.success, "{}", out.stderr);
         out.stdout
+    }
+}
+
+/// Watches one of porch's numbers (resident memory, open files) on its own
+/// thread every few milliseconds while a test runs an attack, and keeps the
+/// highest value seen.
+pub struct Peak {
+    peak: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    done: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Peak {
+    pub fn watch(porch: std::sync::Arc<Porch>, measure: fn(&Porch) -> u64) -> Peak {
+        use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+        let peak = std::sync::Arc::new(AtomicU64::new(measure(&porch)));
+        let done = std::sync::Arc::new(AtomicBool::new(false));
+        let (p, d) = (peak.clone(), done.clone());
+        let thread = std::thread::spawn(move || {
+            while !d.load(Ordering::SeqCst) {
+                p.fetch_max(measure(&porch), Ordering::SeqCst);
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        });
+        Peak { peak, done, thread: Some(thread) }
+    }
+
+    /// Stops watching; the highest value seen.
+    pub fn stop(mut self) -> u64 {
+        self.done.store(true, std::sync::atomic::Ordering::SeqCst);
+        if let Some(thread) = self.thread.take() {
+            thread.join().expect("the watching thread");
+        }
+        self.peak.load(std::sync::atomic::Ordering::SeqCst)
     }
 }
 

@@ -17,7 +17,7 @@ fuzz_target!(|body: &[u8]| {
     if let Ok(form) = serde_urlencoded::from_bytes::<JoinForm>(body)
         && let Ok(name) = form.check(10)
     {
-        assert!(!name.is_empty() && name.chars().count() <= invites::MAX_NAME);
+        assert!(!name.is_empty() && name.chars().count() <= porch::common::limits::MAX_DISPLAY_NAME);
         assert_eq!(form.password, form.confirm);
     }
     if let Ok(text) = std::str::from_utf8(body) {

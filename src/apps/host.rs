@@ -3,6 +3,10 @@
 //! porch's own imports `kv`, `blobs`, `media` and `people`, each scoped to
 //! the calling app's namespace and refused unless its manifest declared it.
 
+use crate::common::limits::{
+    MAX_BLOB_NAME, MAX_BLOB_READ, MAX_BLOB_WRITERS, MAX_CORE_INSTANCES, MAX_KV_KEY, MAX_KV_VALUE, MAX_LIST,
+    MAX_MEMORIES, MAX_RESOURCES, MAX_TABLES,
+};
 use std::sync::Arc;
 
 use wasmtime::ResourceLimiter;
@@ -13,22 +17,10 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpVi
 use super::bindings::porch::app::types::Error;
 use super::bindings::porch::app::{blobs, kv, media, people, types};
 use super::manifest::Manifest;
+use crate::common::clock::now;
 use crate::media::{MediaError, MediaLimits, ThumbFormat};
 use crate::store::blobfiles::{BlobFiles, TempBlob};
-use crate::store::{NewBlob, OverQuota, Store, now};
-
-pub const MAX_KEY: usize = 512;
-pub const MAX_VALUE: usize = 1 << 20;
-pub const MAX_READ: u32 = 4 << 20;
-pub const MAX_LIST: u32 = 1000;
-pub const MAX_NAME: usize = 512;
-/// Blob writers one instance may have open at once: each holds a temporary
-/// file (a file descriptor and an inode) until it is finished or dropped
-/// (review finding M9).
-pub const MAX_WRITERS: u32 = 32;
-/// Entries in one instance's resource table (streams, bodies, writers...);
-/// wasmtime's default is a million.
-pub const MAX_RESOURCES: usize = 4096;
+use crate::store::{NewBlob, OverQuota, Store};
 
 /// What a capability call needs to know about its app.
 pub struct AppScope {
@@ -130,11 +122,6 @@ pub struct InstanceLimits {
     budget: usize,
     used: usize,
 }
-
-/// Core instances, tables and memories one component instance may create.
-const MAX_CORE_INSTANCES: usize = 64;
-const MAX_TABLES: usize = 64;
-const MAX_MEMORIES: usize = 16;
 
 impl InstanceLimits {
     pub fn new(budget: usize) -> InstanceLimits {
@@ -262,9 +249,9 @@ impl AppState {
     /// The kv quota, once the key and value are fit to write.
     fn kv_writable(&self, key: &str, value: &[u8]) -> Result<u64, Error> {
         let quota = self.kv_quota()?;
-        check_key("key", key, MAX_KEY)?;
-        if value.len() > MAX_VALUE {
-            return Err(Error::Invalid(format!("a value can be at most {MAX_VALUE} bytes")));
+        check_key("key", key, MAX_KV_KEY)?;
+        if value.len() > MAX_KV_VALUE {
+            return Err(Error::Invalid(format!("a value can be at most {MAX_KV_VALUE} bytes")));
         }
         Ok(quota)
     }
@@ -279,7 +266,7 @@ impl types::Host for AppState {}
 impl kv::Host for AppState {
     async fn get(&mut self, key: String) -> Result<Option<Vec<u8>>, Error> {
         self.kv_quota()?;
-        check_key("key", &key, MAX_KEY)?;
+        check_key("key", &key, MAX_KV_KEY)?;
         self.scope.store.kv_get(self.app(), &key).await.map_err(internal)
     }
 
@@ -293,7 +280,7 @@ impl kv::Host for AppState {
 
     async fn delete(&mut self, key: String) -> Result<bool, Error> {
         self.kv_quota()?;
-        check_key("key", &key, MAX_KEY)?;
+        check_key("key", &key, MAX_KV_KEY)?;
         self.scope.store.kv_delete(self.app(), &key).await.map_err(internal)
     }
 
@@ -330,7 +317,7 @@ impl kv::Host for AppState {
 
     async fn delete_prefix(&mut self, prefix: String) -> Result<u64, Error> {
         self.kv_quota()?;
-        check_key("prefix", &prefix, MAX_KEY)?;
+        check_key("prefix", &prefix, MAX_KV_KEY)?;
         self.scope.store.kv_delete_prefix(self.app(), &prefix).await.map_err(internal)
     }
 }
@@ -359,17 +346,8 @@ fn info(row: crate::store::BlobRow) -> blobs::BlobInfo {
 /// `removing` means no upload of the same content is between writing its
 /// file and committing its row.
 async fn collect_if_unused(scope: &AppScope, sha: &str) {
-    {
-        let _order = scope.blobs.removing().await;
-        match scope.store.blob_hash_in_use(sha).await {
-            Ok(false) => {
-                if let Err(e) = scope.blobs.remove(sha).await {
-                    tracing::warn!(error = %e, sha, "could not remove an unused blob file");
-                }
-            }
-            Ok(true) => {}
-            Err(e) => tracing::warn!(error = %e, "could not check blob use"),
-        }
+    if let Err(e) = scope.blobs.remove_if_unused(&scope.store, sha).await {
+        tracing::warn!(error = %e, sha, "could not remove an unused blob file");
     }
 }
 
@@ -377,11 +355,11 @@ impl blobs::HostWriter for AppState {
     async fn new(&mut self, name: String, content_type: String) -> wasmtime::Result<Resource<BlobWriter>> {
         let mut failed = match self.blob_quota() {
             Err(e) => Some(e),
-            Ok(_) => check_key("blob name", &name, MAX_NAME).err(),
+            Ok(_) => check_key("blob name", &name, MAX_BLOB_NAME).err(),
         };
-        if failed.is_none() && self.open_writers >= MAX_WRITERS {
+        if failed.is_none() && self.open_writers >= MAX_BLOB_WRITERS {
             failed = Some(Error::Invalid(format!(
-                "a request may have at most {MAX_WRITERS} blob writers open at once; finish or drop one first"
+                "a request may have at most {MAX_BLOB_WRITERS} blob writers open at once; finish or drop one first"
             )));
         }
         // Usage is read once here; each chunk is checked against it (so a
@@ -474,7 +452,7 @@ impl blobs::Host for AppState {
     async fn read(&mut self, name: String, offset: u64, len: u32) -> Result<Vec<u8>, Error> {
         self.blob_quota()?;
         let row = self.scope.store.blob(self.app(), &name).await.map_err(internal)?.ok_or(Error::NotFound)?;
-        let len = len.min(MAX_READ) as usize;
+        let len = len.min(MAX_BLOB_READ) as usize;
         self.scope.blobs.read_at(&row.sha256, offset, len).await.map_err(internal)
     }
 
@@ -502,7 +480,7 @@ impl blobs::Host for AppState {
 
     async fn delete_prefix(&mut self, prefix: String) -> Result<u64, Error> {
         self.blob_quota()?;
-        check_key("prefix", &prefix, MAX_NAME)?;
+        check_key("prefix", &prefix, MAX_BLOB_NAME)?;
         let gone = self.scope.store.delete_blob_prefix(self.app(), &prefix).await.map_err(internal)?;
         let scope = self.scope.clone();
         let mut shas: Vec<&String> = gone.iter().collect();
@@ -540,7 +518,7 @@ impl AppState {
     /// Stores bytes made by porch as one of this app's blobs.
     async fn save_blob(&mut self, name: &str, content_type: &str, data: &[u8]) -> Result<blobs::BlobInfo, Error> {
         let quota = self.blob_quota()?;
-        check_key("blob name", name, MAX_NAME)?;
+        check_key("blob name", name, MAX_BLOB_NAME)?;
         let mut temp = self.scope.blobs.create().await.map_err(storage)?;
         temp.write(data).await.map_err(storage)?;
         commit_blob(&self.scope.clone(), name, content_type, temp, quota).await
@@ -629,7 +607,7 @@ impl media::Host for AppState {
         self.media_declared()?;
         // Names, count and edges are all checked before the image is read.
         for size in &sizes {
-            check_key("blob name", &size.target, MAX_NAME)?;
+            check_key("blob name", &size.target, MAX_BLOB_NAME)?;
         }
         let wanted: Vec<(u32, ThumbFormat)> = sizes.iter().map(|s| (s.max_edge, thumb_format(s.format))).collect();
         crate::media::check_sizes(&wanted).map_err(media_error)?;

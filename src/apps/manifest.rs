@@ -4,6 +4,8 @@
 //! strictly: an unknown key or a bad value is refused with a message naming
 //! the key, the value and what is allowed.
 
+use crate::common::limits::{MAX_APP_BODY, MAX_APP_MEMORY, MAX_APP_TIME, MAX_BLOB_QUOTA, MAX_KV_QUOTA};
+pub use crate::common::names::valid_app_id;
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -54,13 +56,6 @@ pub struct Limits {
     /// person's slow downloads cannot hold every slot, review finding L11).
     pub concurrency_per_person: u32,
 }
-
-/// The largest values any manifest may ask for.
-pub const MAX_MEMORY: usize = 1 << 30;
-pub const MAX_TIME: Duration = Duration::from_secs(3600);
-pub const MAX_BODY: u64 = 64 << 30;
-pub const MAX_KV_QUOTA: u64 = 1 << 30;
-pub const MAX_BLOB_QUOTA: u64 = 16 << 40;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -118,14 +113,6 @@ fn size(key: &str, value: Option<&str>, default: u64, min: u64, max: u64, allowe
     }
 }
 
-/// A lower-case DNS label: it becomes the app's host name.
-pub fn valid_app_id(id: &str) -> bool {
-    (1..=32).contains(&id.len())
-        && !id.starts_with('-')
-        && !id.ends_with('-')
-        && id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-}
-
 impl Manifest {
     pub fn parse(text: &str) -> Result<Manifest, AppError> {
         let raw: RawManifest = toml::from_str(text).map_err(|e| AppError::Manifest(e.message().to_owned()))?;
@@ -146,7 +133,7 @@ impl Manifest {
             return Err(AppError::Manifest("`roles` must list 1 to 16 roles, such as [\"viewer\", \"editor\"]".into()));
         }
         for role in &raw.roles {
-            if !crate::gate::invites::valid_name(role) {
+            if !crate::common::names::valid_name(role) {
                 return Err(bad("roles", role, "1 to 32 lower-case letters, digits, '-' or '_'"));
             }
         }
@@ -178,12 +165,12 @@ impl Manifest {
             l.memory.as_deref(),
             64 << 20,
             1 << 20,
-            MAX_MEMORY as u64,
+            MAX_APP_MEMORY as u64,
             "a size from 1MiB to 1GiB",
         )?;
         let time = match l.time.as_deref() {
             None => Duration::from_secs(30),
-            Some(v) => parse_duration(v, Duration::from_millis(10), MAX_TIME)
+            Some(v) => parse_duration(v, Duration::from_millis(10), MAX_APP_TIME)
                 .ok_or_else(|| bad("limits.time", v, "a duration from 10ms to 1h"))?,
         };
         let concurrency = match l.concurrency {
@@ -192,14 +179,14 @@ impl Manifest {
             Some(n) => return Err(bad("limits.concurrency", &n.to_string(), "a whole number from 1 to 1024")),
         };
         let limits = Limits {
-            memory: usize::try_from(memory).unwrap_or(MAX_MEMORY),
+            memory: usize::try_from(memory).unwrap_or(MAX_APP_MEMORY),
             time,
             request_body: size(
                 "limits.request_body",
                 l.request_body.as_deref(),
                 1 << 20,
                 0,
-                MAX_BODY,
+                MAX_APP_BODY,
                 "a size up to 64GiB",
             )?,
             response_body: size(
@@ -207,7 +194,7 @@ impl Manifest {
                 l.response_body.as_deref(),
                 64 << 20,
                 0,
-                MAX_BODY,
+                MAX_APP_BODY,
                 "a size up to 64GiB",
             )?,
             concurrency,

@@ -14,7 +14,7 @@ mod runtime;
 
 pub use host::MediaWork;
 pub use manifest::Manifest;
-pub use registry::Apps;
+pub use registry::{Apps, FileRemoval};
 pub use run::{Failure, LoadedApp, harden};
 pub use runtime::{Allocator, pooling_as_cli_options};
 

@@ -16,9 +16,21 @@ use super::manifest::Manifest;
 use super::run::LoadedApp;
 use super::runtime::{Allocator, Runtime};
 use super::{AppError, AppsConfig};
-use crate::gate::audit::{Actor, record};
+use crate::common::clock::now;
+use crate::store::audit::{Action, Actor, record};
 use crate::store::blobfiles::BlobFiles;
-use crate::store::{AppRow, Store, now};
+use crate::store::{AppRow, Store};
+
+/// Whether this process may remove blob files: only the one holding the data
+/// folder's lock may (see `store::blobfiles`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileRemoval {
+    /// This process holds the lock (the server, or a CLI command while no
+    /// server runs): remove unused files now.
+    Here,
+    /// A running porch holds it: leave the files to its next collection.
+    LeaveToServer,
+}
 
 pub struct Apps {
     runtime: Arc<Runtime>,
@@ -89,7 +101,14 @@ impl Apps {
         let bytes = Arc::new(component);
         let loaded = self.prepare(manifest.clone(), bytes.clone(), sha.clone()).await?;
         let path = self.component_path(&sha);
-        write_atomically(&path, &bytes).await.map_err(|e| AppError::Io(format!("{}: {e}", path.display())))?;
+        if !path.exists() {
+            // Named by its hash, so an existing file already holds these bytes.
+            let (to, bytes) = (path.clone(), bytes.clone());
+            tokio::task::spawn_blocking(move || crate::store::files::write_atomic(&to, &bytes, false))
+                .await
+                .map_err(|e| AppError::Io(e.to_string()))?
+                .map_err(|e| AppError::Io(format!("{}: {e}", path.display())))?;
+        }
         self.store
             .upsert_app(&AppRow {
                 id: manifest.id.clone(),
@@ -103,7 +122,7 @@ impl Apps {
             .await?;
         self.loaded.write().map_err(|_| AppError::Poisoned)?.insert(manifest.id.clone(), Arc::new(loaded));
         let detail = format!("{} {} ({})", manifest.name, manifest.version, &sha[..12]);
-        record(&self.store, by, "app.installed", &manifest.id, &detail).await;
+        record(&self.store, by, Action::AppInstalled, &manifest.id, &detail).await;
         Ok((*manifest).clone())
     }
 
@@ -139,7 +158,7 @@ impl Apps {
                 installed.name,
                 installed.version
             );
-            record(&self.store, by, "app.replaced", &installed.id, &detail).await;
+            record(&self.store, by, Action::AppReplaced, &installed.id, &detail).await;
         }
         Ok(installed)
     }
@@ -171,28 +190,27 @@ impl Apps {
     }
 
     /// Removes an app (and with `purge` its data). False if not installed.
-    pub async fn remove(&self, id: &str, purge: bool, by: Actor) -> Result<bool, AppError> {
+    /// Purged files are removed here only when `files` says this process may
+    /// (it holds the data folder's lock); otherwise the running porch, which
+    /// holds it, removes them at its next collection (hourly, and at start).
+    pub async fn remove(&self, id: &str, purge: bool, files: FileRemoval, by: Actor) -> Result<bool, AppError> {
         let Some(hashes) = self.store.remove_app(id, purge).await? else { return Ok(false) };
         self.loaded.write().map_err(|_| AppError::Poisoned)?.remove(id);
-        for sha in hashes {
-            if !self.store.blob_hash_in_use(&sha).await? {
-                let _ = self.blobs.remove(&sha).await;
+        if files == FileRemoval::Here {
+            for sha in hashes {
+                self.blobs.remove_if_unused(&self.store, &sha).await?;
             }
         }
         let detail = if purge { "data deleted" } else { "data kept" };
-        record(&self.store, by, "app.removed", id, detail).await;
+        record(&self.store, by, Action::AppRemoved, id, detail).await;
         Ok(true)
     }
 
     /// Removes blob files no row refers to (left by a crash between writing
-    /// a file and committing its row). Run before serving.
+    /// a file and committing its row, or by an app purged from another
+    /// process). Run at start and by the hourly sweep; safe while serving.
     pub async fn collect_blobs(&self) -> Result<u64, AppError> {
-        let keep: std::collections::HashSet<String> = self.store.blob_hashes().await?.into_iter().collect();
-        let blobs = self.blobs.clone();
-        tokio::task::spawn_blocking(move || blobs.collect_unreferenced(&keep))
-            .await
-            .map_err(|e| AppError::Io(e.to_string()))?
-            .map_err(|e| AppError::Io(format!("collecting unreferenced blobs: {e}")))
+        Ok(self.blobs.collect_unreferenced(&self.store).await?)
     }
 
     /// Installs bundled apps never offered before, and upgrades bundled apps
@@ -267,18 +285,4 @@ impl Apps {
             },
         }
     }
-}
-
-/// Writes a file via a temporary name, fsync and rename.
-async fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use tokio::io::AsyncWriteExt;
-    if tokio::fs::try_exists(path).await? {
-        return Ok(());
-    }
-    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-    let mut file = tokio::fs::File::create(&tmp).await?;
-    file.write_all(bytes).await?;
-    file.sync_all().await?;
-    drop(file);
-    tokio::fs::rename(&tmp, path).await
 }

@@ -25,7 +25,8 @@ use wasmtime_wasi_http::p2::bindings::ProxyPre;
 use super::AppError;
 use super::bindings::Imports;
 use super::host::AppState;
-use super::manifest::{MAX_MEMORY, Manifest};
+use super::manifest::Manifest;
+use crate::common::limits::MAX_APP_MEMORY;
 
 /// How often the epoch advances: the granularity of deadlines and of the
 /// cooperative yields that keep one busy app from starving the others.
@@ -82,7 +83,7 @@ fn config(cache: &Cache, pooling_instances: Option<u32>) -> Config {
         p.total_memories(n.saturating_mul(4));
         p.total_tables(n.saturating_mul(8));
         p.total_stacks(n);
-        p.max_memory_size(MAX_MEMORY);
+        p.max_memory_size(MAX_APP_MEMORY);
         // Resetting a slot with madvise makes the kernel flush TLBs on every
         // core (inter-processor interrupts), and the next request's first
         // write to each page faults and flushes again. Instead, up to

@@ -273,11 +273,11 @@ pub async fn make(
 ) -> Result<Made> {
     let dir = BackupDir::create(dest)?;
     dir.clear_leftovers()?;
-    let mut name = utc_name(crate::store::now());
+    let mut name = utc_name(crate::common::clock::now());
     let mut n = 1;
     while dir.snapshot_dir(&name).exists() {
         n += 1;
-        name = format!("{}-{n}", utc_name(crate::store::now()));
+        name = format!("{}-{n}", utc_name(crate::common::clock::now()));
     }
     let work = dir.snapshots_dir().join(format!("{INCOMPLETE}{name}"));
     std::fs::create_dir_all(&work).map_err(io_err("cannot create", &work))?;
@@ -409,7 +409,7 @@ fn finish_snapshot(
     let info = format!(
         "format = 1\nporch = \"{}\"\nschema = {schema}\ncreated = {}\nblobs = {}\n",
         env!("CARGO_PKG_VERSION"),
-        crate::store::now(),
+        crate::common::clock::now(),
         hashes.len()
     );
     std::fs::write(work.join("INFO"), info).map_err(io_err("cannot write", work))?;

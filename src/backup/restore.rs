@@ -37,7 +37,8 @@ fn is_empty_dir(path: &Path) -> Result<bool> {
 pub async fn restore(dest: &Path, name: Option<&str>, data_dir: &Path, force: bool) -> Result<Restored> {
     let dir = BackupDir::open(dest)?;
     let name = dir.pick(name)?;
-    let aside = PathBuf::from(format!("{}.before-restore-{}", data_dir.display(), utc_name(crate::store::now())));
+    let aside =
+        PathBuf::from(format!("{}.before-restore-{}", data_dir.display(), utc_name(crate::common::clock::now())));
     if !is_empty_dir(data_dir)? {
         if DataLock::held_by_another(data_dir) {
             return Err(BackupError::InUse { path: data_dir.to_path_buf() });

@@ -12,10 +12,11 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
 
+use crate::common::clock::now;
+use crate::common::status::BackupReport;
 use crate::config::BackupSettings;
-use crate::gate::audit::{self, Actor};
-use crate::gate::backups::{BackupAdmin, BackupReport};
-use crate::store::{Store, now};
+use crate::store::Store;
+use crate::store::audit::{self, Action, Actor};
 
 /// The settings-table key the last result is kept under.
 const STATE_KEY: &str = "backup.state";
@@ -130,11 +131,11 @@ impl Scheduler {
         match &made {
             Ok(m) => {
                 tracing::info!(snapshot = %m.snapshot, to, new_files = m.new_blobs, bytes = m.bytes_copied, "backup made");
-                audit::record(&self.store, Actor::System, "backup.made", &to, &m.to_string()).await;
+                audit::record(&self.store, Actor::System, Action::BackupMade, &to, &m.to_string()).await;
             }
             Err(e) => {
                 tracing::error!(error = %e, to, "backup failed");
-                audit::record(&self.store, Actor::System, "backup.failed", &to, &e.to_string()).await;
+                audit::record(&self.store, Actor::System, Action::BackupFailed, &to, &e.to_string()).await;
             }
         }
         crate::metrics::backup_finished(made.is_ok(), at);
@@ -146,8 +147,10 @@ impl Scheduler {
     }
 }
 
-impl BackupAdmin for Scheduler {
-    fn report(&self) -> BackupReport {
+impl Scheduler {
+    /// What the admin page shows: the schedule, the last good backup, the
+    /// last failure.
+    pub fn report(&self) -> BackupReport {
         let live = self.lock();
         let state = &live.saved;
         BackupReport {
@@ -164,7 +167,8 @@ impl BackupAdmin for Scheduler {
         }
     }
 
-    fn back_up_now(&self) {
+    /// Asks for a backup now (it runs in the background).
+    pub fn back_up_now(&self) {
         self.now.notify_one();
     }
 }

@@ -4,7 +4,7 @@
 //!
 //! - [`Connections::admit`] refuses a client's connection beyond
 //!   `limits.connections_per_client` (clients counted by
-//!   [`super::source_group`]; trusted proxies are not capped). At the total
+//!   [`crate::common::net::source_group`]; trusted proxies are not capped). At the total
 //!   cap it closes the connection that has been quiet longest with no request
 //!   running, so a crowd of idle or half-open connections cannot lock
 //!   everyone else out; when every connection is busy the new one is refused.
@@ -31,7 +31,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
-use super::source_group;
+use crate::common::net::source_group;
 
 /// Every open connection, for the caps.
 pub struct Connections {

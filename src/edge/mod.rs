@@ -39,8 +39,8 @@ use tower::ServiceExt;
 pub use self::connections::Connections;
 use self::streams::FirstPollInline;
 pub use self::tls::TlsError;
+use crate::common::net::{ClientAddr, network_of};
 use crate::config::Settings;
-use crate::gate::ClientAddr;
 
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -64,40 +64,6 @@ const HSTS: &str = "max-age=31536000; includeSubDomains";
 /// for the default (the address check). Safe to call more than once.
 pub fn install_crypto() {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-}
-
-/// The unit one client is counted as: its IPv4 address, or its IPv6 /64
-/// (one household or one server usually holds a whole /64).
-pub fn source_group(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V4(_) => ip,
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => IpAddr::V4(v4),
-            None => {
-                let s = v6.segments();
-                IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
-            }
-        },
-    }
-}
-
-/// An address with its host part dropped (IPv4 /24, IPv6 /48): what logs
-/// show, and what the audit log keeps after `keep_ips`.
-pub fn network_of(ip: IpAddr) -> String {
-    let ip = match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-        v4 => v4,
-    };
-    match ip {
-        IpAddr::V4(v4) => {
-            let o = v4.octets();
-            format!("{}.{}.{}.0/24", o[0], o[1], o[2])
-        }
-        IpAddr::V6(v6) => {
-            let s = v6.segments();
-            format!("{}/48", std::net::Ipv6Addr::new(s[0], s[1], s[2], 0, 0, 0, 0, 0))
-        }
-    }
 }
 
 pub async fn bind(addr: SocketAddr) -> Result<TcpListener, EdgeError> {
@@ -257,7 +223,7 @@ async fn accept_loop(
                 let client =
                     forwarded::client_addr(peer, request.headers(), &options.trusted_proxies, options.forwarded_header);
                 let mut request = request.map(|body| axum::body::Body::new(connections::StallLimited::new(body, idle)));
-                request.extensions_mut().insert(ClientAddr(client));
+                request.extensions_mut().insert(ClientAddr::new(client));
                 with_host_header(&mut request);
                 let response = app.serve(request);
                 async move {
@@ -386,21 +352,5 @@ pub fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
             }
         }
         tracing::info!("shutting down: finishing requests in flight");
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ipv6_clients_are_grouped_by_64() {
-        let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().expect("ip");
-        let b: IpAddr = "2001:db8:1:2:bbbb::9".parse().expect("ip");
-        let c: IpAddr = "2001:db8:1:3::1".parse().expect("ip");
-        assert_eq!(source_group(a), source_group(b));
-        assert_ne!(source_group(a), source_group(c));
-        let mapped: IpAddr = "::ffff:192.0.2.1".parse().expect("ip");
-        assert_eq!(source_group(mapped), "192.0.2.1".parse::<IpAddr>().expect("ip"));
     }
 }

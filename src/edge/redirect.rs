@@ -47,17 +47,15 @@ async fn secure(mut response: Response) -> Response {
     response
 }
 
-/// Whether `host` (lower case, no port) is porch's domain or one DNS label
-/// in front of it: `evil.example/.family.example` is not.
+/// Whether `host` (lower case, no port) is porch's domain or an app host
+/// under it, by the same rule the gate routes by: `evil.example/.family.example`
+/// is not.
 fn is_ours(host: &str, domain: &str) -> bool {
-    if host == domain {
-        return true;
+    match crate::common::names::classify(Some(host), domain) {
+        crate::common::names::HostKind::App(_) => true,
+        crate::common::names::HostKind::Porch => host == domain,
+        crate::common::names::HostKind::Unknown => false,
     }
-    let Some(label) = host.strip_suffix(domain).and_then(|sub| sub.strip_suffix('.')) else { return false };
-    (1..=63).contains(&label.len())
-        && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-        && !label.starts_with('-')
-        && !label.ends_with('-')
 }
 
 async fn http01(State(s): State<Redirects>, Path(token): Path<String>) -> Response {
@@ -74,7 +72,7 @@ async fn to_https(State(s): State<Redirects>, request: Request) -> Response {
         .headers()
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
-        .map(|h| h.rsplit_once(':').map_or(h, |(name, _)| name).trim_end_matches('.').to_ascii_lowercase())
+        .map(crate::common::names::host_name)
         .unwrap_or_default();
     let ours = is_ours(&host, &s.domain);
     let target = if ours {

@@ -29,10 +29,11 @@ use super::challenges::Challenges;
 use super::dns::Zone;
 use super::local_ca::LocalCa;
 use super::suites::ServerTls;
+use crate::common::clock::now;
+use crate::common::status::{CertificateLine, CertificateReport};
 use crate::config::{CertFiles, Settings, TlsMode};
-use crate::gate::audit::{self, Actor};
-use crate::gate::certificates::{CertificateAdmin, CertificateLine, CertificateReport};
-use crate::store::{Store, now};
+use crate::store::Store;
+use crate::store::audit::{self, Action, Actor};
 
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -160,15 +161,18 @@ impl Tls {
     }
 }
 
-impl CertificateAdmin for Tls {
-    fn report(&self) -> CertificateReport {
+impl Tls {
+    /// What the admin page shows: the certificates served, the next and the
+    /// last renewal.
+    pub fn report(&self) -> CertificateReport {
         let mut report = self.report.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
         report.mode = self.mode.as_str().to_owned();
         report.source = self.source.clone();
         report
     }
 
-    fn renew_now(&self) {
+    /// Asks the renewal loop to renew now.
+    pub fn renew_now(&self) {
         self.renew.notify_one();
     }
 }
@@ -292,7 +296,7 @@ async fn renewal_loop(tls: Arc<Tls>, renewer: Renewer) {
                     audit::record(
                         &tls.store,
                         Actor::System,
-                        "tls.issued",
+                        Action::TlsIssued,
                         &names,
                         &format!("expires {expires}; checked with {how}"),
                     )
@@ -312,7 +316,7 @@ async fn renewal_loop(tls: Arc<Tls>, renewer: Renewer) {
                     audit::record(
                         &tls.store,
                         Actor::System,
-                        "tls.failed",
+                        Action::TlsFailed,
                         &wanted.join(", "),
                         &format!("attempt {failures}; next try in {}s: {error}", wait.as_secs()),
                     )
@@ -361,8 +365,14 @@ async fn watch_files(tls: Arc<Tls>, files: CertFiles) {
                 tracing::info!(names = %names, "certificate files changed; serving the new certificate");
                 tls.install(served);
                 tls.update(|r| r.last_error = None);
-                audit::record(&tls.store, Actor::System, "tls.reloaded", &names, &files.cert.display().to_string())
-                    .await;
+                audit::record(
+                    &tls.store,
+                    Actor::System,
+                    Action::TlsReloaded,
+                    &names,
+                    &files.cert.display().to_string(),
+                )
+                .await;
             }
             Err(e) => {
                 tracing::warn!(error = %e, "the changed certificate files cannot be used; still serving the old certificate");

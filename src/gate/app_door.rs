@@ -23,6 +23,7 @@
 //! State-changing requests a browser marks as coming from another origin,
 //! a sibling app included, are refused before the app runs.
 
+use crate::common::limits::{HANDSHAKE_STATE_SECS, TICKET_SECS};
 use axum::extract::{Query, Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -30,16 +31,13 @@ use axum_extra::extract::cookie::{Cookie, CookieJar};
 use serde::Deserialize;
 
 use super::Gate;
-use super::audit::record;
 use super::error::GateError;
 use super::secret::{self, Secret};
 use super::web::{
     Visitor, cross_site_detail, error_page, not_cross_site, query_string, refuse_as_cross_site, safe_next,
 };
-use crate::store::now;
-
-/// How long a ticket may take from porch to the app host.
-pub const TICKET_SECS: i64 = 60;
+use crate::common::clock::now;
+use crate::store::audit::{Action, record};
 
 /// Marks a response as the app's own, so porch's page headers leave it be.
 #[derive(Clone, Copy)]
@@ -71,9 +69,6 @@ pub struct EnterQuery {
     state: Option<String>,
 }
 
-/// How long the state cookie of a handshake lives.
-const STATE_SECS: i64 = 600;
-
 pub fn state_cookie_name(gate: &Gate) -> &'static str {
     if gate.settings.secure_cookies() { "__Host-porch_state" } else { "porch_state" }
 }
@@ -84,7 +79,7 @@ fn start_handshake(gate: &Gate, app_id: &str, next: &str) -> Response {
     let query = query_string(&[("app", app_id), ("next", next), ("state", &hex::encode(state.hash()))]);
     let target = format!("{}/.porch/enter?{query}", gate.base_url);
     let mut cookie = super::sessions::cookie_named(&gate.settings, state_cookie_name(gate), state.text().to_owned());
-    cookie.set_max_age(time::Duration::seconds(STATE_SECS));
+    cookie.set_max_age(time::Duration::seconds(HANDSHAKE_STATE_SECS));
     (CookieJar::new().add(cookie), Redirect::to(&target)).into_response()
 }
 
@@ -98,7 +93,7 @@ pub async fn enter(
     let state = q.state.as_deref().and_then(|s| <[u8; 32]>::try_from(hex::decode(s).ok()?).ok());
     let Some(state) = state else {
         // No handshake under way: let the app host start one.
-        if !crate::apps::manifest::valid_app_id(&q.app) {
+        if !crate::common::names::valid_app_id(&q.app) {
             return Ok(no_such_app(&gate, &q.app, &visitor));
         }
         return Ok(Redirect::to(&format!("{}{next}", app_origin(&gate.base_url, &q.app))).into_response());
@@ -111,12 +106,12 @@ pub async fn enter(
         return Ok(Redirect::to(&format!("/signin?{}", query_string(&[("next", &back)]))).into_response());
     };
     let app = match gate.apps.resolve(&q.app).await {
-        Ok(Some(app)) if crate::apps::manifest::valid_app_id(&q.app) => app,
+        Ok(Some(app)) if crate::common::names::valid_app_id(&q.app) => app,
         Ok(_) => return Ok(no_such_app(&gate, &q.app, &visitor)),
         Err(e) => return Err(GateError::App(e.to_string())),
     };
     let Some(_role) = gate.store.app_role(caller.person.id, &q.app).await? else {
-        record(&gate.store, visitor.actor(), "app.denied", &q.app, "no grant").await;
+        record(&gate.store, visitor.actor(), Action::AppDenied, &q.app, "no grant").await;
         let message = format!(
             "You have not been given access to {}. Ask the person who runs this porch to share it with you.",
             app.manifest.name
@@ -171,7 +166,7 @@ pub async fn ticket(gate: &Gate, app: &str, request: Request) -> Response {
         _ => false,
     };
     if !same_browser {
-        record(&gate.store, visitor.actor(), "app.ticket_refused", app, "ticket from another browser").await;
+        record(&gate.store, visitor.actor(), Action::AppTicketRefused, app, "ticket from another browser").await;
         let message = "This sign-in link was started in another browser. Open the app again from here to continue.";
         return error_page(gate, StatusCode::BAD_REQUEST, message, &visitor);
     }
@@ -261,7 +256,7 @@ pub async fn proxy(gate: &Gate, app_id: &str, mut request: Request) -> Response 
                 record(
                     &gate.store,
                     visitor.actor(),
-                    "app.failed",
+                    Action::AppFailed,
                     app_id,
                     &detail.chars().take(300).collect::<String>(),
                 )

@@ -1,5 +1,5 @@
 //! Request budgets: how many requests one client (an IPv4 address or an
-//! IPv6 /64, see `edge::source_group`) may make, with stricter budgets for
+//! IPv6 /64, see `common::net`) may make, with stricter budgets for
 //! the door (sign-in and invite links) and for uploads, plus caps on
 //! requests in flight: from everyone together, and from one client, so a
 //! single stranger cannot hold every place (review finding M4). The first
@@ -24,8 +24,8 @@ use http_body::Body as _;
 use tokio::sync::Semaphore;
 
 use super::Gate;
-use super::host::{HostKind, classify};
 use super::web::{Visitor, error_page};
+use crate::common::names::{HostKind, classify};
 use crate::config::{Limits, Rate};
 
 /// Budgets are tidied (idle clients forgotten) every this many checks.
@@ -175,9 +175,9 @@ impl Budgets {
 
 /// The gate's first check after counting: budgets, then the in-flight cap.
 pub async fn limit(gate: &Gate, request: Request, next: impl AsyncFnOnce(Request) -> Response) -> Response {
-    let client = super::web::client_ip(&request);
+    let client = super::web::client_of(&request).group;
     let class = gate.budgets.class_of(&request, &gate.settings.domain);
-    if let Err((refused_by, wait)) = gate.budgets.check(crate::edge::source_group(client), class) {
+    if let Err((refused_by, wait)) = gate.budgets.check(client, class) {
         let message = match refused_by {
             Class::Door => "There were too many sign-in attempts from your network. Wait a little, then try again.",
             Class::Upload => "You are uploading faster than this porch allows. Wait a little, then try again.",
@@ -190,28 +190,19 @@ pub async fn limit(gate: &Gate, request: Request, next: impl AsyncFnOnce(Request
         });
         return too_many(gate, StatusCode::TOO_MANY_REQUESTS, wait, message, &Visitor::anonymous(&request));
     }
-    let Ok(permit) = gate.budgets.in_flight.try_acquire() else {
-        let message = "This porch is very busy right now. Try again in a moment.";
-        crate::metrics::budget_refused("in_flight");
-        return too_many(
-            gate,
-            StatusCode::SERVICE_UNAVAILABLE,
-            Duration::from_secs(1),
-            message,
-            &Visitor::anonymous(&request),
-        );
+    // 503 for a moment's load: a full in-flight cap, everyone's or this client's.
+    let busy = |budget: &'static str, message: &str| {
+        crate::metrics::budget_refused(budget);
+        let visitor = Visitor::anonymous(&request);
+        too_many(gate, StatusCode::SERVICE_UNAVAILABLE, Duration::from_secs(1), message, &visitor)
     };
-    let Some(slot) = gate.budgets.per_client.take(crate::edge::source_group(client)) else {
+    let Ok(permit) = gate.budgets.in_flight.try_acquire() else {
+        return busy("in_flight", "This porch is very busy right now. Try again in a moment.");
+    };
+    let Some(slot) = gate.budgets.per_client.take(client) else {
         drop(permit);
         let message = "Your network has many requests under way at this porch. Wait for them, then try again.";
-        crate::metrics::budget_refused("in_flight_per_client");
-        return too_many(
-            gate,
-            StatusCode::SERVICE_UNAVAILABLE,
-            Duration::from_secs(1),
-            message,
-            &Visitor::anonymous(&request),
-        );
+        return busy("in_flight_per_client", message);
     };
     let response = next(request).await;
     drop(slot);

@@ -1,9 +1,9 @@
 //! Grants: which person may use which app, in which of the roles the app's
 //! manifest declares. Shared by the CLI and the admin pages.
 
-use super::audit::{Actor, record};
 use super::error::GateError;
 use crate::apps::Manifest;
+use crate::store::audit::{Action, Actor, record};
 use crate::store::{PersonRow, Store};
 
 /// Gives `person` the role `role` in the installed app `app_id`.
@@ -20,7 +20,7 @@ pub async fn grant(store: &Store, person: &PersonRow, app_id: &str, role: &str, 
         )));
     }
     store.grant(person.id, app_id, role).await?;
-    record(store, by, "grant.changed", &person.display_name, &format!("{app_id}: {role}")).await;
+    record(store, by, Action::GrantChanged, &person.display_name, &format!("{app_id}: {role}")).await;
     Ok(())
 }
 
@@ -28,7 +28,7 @@ pub async fn grant(store: &Store, person: &PersonRow, app_id: &str, role: &str, 
 pub async fn revoke(store: &Store, person: &PersonRow, app_id: &str, by: Actor) -> Result<bool, GateError> {
     let done = store.revoke_grant(person.id, app_id).await?;
     if done {
-        record(store, by, "grant.revoked", &person.display_name, app_id).await;
+        record(store, by, Action::GrantRevoked, &person.display_name, app_id).await;
     }
     Ok(done)
 }

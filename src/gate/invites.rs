@@ -2,14 +2,17 @@
 //! once), the owner's first setup link, checking a presented token, and
 //! redeeming it into a new person. Shared by the admin pages and the CLI.
 
+use crate::common::limits::{MAX_DISPLAY_NAME, MAX_INVITE_EXPIRY, MAX_INVITE_NOTE, MAX_INVITE_USES, MIN_INVITE_EXPIRY};
+use crate::common::names::{valid_app_id, valid_name};
 use std::time::Duration;
 
-use super::audit::{Actor, record};
 use super::error::GateError;
 use super::password;
 use super::secret::{self, Secret};
+use crate::common::clock::now;
 use crate::config::Settings;
-use crate::store::{InviteRow, InviteStatus, NewInvite, Redemption, Role, Store, now};
+use crate::store::audit::{Action, Actor, record};
+use crate::store::{InviteRow, InviteStatus, NewInvite, Redemption, Role, Store};
 
 /// What the owner asks for when making an invite.
 #[derive(Debug, Clone)]
@@ -28,17 +31,6 @@ pub struct InviteRequest {
 pub struct CreatedInvite {
     pub id: i64,
     pub link: String,
-}
-
-pub const MAX_NOTE: usize = 200;
-pub const MAX_USES: u32 = 1000;
-pub const MIN_EXPIRY: Duration = Duration::from_secs(1);
-pub const MAX_EXPIRY: Duration = Duration::from_secs(365 * 86400);
-
-/// A group or app name: 1 to 32 of a-z, 0-9, '-' and '_'.
-pub fn valid_name(s: &str) -> bool {
-    (1..=32).contains(&s.len())
-        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
 }
 
 /// Parses `family, friends` into checked group names.
@@ -61,7 +53,7 @@ pub fn parse_groups(text: &str) -> Result<Vec<String>, GateError> {
 pub fn parse_grant(text: &str) -> Result<(String, String), GateError> {
     let text = text.trim().to_ascii_lowercase();
     match text.split_once(':') {
-        Some((app, role)) if valid_name(app) && valid_name(role) => Ok((app.to_owned(), role.to_owned())),
+        Some((app, role)) if valid_app_id(app) && valid_name(role) => Ok((app.to_owned(), role.to_owned())),
         _ => Err(GateError::Invalid(format!(
             "\"{text}\" is not an app grant: write it as APP:ROLE, for example photos:viewer"
         ))),
@@ -76,13 +68,13 @@ pub fn join_link(base_url: &str, token: &str) -> String {
 /// it (`None`: the command line).
 pub async fn create(store: &Store, base_url: &str, req: InviteRequest, by: Actor) -> Result<CreatedInvite, GateError> {
     let note = req.note.trim().to_owned();
-    if note.chars().count() > MAX_NOTE {
-        return Err(GateError::Invalid(format!("The note can be at most {MAX_NOTE} characters.")));
+    if note.chars().count() > MAX_INVITE_NOTE {
+        return Err(GateError::Invalid(format!("The note can be at most {MAX_INVITE_NOTE} characters.")));
     }
-    if !(1..=MAX_USES).contains(&req.uses) {
-        return Err(GateError::Invalid(format!("An invite can be used from 1 to {MAX_USES} times.")));
+    if !(1..=MAX_INVITE_USES).contains(&req.uses) {
+        return Err(GateError::Invalid(format!("An invite can be used from 1 to {MAX_INVITE_USES} times.")));
     }
-    if !(MIN_EXPIRY..=MAX_EXPIRY).contains(&req.expires) {
+    if !(MIN_INVITE_EXPIRY..=MAX_INVITE_EXPIRY).contains(&req.expires) {
         return Err(GateError::Invalid("An invite can last from 1 second to 365 days.".into()));
     }
     for (app, role) in &req.grants {
@@ -114,7 +106,7 @@ pub async fn create(store: &Store, base_url: &str, req: InviteRequest, by: Actor
         req.uses,
         humantime::format_duration(req.expires)
     );
-    record(store, by, "invite.created", &format!("invite {id}"), &detail).await;
+    record(store, by, Action::InviteCreated, &format!("invite {id}"), &detail).await;
     Ok(CreatedInvite { id, link: join_link(base_url, secret.text()) })
 }
 
@@ -146,7 +138,7 @@ pub async fn ensure_owner_setup(
             grants: owner_grants(store).await?,
         })
         .await?;
-    record(store, Actor::System, "invite.created", &format!("invite {id}"), "owner setup link").await;
+    record(store, Actor::System, Action::InviteCreated, &format!("invite {id}"), "owner setup link").await;
     Ok(Some(join_link(base_url, secret.text())))
 }
 
@@ -188,7 +180,7 @@ async fn check_grant(store: &Store, app_id: &str, role: &str) -> Result<(), Gate
 pub async fn revoke(store: &Store, id: i64, by: Actor) -> Result<bool, GateError> {
     let done = store.revoke_invite(id, now()).await?;
     if done {
-        record(store, by, "invite.revoked", &format!("invite {id}"), "").await;
+        record(store, by, Action::InviteRevoked, &format!("invite {id}"), "").await;
     }
     Ok(done)
 }
@@ -208,7 +200,7 @@ pub async fn check(store: &Store, token: &str, ip: Option<String>) -> Result<Opt
             status => (format!("invite {}", row.id), status.as_str()),
         },
     };
-    record(store, Actor::Anonymous { ip }, "invite.refused", &subject, reason).await;
+    record(store, Actor::Anonymous { ip }, Action::InviteRefused, &subject, reason).await;
     Ok(None)
 }
 
@@ -240,7 +232,7 @@ pub async fn join(
         Redemption::Joined(person_id) => {
             let subject = format!("invite {}", invite.id);
             let detail = format!("{name} joined as {}", invite.role);
-            record(store, Actor::Person { id: person_id, ip }, "invite.used", &subject, &detail).await;
+            record(store, Actor::Person { id: person_id, ip }, Action::InviteUsed, &subject, &detail).await;
             Ok(JoinResult::Joined { person_id })
         }
         Redemption::NameTaken => {
@@ -250,16 +242,14 @@ pub async fn join(
     }
 }
 
-pub const MAX_NAME: usize = 40;
-
 /// A display name: 1 to 40 printable characters, no leading/trailing space.
 pub fn check_display_name(name: &str) -> Result<(), String> {
     let count = name.chars().count();
     if count == 0 {
         return Err("Please pick a name others will know you by.".into());
     }
-    if count > MAX_NAME {
-        return Err(format!("Your name can have at most {MAX_NAME} characters."));
+    if count > MAX_DISPLAY_NAME {
+        return Err(format!("Your name can have at most {MAX_DISPLAY_NAME} characters."));
     }
     if name.chars().any(char::is_control) {
         return Err("Your name cannot contain control characters.".into());
@@ -285,7 +275,7 @@ mod tests {
         assert!(check_display_name("Grandma").is_ok());
         assert!(check_display_name("").is_err());
         assert!(check_display_name("a\u{7}b").is_err());
-        assert!(check_display_name(&"x".repeat(MAX_NAME)).is_ok());
-        assert!(check_display_name(&"x".repeat(MAX_NAME + 1)).is_err());
+        assert!(check_display_name(&"x".repeat(MAX_DISPLAY_NAME)).is_ok());
+        assert!(check_display_name(&"x".repeat(MAX_DISPLAY_NAME + 1)).is_err());
     }
 }

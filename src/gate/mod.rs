@@ -6,14 +6,13 @@
 //! headers.
 
 mod app_door;
-pub mod audit;
+
 pub mod backups;
 pub mod budget;
 pub mod certificates;
 mod error;
 pub mod forms;
 pub mod grants;
-mod host;
 pub mod invites;
 mod pages;
 pub mod password;
@@ -28,10 +27,10 @@ mod web;
 use std::ops::Deref;
 use std::sync::Arc;
 
+pub use crate::common::names::{HostKind, classify};
 pub use app_door::{Identity, app_origin, rewrite_headers};
 pub use error::GateError;
-pub use host::{HostKind, classify};
-pub use web::{ClientAddr, Visitor, safe_next};
+pub use web::{Pipeline, Visitor, safe_next};
 
 use crate::apps::Apps;
 use crate::config::Settings;
@@ -98,14 +97,15 @@ impl Gate {
     /// hourly sweep calls this).
     pub async fn flush_refusals(&self) {
         for (client, count) in self.refusals.drain() {
-            let actor = audit::Actor::Anonymous { ip: Some(client.to_string()) };
+            let actor = crate::store::audit::Actor::Anonymous { ip: Some(client.to_string()) };
             web::record_untold(self, actor, count).await;
         }
     }
 }
 
-/// The gate as the edge serves it: the pipeline in front of porch's routes.
-/// Requests must carry a [`ClientAddr`] extension (the edge adds it).
-pub fn app(gate: Gate) -> Arc<dyn crate::edge::App> {
-    Arc::new(web::Pipeline::new(routes::porch_routes(gate.clone()), gate))
+/// The gate as a service: the pipeline in front of porch's routes.
+/// Requests must carry a `common::net::ClientAddr` extension (the edge adds
+/// it); `server.rs` hands the pipeline to the edge.
+pub fn pipeline(gate: Gate) -> web::Pipeline {
+    web::Pipeline::new(routes::porch_routes(gate.clone()), gate)
 }

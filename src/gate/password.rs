@@ -6,6 +6,7 @@
 //! `passwords.queue_wait` is refused as [`PasswordError::Busy`] (503 with
 //! `Retry-After`), never queued without end.
 
+use crate::common::limits::MAX_PASSWORD;
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -63,9 +64,6 @@ fn slots() -> &'static Slots {
     })
 }
 
-/// Longest password accepted; argon2 handles more, but nobody types this.
-pub const MAX_LENGTH: usize = 1024;
-
 fn hasher() -> Argon2<'static> {
     // These parameters are constants known to be valid.
     let params = Params::new(19 * 1024, 2, 1, None).unwrap_or_default();
@@ -80,8 +78,8 @@ pub fn check_new(password: &str, confirm: &str, min_length: usize) -> Result<(),
             "Your password needs at least {min_length} characters (it has {chars}). A short sentence you will remember works well."
         ));
     }
-    if chars > MAX_LENGTH {
-        return Err(format!("Your password can have at most {MAX_LENGTH} characters."));
+    if chars > MAX_PASSWORD {
+        return Err(format!("Your password can have at most {MAX_PASSWORD} characters."));
     }
     if password != confirm {
         return Err("The two passwords are not the same. Please type it again in both boxes.".into());

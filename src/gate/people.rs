@@ -2,9 +2,9 @@
 //! groups, with the one rule that keeps a porch usable: the last owner who
 //! can sign in cannot be disabled or demoted.
 
-use super::audit::{Actor, record};
 use super::error::GateError;
 use super::password;
+use crate::store::audit::{Action, Actor, record};
 use crate::store::{PersonRow, Role, Store};
 
 /// Finds a person by numeric id or by name (as the CLI accepts either).
@@ -49,14 +49,14 @@ pub async fn sign_in(store: &Store, name: &str, password_text: &str, ip: Option<
     match &outcome {
         SignIn::Ok(p) => {
             store.touch_password(p.id).await?;
-            record(store, Actor::Person { id: p.id, ip }, "signin.ok", &p.display_name, "password").await;
+            record(store, Actor::Person { id: p.id, ip }, Action::SigninOk, &p.display_name, "password").await;
         }
         SignIn::Wrong => {
             let shown: String = name.chars().take(40).collect();
-            record(store, Actor::Anonymous { ip }, "signin.failed", &shown, "wrong name or password").await;
+            record(store, Actor::Anonymous { ip }, Action::SigninFailed, &shown, "wrong name or password").await;
         }
         SignIn::Disabled => {
-            record(store, Actor::Anonymous { ip }, "signin.failed", name, "account disabled").await;
+            record(store, Actor::Anonymous { ip }, Action::SigninFailed, name, "account disabled").await;
         }
     }
     Ok(outcome)
@@ -95,13 +95,13 @@ fn last_owner(person: &PersonRow) -> GateError {
 pub async fn disable(store: &Store, person: &PersonRow, by: Actor) -> Result<u64, GateError> {
     let ended = store.disable_person(person.id).await?.ok_or_else(|| last_owner(person))?;
     let detail = format!("{ended} session(s) ended");
-    record(store, by, "person.disabled", &person.display_name, &detail).await;
+    record(store, by, Action::PersonDisabled, &person.display_name, &detail).await;
     Ok(ended)
 }
 
 pub async fn enable(store: &Store, person: &PersonRow, by: Actor) -> Result<(), GateError> {
     store.enable_person(person.id).await?;
-    record(store, by, "person.enabled", &person.display_name, "").await;
+    record(store, by, Action::PersonEnabled, &person.display_name, "").await;
     Ok(())
 }
 
@@ -118,6 +118,6 @@ pub async fn change(
     }
     store.set_groups(person.id, groups).await?;
     let detail = format!("role {role}, groups [{}]", groups.join(", "));
-    record(store, by, "person.changed", &person.display_name, &detail).await;
+    record(store, by, Action::PersonChanged, &person.display_name, &detail).await;
     Ok(())
 }

@@ -3,25 +3,18 @@
 //! A stranger can be refused as often as the request budget lets them, and
 //! an audit row per refusal would let one client grow the database at the
 //! rate it sends. Per client (IPv4 address or IPv6 /64) and per window of
-//! [`WINDOW`], the first [`RECORDED_PER_WINDOW`] refusals are audited one by
+//! [`REFUSAL_WINDOW`], the first [`REFUSALS_RECORDED_PER_WINDOW`] refusals are audited one by
 //! one; the rest are only counted, and the count is written as one summary
 //! row when that client is next refused after its window (or by
 //! [`Refusals::drain`], which the hourly sweep calls). Memory is bounded by
-//! [`MAX_TRACKED`] clients.
+//! [`REFUSALS_TRACKED`] clients.
 
+use crate::common::limits::{REFUSAL_WINDOW, REFUSALS_RECORDED_PER_WINDOW, REFUSALS_TRACKED};
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Mutex;
-use std::time::Duration;
 
 use tokio::time::Instant;
-
-/// How long one window lasts.
-pub const WINDOW: Duration = Duration::from_secs(600);
-/// Refusals audited one by one per client and window.
-pub const RECORDED_PER_WINDOW: u32 = 5;
-/// At most this many clients are remembered.
-pub const MAX_TRACKED: usize = 20_000;
 
 #[derive(Debug, Clone, Copy)]
 struct Window {
@@ -51,25 +44,25 @@ impl Refusals {
         let mut clients = self.clients.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let mut untold = 0;
         if let Some(w) = clients.get_mut(&client) {
-            if now.duration_since(w.started) < WINDOW {
+            if now.duration_since(w.started) < REFUSAL_WINDOW {
                 w.seen = w.seen.saturating_add(1);
-                return Verdict { record: w.seen <= RECORDED_PER_WINDOW, untold: 0 };
+                return Verdict { record: w.seen <= REFUSALS_RECORDED_PER_WINDOW, untold: 0 };
             }
-            untold = w.seen.saturating_sub(RECORDED_PER_WINDOW);
+            untold = w.seen.saturating_sub(REFUSALS_RECORDED_PER_WINDOW);
             *w = Window { started: now, seen: 1 };
             return Verdict { record: true, untold };
         }
-        if clients.len() >= MAX_TRACKED {
-            clients.retain(|_, w| now.duration_since(w.started) < WINDOW);
+        if clients.len() >= REFUSALS_TRACKED {
+            clients.retain(|_, w| now.duration_since(w.started) < REFUSAL_WINDOW);
         }
-        if clients.len() >= MAX_TRACKED {
+        if clients.len() >= REFUSALS_TRACKED {
             // Still full during a spread attack: the oldest window goes, and
             // with it that client's count (one summary row for it is lost,
             // never an unbounded table).
             if let Some(oldest) = clients.iter().min_by_key(|(_, w)| w.started).map(|(k, _)| *k)
                 && let Some(w) = clients.remove(&oldest)
             {
-                untold = w.seen.saturating_sub(RECORDED_PER_WINDOW);
+                untold = w.seen.saturating_sub(REFUSALS_RECORDED_PER_WINDOW);
             }
         }
         clients.insert(client, Window { started: now, seen: 1 });
@@ -83,9 +76,9 @@ impl Refusals {
         let mut clients = self.clients.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let mut out = Vec::new();
         clients.retain(|ip, w| {
-            let open = now.duration_since(w.started) < WINDOW;
-            if !open && w.seen > RECORDED_PER_WINDOW {
-                out.push((*ip, w.seen - RECORDED_PER_WINDOW));
+            let open = now.duration_since(w.started) < REFUSAL_WINDOW;
+            if !open && w.seen > REFUSALS_RECORDED_PER_WINDOW {
+                out.push((*ip, w.seen - REFUSALS_RECORDED_PER_WINDOW));
             }
             open
         });
@@ -110,26 +103,26 @@ mod tests {
     async fn h1_a_client_gets_a_few_rows_per_window_then_one_summary() {
         let r = Refusals::default();
         let recorded = (0..50).filter(|_| r.note(ip(1)).record).count();
-        assert_eq!(recorded, RECORDED_PER_WINDOW as usize);
+        assert_eq!(recorded, REFUSALS_RECORDED_PER_WINDOW as usize);
         assert!(r.note(ip(2)).record, "other clients have their own window");
         assert!(r.drain().is_empty(), "windows still open");
-        tokio::time::advance(WINDOW).await;
-        assert_eq!(r.note(ip(1)), Verdict { record: true, untold: 50 - RECORDED_PER_WINDOW });
-        tokio::time::advance(WINDOW).await;
+        tokio::time::advance(REFUSAL_WINDOW).await;
+        assert_eq!(r.note(ip(1)), Verdict { record: true, untold: 50 - REFUSALS_RECORDED_PER_WINDOW });
+        tokio::time::advance(REFUSAL_WINDOW).await;
         for _ in 0..7 {
             r.note(ip(3));
         }
-        tokio::time::advance(WINDOW).await;
-        assert_eq!(r.drain(), vec![(ip(3), 7 - RECORDED_PER_WINDOW)]);
+        tokio::time::advance(REFUSAL_WINDOW).await;
+        assert_eq!(r.drain(), vec![(ip(3), 7 - REFUSALS_RECORDED_PER_WINDOW)]);
         assert_eq!(r.len(), 0, "drained windows are forgotten");
     }
 
     #[tokio::test(start_paused = true)]
     async fn h1_memory_stays_bounded_under_a_spread_attack() {
         let r = Refusals::default();
-        for n in 0..(MAX_TRACKED as u32 + 100) {
+        for n in 0..(REFUSALS_TRACKED as u32 + 100) {
             r.note(ip(n));
         }
-        assert!(r.len() <= MAX_TRACKED);
+        assert!(r.len() <= REFUSALS_TRACKED);
     }
 }

@@ -2,17 +2,15 @@
 //! cookie), finding the caller from the cookie on every request, sliding the
 //! expiry while it is used, and the cookie's attributes.
 
+use crate::common::limits::{DEVICE_COOKIE_DAYS, SESSION_SLIDE_EVERY_SECS};
 use axum_extra::extract::cookie::{Cookie, SameSite};
 use time::Duration as CookieDuration;
 
 use super::error::GateError;
 use super::secret::{self, Secret};
+use crate::common::clock::now;
 use crate::config::Settings;
-use crate::store::{PersonRow, SessionRow, Store, now};
-
-/// A session is slid forward (and its cookie re-sent) at most this often,
-/// so busy pages do not write to the database on every request.
-const SLIDE_EVERY_SECS: i64 = 60;
+use crate::store::{PersonRow, SessionRow, Store};
 
 /// Cookie name: `__Host-` on TLS makes browsers insist on Secure, Path=/ and
 /// no Domain, so no other host can set or read it.
@@ -64,9 +62,6 @@ pub fn cookie_named(settings: &Settings, name: &'static str, value: String) -> C
     c
 }
 
-/// How long a device cookie lasts (browsers cap cookies at 400 days).
-const DEVICE_DAYS: i64 = 400;
-
 pub fn device_cookie_name(settings: &Settings) -> &'static str {
     if settings.secure_cookies() { "__Host-porch_device" } else { "porch_device" }
 }
@@ -104,7 +99,7 @@ pub async fn remember_device(
     store.create_device(secret.hash(), person_id, now(), &device_label(user_agent)).await?;
     let mut c = cookie_named(settings, device_cookie_name(settings), secret.text().to_owned());
     c.set_same_site(SameSite::Strict);
-    c.set_max_age(CookieDuration::days(DEVICE_DAYS));
+    c.set_max_age(CookieDuration::days(DEVICE_COOKIE_DAYS));
     Ok(Some(c))
 }
 
@@ -151,7 +146,7 @@ pub async fn resolve(store: &Store, settings: &Settings, token: &str) -> Result<
 /// most once a minute. Returns whether it did.
 pub async fn slide(store: &Store, settings: &Settings, session_id: i64, last_seen: i64) -> Result<bool, GateError> {
     let at = now();
-    if at - last_seen < SLIDE_EVERY_SECS {
+    if at - last_seen < SESSION_SLIDE_EVERY_SECS {
         return Ok(false);
     }
     store.touch_session(session_id, at, at.saturating_add(lifetime_secs(settings))).await?;

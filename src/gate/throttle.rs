@@ -24,6 +24,7 @@
 //! in memory, bounded in size; blocks and slow-downs are audited by the
 //! caller when they start, and owners see and lift them on the Blocks page.
 
+use crate::common::limits::{THROTTLE_ACCOUNTS_PER_CLIENT, THROTTLE_TRACKED};
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Mutex;
@@ -32,13 +33,6 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use crate::config::SigninLimits;
-
-/// At most this many clients, and this many accounts, are remembered.
-const MAX_TRACKED: usize = 50_000;
-/// At most this many accounts per client have their failures told apart (so
-/// a success can clear its own); failures at further accounts still count
-/// for the client, they just cannot be cleared by a success.
-const ACCOUNTS_PER_CLIENT: usize = 8;
 
 #[derive(Debug, Clone, Default)]
 struct Record {
@@ -268,7 +262,7 @@ impl Throttle {
         if let Some(account) = account {
             match r.by_account.iter().position(|(a, _)| a == account) {
                 Some(i) => r.by_account[i].1 = r.by_account[i].1.saturating_add(1),
-                None if r.by_account.len() < ACCOUNTS_PER_CLIENT => r.by_account.push((account.to_owned(), 1)),
+                None if r.by_account.len() < THROTTLE_ACCOUNTS_PER_CLIENT => r.by_account.push((account.to_owned(), 1)),
                 None => {}
             }
         }
@@ -361,14 +355,14 @@ fn entry(kind: &'static str, key: String, r: &Record, wait: Option<Duration>, bl
     Entry { kind, key, failures: r.failures, wait_secs, blocked }
 }
 
-/// Keeps a map under [`MAX_TRACKED`]: first drop forgotten records, then,
+/// Keeps a map under [`THROTTLE_TRACKED`]: first drop forgotten records, then,
 /// if an attack still fills it, those with the fewest failures.
 fn make_room<K: Clone + Eq + std::hash::Hash>(map: &mut HashMap<K, Record>, now: Instant, forget_after: Duration) {
-    if map.len() < MAX_TRACKED {
+    if map.len() < THROTTLE_TRACKED {
         return;
     }
     map.retain(|_, r| r.live(now, forget_after));
-    while map.len() >= MAX_TRACKED {
+    while map.len() >= THROTTLE_TRACKED {
         let Some(key) = map.iter().min_by_key(|(_, r)| r.failures).map(|(k, _)| k.clone()) else { break };
         map.remove(&key);
     }
@@ -486,10 +480,10 @@ mod tests {
     #[test]
     fn memory_stays_bounded_under_a_spread_attack() {
         let t = Throttle::new(limits());
-        for n in 0..(MAX_TRACKED as u32 + 10) {
+        for n in 0..(THROTTLE_TRACKED as u32 + 10) {
             fail(&t, IpAddr::from(n.to_be_bytes()), Some(&format!("name{n}")));
         }
         let state = t.state();
-        assert!(state.clients.len() <= MAX_TRACKED && state.accounts.len() <= MAX_TRACKED);
+        assert!(state.clients.len() <= THROTTLE_TRACKED && state.accounts.len() <= THROTTLE_TRACKED);
     }
 }

@@ -5,7 +5,7 @@
 //! extractors handlers use to demand a signed-in person, an owner, or a form
 //! that carries its CSRF token.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::IpAddr;
 
 use axum::Router;
 use axum::extract::{Form, FromRequest, FromRequestParts, Request};
@@ -18,28 +18,32 @@ use serde::de::DeserializeOwned;
 use tower::ServiceExt;
 
 use super::Gate;
-use super::audit::{Actor, record};
 use super::error::{ErrorPage, GateError};
-use super::host::{HostKind, classify};
 use super::sessions::{self, Caller};
+use crate::common::names::{HostKind, classify};
+use crate::common::net::ClientAddr;
 use crate::store::Role;
+use crate::store::audit::{Action, Actor, record};
 
-/// The client's address as the edge determined it. The gate never looks at
-/// the socket or forwarding headers itself.
-#[derive(Debug, Clone, Copy)]
-pub struct ClientAddr(pub SocketAddr);
-
-/// Who is calling: set for every request before any handler runs.
+/// Who is calling: set for every request before any handler runs. The
+/// client's address comes as the edge determined it ([`ClientAddr`], with
+/// its source group and network); the gate never looks at the socket or
+/// forwarding headers itself.
 #[derive(Debug, Clone)]
 pub struct Visitor {
-    pub ip: IpAddr,
+    pub client: ClientAddr,
     pub user_agent: String,
     pub caller: Option<Caller>,
 }
 
 impl Visitor {
     pub fn ip_text(&self) -> Option<String> {
-        Some(self.ip.to_string())
+        Some(self.client.ip().to_string())
+    }
+
+    /// What every per-client limit counts this visitor in.
+    pub fn group(&self) -> IpAddr {
+        self.client.group
     }
 
     pub fn actor(&self) -> Actor {
@@ -79,8 +83,10 @@ impl Pipeline {
     }
 }
 
-impl crate::edge::App for Pipeline {
-    fn serve(&self, request: Request) -> futures::future::BoxFuture<'static, Response> {
+impl Pipeline {
+    /// Answers one request. The caller (the edge, through `server.rs`) tags
+    /// it with its [`ClientAddr`] first.
+    pub fn serve(&self, request: Request) -> futures::future::BoxFuture<'static, Response> {
         let (gate, routes) = (self.gate.clone(), self.routes.clone());
         Box::pin(async move { run(&gate, routes, request).await })
     }
@@ -220,12 +226,13 @@ async fn whole_form(gate: &Gate, request: Request, next: impl AsyncFnOnce(Reques
 
 impl Visitor {
     pub(super) fn anonymous(request: &Request) -> Visitor {
-        Visitor { ip: client_ip(request), user_agent: user_agent(request.headers()), caller: None }
+        Visitor { client: client_of(request), user_agent: user_agent(request.headers()), caller: None }
     }
 }
 
-pub(super) fn client_ip(request: &Request) -> IpAddr {
-    request.extensions().get::<ClientAddr>().map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip())
+/// The client the edge tagged a request with.
+pub(super) fn client_of(request: &Request) -> ClientAddr {
+    request.extensions().get::<ClientAddr>().copied().unwrap_or_else(ClientAddr::unknown)
 }
 
 fn user_agent(headers: &HeaderMap) -> String {
@@ -299,12 +306,12 @@ pub fn cross_site_detail(request: &Request) -> String {
 /// first few per client and window in full, the rest as one count
 /// (`refusals`, review finding H1).
 pub async fn refuse_as_cross_site(gate: &Gate, detail: String, visitor: &Visitor) -> Response {
-    let verdict = gate.refusals.note(crate::edge::source_group(visitor.ip));
+    let verdict = gate.refusals.note(visitor.group());
     if verdict.untold > 0 {
         record_untold(gate, visitor.actor(), verdict.untold).await;
     }
     if verdict.record {
-        record(&gate.store, visitor.actor(), "csrf.refused", "", &detail).await;
+        record(&gate.store, visitor.actor(), Action::CsrfRefused, "", &detail).await;
     }
     GateError::CrossSite.into_response()
 }
@@ -312,11 +319,11 @@ pub async fn refuse_as_cross_site(gate: &Gate, detail: String, visitor: &Visitor
 /// One audit row standing for `count` refused requests that were counted
 /// but not written one by one.
 pub(super) async fn record_untold(gate: &Gate, actor: Actor, count: u32) {
-    let minutes = super::refusals::WINDOW.as_secs() / 60;
+    let minutes = crate::common::limits::REFUSAL_WINDOW.as_secs() / 60;
     let detail = format!(
         "{count} more cross-site requests refused from this network within {minutes} min, not recorded one by one"
     );
-    record(&gate.store, actor, "csrf.refused", "", &detail).await;
+    record(&gate.store, actor, Action::CsrfRefused, "", &detail).await;
 }
 
 fn origin_matches_host(origin: &str, host: Option<&str>) -> bool {
@@ -451,7 +458,7 @@ where
             record(
                 &gate.store,
                 visitor.actor(),
-                "csrf.refused",
+                Action::CsrfRefused,
                 "",
                 &format!("POST {path} without a valid form token"),
             )

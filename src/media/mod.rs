@@ -17,25 +17,9 @@ use std::io::Cursor;
 
 use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader};
 
+pub use crate::config::MediaLimits;
 pub use strip::strip_metadata;
 pub use tags::minimal_orientation_exif;
-
-/// Hard limits for one piece of image work.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct MediaLimits {
-    /// Largest input accepted, in bytes.
-    pub max_input: u64,
-    /// Largest image accepted, in pixels (width × height).
-    pub max_pixels: u64,
-    /// Most memory one decode may allocate.
-    pub max_memory: u64,
-}
-
-impl Default for MediaLimits {
-    fn default() -> Self {
-        MediaLimits { max_input: 128 << 20, max_pixels: 100_000_000, max_memory: 512 << 20 }
-    }
-}
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]

@@ -179,7 +179,10 @@ impl Store {
         .bind(&state_hash[..])
         .execute(self.pool())
         .await?;
-        sqlx::query("DELETE FROM app_tickets WHERE expires_at <= ?").bind(super::now()).execute(self.pool()).await?;
+        sqlx::query("DELETE FROM app_tickets WHERE expires_at <= ?")
+            .bind(crate::common::clock::now())
+            .execute(self.pool())
+            .await?;
         Ok(())
     }
 

@@ -8,9 +8,12 @@
 //!
 //! Two rules keep a row from ever pointing at a missing file:
 //! - adding (persist, then commit the row) holds [`BlobFiles::adding`], and
-//!   removing (check no row uses the hash, then delete the file) holds
-//!   [`BlobFiles::removing`], so a removal cannot slip between the two steps of
-//!   an upload of the same content;
+//!   removing (check no row uses the hash, then delete the file) happens only
+//!   in [`BlobFiles::remove_if_unused`] and [`BlobFiles::collect_unreferenced`],
+//!   which take the matching guard themselves, so a removal cannot slip
+//!   between the two steps of an upload of the same content. The guard is
+//!   per process: only the process that holds the data folder's lock (a
+//!   running `porch serve`, or a CLI command while none runs) removes files;
 //! - a write is refused while the disk has less than `store.min_free` left,
 //!   so SQLite always has room to commit, and a full disk is a clear
 //!   `StorageFull` error rather than a half-written file.
@@ -52,11 +55,7 @@ pub fn relative_path(sha256: &str) -> Option<String> {
 /// How often (in bytes written) a blob write looks at the disk's free space.
 const SPACE_CHECK_EVERY: u64 = 1 << 20;
 
-/// Free bytes on the file system holding `path`, for unprivileged users.
-pub fn free_space(path: &Path) -> io::Result<u64> {
-    let stat = rustix::fs::statvfs(path).map_err(io::Error::from)?;
-    Ok(stat.f_bavail.saturating_mul(stat.f_frsize))
-}
+pub use crate::common::disk::free_space;
 
 /// `StorageFull` when writing would leave less than `min_free` bytes.
 fn ensure_room(root: &Path, min_free: u64) -> io::Result<()> {
@@ -100,8 +99,19 @@ impl BlobFiles {
     }
 
     /// Held from checking that no row uses a hash until its file is gone.
-    pub async fn removing(&self) -> RwLockWriteGuard<'_, ()> {
+    async fn removing(&self) -> RwLockWriteGuard<'_, ()> {
         self.order.write().await
+    }
+
+    /// Removes a blob's file if no row of any app refers to its content any
+    /// more; whether it did. Takes the removal guard itself.
+    pub async fn remove_if_unused(&self, store: &super::Store, sha256: &str) -> Result<bool, super::StoreError> {
+        let _order = self.removing().await;
+        if store.blob_hash_in_use(sha256).await? {
+            return Ok(false);
+        }
+        self.remove(sha256).await.map_err(|source| super::StoreError::Blob { source })?;
+        Ok(true)
     }
 
     fn path_of(&self, sha256: &str) -> io::Result<PathBuf> {
@@ -163,10 +173,21 @@ impl BlobFiles {
         Ok(buf)
     }
 
-    /// Removes every blob file whose hash is not in `keep`; returns how many.
-    /// Only safe while nothing is writing blobs (porch runs it at start-up):
-    /// a file is renamed into place just before its row is committed.
-    pub fn collect_unreferenced(&self, keep: &std::collections::HashSet<String>) -> io::Result<u64> {
+    /// Removes every blob file no row refers to (left by a crash, or by an
+    /// app removed from another process); returns how many. Holds the
+    /// removal guard from reading the rows until the last file is gone, so no
+    /// upload is between its file and its row meanwhile.
+    pub async fn collect_unreferenced(&self, store: &super::Store) -> Result<u64, super::StoreError> {
+        let _order = self.removing().await;
+        let keep: std::collections::HashSet<String> = store.blob_hashes().await?.into_iter().collect();
+        let files = self.clone();
+        tokio::task::spawn_blocking(move || files.remove_all_but(&keep))
+            .await
+            .map_err(|e| super::StoreError::Blob { source: io::Error::other(e.to_string()) })?
+            .map_err(|source| super::StoreError::Blob { source })
+    }
+
+    fn remove_all_but(&self, keep: &std::collections::HashSet<String>) -> io::Result<u64> {
         let mut removed = 0;
         for dir in std::fs::read_dir(&self.root)?.flatten() {
             let name = dir.file_name();
@@ -185,7 +206,7 @@ impl BlobFiles {
         Ok(removed)
     }
 
-    pub async fn remove(&self, sha256: &str) -> io::Result<()> {
+    async fn remove(&self, sha256: &str) -> io::Result<()> {
         match tokio::fs::remove_file(self.path_of(sha256)?).await {
             Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
             _ => Ok(()),
@@ -243,8 +264,18 @@ mod tests {
         let mut c = files.create().await.expect("create");
         c.write(b"orphan").await.expect("write");
         let (orphan, _) = files.persist(c).await.expect("persist");
-        let keep = std::collections::HashSet::from([sha.clone()]);
-        assert_eq!(files.collect_unreferenced(&keep).expect("collect"), 1);
+        let store = crate::store::Store::open(dir.path()).await.expect("store");
+        let row = crate::store::NewBlob {
+            app: "app",
+            name: "kept",
+            sha256: &sha,
+            size: 11,
+            content_type: "text/plain",
+            at: 0,
+        };
+        store.put_blob(&row, u64::MAX).await.expect("put").expect("quota");
+        assert_eq!(files.collect_unreferenced(&store).await.expect("collect"), 1);
+        assert!(!files.remove_if_unused(&store, &sha).await.expect("check"), "a row still uses it");
         assert!(files.read_at(&sha, 0, 5).await.is_ok());
         assert!(files.read_at(&orphan, 0, 5).await.is_err());
     }

@@ -6,8 +6,9 @@
 use serde::Serialize;
 use sqlx::FromRow;
 
-use super::kv::{OverQuota, ROW_COST, in_prefix, set_usage};
+use super::kv::{OverQuota, in_prefix, set_usage};
 use super::{Result, Store};
+use crate::common::limits::ROW_COST;
 
 #[derive(Debug, Clone, Serialize, FromRow)]
 pub struct BlobRow {

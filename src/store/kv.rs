@@ -8,9 +8,7 @@
 //! finding L3). Blobs are charged the same way (`blobs.rs`).
 
 use super::{Result, Store};
-
-/// What one kv or blob row costs beyond its own bytes.
-pub const ROW_COST: u64 = 128;
+use crate::common::limits::ROW_COST;
 
 /// The charge of a kv row with a key and value of these lengths.
 pub fn kv_charge(key_len: usize, value_len: usize) -> u64 {

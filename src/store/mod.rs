@@ -5,7 +5,7 @@
 //! and returns row structs; policy (who may do what) lives in the gate.
 
 mod apps;
-mod audit;
+pub mod audit;
 pub mod blobfiles;
 mod blobs;
 mod devices;
@@ -62,6 +62,8 @@ pub enum StoreError {
     Lock { path: PathBuf, source: std::io::Error },
     #[error("database error: {0}")]
     Sql(#[from] sqlx::Error),
+    #[error("blob files: {source}")]
+    Blob { source: std::io::Error },
 }
 
 /// The migrations built into this binary: forward-only, each applied in its
@@ -160,14 +162,6 @@ impl Store {
     pub(crate) fn pool(&self) -> &SqlitePool {
         &self.pool
     }
-}
-
-/// Current time as Unix seconds; the one clock the store and gate use.
-pub fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
 }
 
 #[cfg(test)]

@@ -3,7 +3,8 @@
 use serde::Serialize;
 use sqlx::FromRow;
 
-use super::{Result, Store, now};
+use super::{Result, Store};
+use crate::common::clock::now;
 
 /// A person's standing on this porch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, sqlx::Type)]

@@ -8,7 +8,7 @@
 //! A photo's id starts with its taken-at time, so listing keys in order
 //! pages through the album chronologically.
 
-use porch_app::{Caller, Error, kv, people};
+use porch_app::{Caller, Error, blobs, kv, people};
 use serde::{Deserialize, Serialize};
 
 /// How many photos one grid page shows.
@@ -157,6 +157,25 @@ pub fn put_json<T: Serialize>(key: &str, value: &T) -> Result<(), Error> {
 /// Changes an album record without losing a change made at the same time
 /// by another request (uploads into one album update its count at once).
 /// `change` returns false to leave it as it is. `None` if the album is gone.
+/// Removes a photo from its album: its record, comments and files, and its
+/// share of the album's count, size and cover. Its content-hash key is the
+/// caller's business (an upload that lost a race must leave the winner's).
+pub fn remove_photo(album: &Album, photo: &Photo) -> Result<(), Error> {
+    kv::delete(&photo_key(&album.id, &photo.id))?;
+    kv::delete_prefix(&comments_prefix(&album.id, &photo.id))?;
+    blobs::delete_prefix(&format!("{}/{}/", album.id, photo.blob))?;
+    let (size, gone) = (photo.size, photo.id.clone());
+    update_album(&album.id, |a| {
+        a.count = a.count.saturating_sub(1);
+        a.bytes = a.bytes.saturating_sub(size);
+        if a.cover.as_deref() == Some(gone.as_str()) {
+            a.cover = None;
+        }
+        true
+    })?;
+    Ok(())
+}
+
 pub fn update_album(id: &str, mut change: impl FnMut(&mut Album) -> bool) -> Result<Option<Album>, Error> {
     let mut result = None;
     kv::update(&album_key(id), |current| {

@@ -322,20 +322,8 @@ pub fn delete_album(album: &Album) -> Reply {
 }
 
 pub fn delete_photo(album: &Album, p: &Photo) -> Reply {
-    kv::delete(&model::photo_key(&album.id, &p.id))?;
     kv::delete(&model::hash_key(&album.id, &p.sha256))?;
-    kv::delete_prefix(&model::comments_prefix(&album.id, &p.id))?;
-    blobs::delete_prefix(&format!("{}/{}/", album.id, p.blob))?;
-    let size = p.size;
-    let gone = p.id.clone();
-    model::update_album(&album.id, |a| {
-        a.count = a.count.saturating_sub(1);
-        a.bytes = a.bytes.saturating_sub(size);
-        if a.cover.as_deref() == Some(gone.as_str()) {
-            a.cover = None;
-        }
-        true
-    })?;
+    model::remove_photo(album, p)?;
     see_other(&format!("/a/{}", album.id))
 }
 

@@ -88,7 +88,9 @@ pub async fn upload(me: &Viewer, album: &Album, request: Request<Body>) -> Reply
             // it. An upload that another one of the same file beat to this
             // point takes itself back and answers with the winner's photo.
             if let Some(winner) = settle(&album.id, &hash_key, &photo.id)? {
-                take_back(album, &photo)?;
+                // Another upload of the same file got there first: this
+                // copy goes, the winner's stays.
+                model::remove_photo(album, &photo)?;
                 return duplicate(&winner);
             }
             let base = format!("/a/{}/p/{}", album.id, photo.id);
@@ -155,23 +157,6 @@ fn settle(album: &str, hash_key: &str, photo_id: &str) -> Result<Option<String>,
         }
     }
     Err(HostError::Internal("the album is too busy; try again".into()))
-}
-
-/// Removes a photo this upload recorded but another upload of the same file
-/// beat it to: its record, its files, and its share of the album's counts.
-fn take_back(album: &Album, photo: &Photo) -> Result<(), HostError> {
-    kv::delete(&model::photo_key(&album.id, &photo.id))?;
-    blobs::delete_prefix(&format!("{}/{}/", album.id, photo.blob))?;
-    let (size, gone) = (photo.size, photo.id.clone());
-    model::update_album(&album.id, |a| {
-        a.count = a.count.saturating_sub(1);
-        a.bytes = a.bytes.saturating_sub(size);
-        if a.cover.as_deref() == Some(gone.as_str()) {
-            a.cover = None;
-        }
-        true
-    })?;
-    Ok(())
 }
 
 /// Streams the request body into the blob `name`, refusing it as soon as

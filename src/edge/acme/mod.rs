@@ -204,7 +204,7 @@ impl AcmeClient {
     /// The CA's suggested renewal window for `served` (RFC 9773), asked at
     /// most every few hours and only once porch is talking to the CA anyway.
     pub async fn suggested_window(&self, served: &Served) -> Option<(i64, i64)> {
-        let now = crate::store::now();
+        let now = crate::common::clock::now();
         if let Some((asked, window)) = *self.ari.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
             && now - asked < ARI_EVERY
         {

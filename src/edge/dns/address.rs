@@ -6,21 +6,18 @@
 //! Whoever controls that answer controls where the family's name points, and
 //! so which certificate a CA will issue for it (review finding M7). So the
 //! URL must be https (the config refuses anything else), redirects are not
-//! followed, at most [`MAX_ANSWER`] bytes are read, and only globally
+//! followed, at most [`MAX_ADDRESS_ANSWER`] bytes are read, and only globally
 //! routable addresses are ever published.
 
+use crate::common::limits::MAX_ADDRESS_ANSWER;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use super::zone::Zone;
 use crate::config::AddressSource;
-use crate::gate::audit::{self, Actor};
 use crate::store::Store;
-
-/// The most bytes porch reads from an address URL; a longer answer is
-/// refused without reading the rest.
-pub const MAX_ANSWER: usize = 4096;
+use crate::store::audit::{self, Action, Actor};
 
 /// Asks `source` for this box's public addresses.
 pub async fn discover(source: &AddressSource) -> Result<Vec<IpAddr>, String> {
@@ -60,8 +57,8 @@ async fn ask(client: &reqwest::Client, url: &url::Url) -> Result<Vec<IpAddr>, St
     }
     let mut body = Vec::new();
     while let Some(chunk) = response.chunk().await.map_err(|e| format!("cannot read the answer of {url}: {e}"))? {
-        if body.len() + chunk.len() > MAX_ANSWER {
-            return Err(format!("{url} answered with more than {MAX_ANSWER} bytes; an address is a few"));
+        if body.len() + chunk.len() > MAX_ADDRESS_ANSWER {
+            return Err(format!("{url} answered with more than {MAX_ADDRESS_ANSWER} bytes; an address is a few"));
         }
         body.extend_from_slice(&chunk);
     }
@@ -130,7 +127,7 @@ pub async fn watch(zone: Arc<Zone>, source: AddressSource, every: Duration, stor
                     audit::record(
                         &store,
                         Actor::System,
-                        "dns.address",
+                        Action::DnsAddress,
                         &list(&found),
                         &format!(
                             "was {}; zone serial {}",

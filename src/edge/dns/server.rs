@@ -5,6 +5,7 @@
 //! truncated reply, so a real resolver retries over TCP while a forged
 //! flood gains no amplification. TCP is not limited this way.
 
+use crate::common::limits::{DNS_SOURCES_TRACKED, DNS_TCP_IDLE};
 use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroU32;
 use std::sync::Arc;
@@ -19,15 +20,8 @@ use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseI
 use hickory_server::zone_handler::MessageResponseBuilder;
 
 use super::zone::Zone;
-use crate::edge::source_group;
+use crate::common::net::source_group;
 
-/// How long a TCP client may stay silent before porch closes the connection.
-const TCP_IDLE: Duration = Duration::from_secs(10);
-/// Past this many sources in the UDP limiter, quiet ones are forgotten at
-/// once rather than at the next minute's sweep: forged sources cost one
-/// entry each, and a flood must not grow the table for a whole minute
-/// (review finding L12).
-pub const MAX_SOURCES: usize = 65_536;
 /// The table's size is looked at every this many UDP questions.
 const SIZE_CHECK_EVERY: u64 = 1024;
 
@@ -51,10 +45,10 @@ impl Handler {
     }
 
     /// Whether a UDP question from `src` is within its source's rate; keeps
-    /// the table of sources near [`MAX_SOURCES`].
+    /// the table of sources near [`DNS_SOURCES_TRACKED`].
     fn admit(&self, src: IpAddr) -> bool {
         if self.asked.fetch_add(1, Ordering::Relaxed).is_multiple_of(SIZE_CHECK_EVERY)
-            && self.udp_limit.len() > MAX_SOURCES
+            && self.udp_limit.len() > DNS_SOURCES_TRACKED
         {
             self.forget_quiet_sources();
         }
@@ -144,7 +138,7 @@ pub async fn serve(addr: SocketAddr, zone: Arc<Zone>, udp_rate: u32) -> Result<D
     let handler = Arc::new(Handler::new(zone, udp_rate));
     let mut server = hickory_server::Server::new(SharedHandler(handler.clone()));
     server.register_socket(udp);
-    server.register_listener(tcp, TCP_IDLE, 64);
+    server.register_listener(tcp, DNS_TCP_IDLE, 64);
     let sweeper = tokio::spawn(async move {
         let mut every = tokio::time::interval(Duration::from_secs(60));
         loop {
@@ -193,6 +187,6 @@ mod tests {
             handler.admit(IpAddr::from((0x0b00_0000 + n).to_be_bytes()));
             peak = peak.max(handler.udp_limit.len());
         }
-        assert!(peak <= MAX_SOURCES + SIZE_CHECK_EVERY as usize, "{peak} sources remembered");
+        assert!(peak <= DNS_SOURCES_TRACKED + SIZE_CHECK_EVERY as usize, "{peak} sources remembered");
     }
 }

@@ -197,7 +197,7 @@ fn normal(name: &str) -> String {
 
 /// A serial from the clock, always greater than the previous one.
 fn unix_serial(previous: u32) -> u32 {
-    let now = u32::try_from(crate::store::now()).unwrap_or(u32::MAX);
+    let now = u32::try_from(crate::common::clock::now()).unwrap_or(u32::MAX);
     now.max(previous.wrapping_add(1))
 }
 

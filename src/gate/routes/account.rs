@@ -11,12 +11,11 @@ use minijinja::context;
 use serde::Deserialize;
 
 use super::door::CsrfOnly;
-use crate::edge::source_group;
 use crate::gate::Gate;
-use crate::gate::audit::record;
 use crate::gate::error::GateError;
 use crate::gate::web::{Checked, CsrfForm, SignedIn, Visitor};
 use crate::gate::{password, people, sessions};
+use crate::store::audit::{Action, record};
 
 #[derive(Deserialize)]
 pub struct AccountQuery {
@@ -91,20 +90,26 @@ pub async fn change_password(
     if let Err(message) = password::check_new(&form.password, &form.confirm, gate.settings.password_min_length) {
         return again(message).await;
     }
-    let attempt = match gate.throttle.begin(source_group(visitor.ip), Some(&person.display_name), false) {
+    let attempt = match gate.throttle.begin(visitor.group(), Some(&person.display_name), false) {
         Ok(attempt) => attempt,
         Err(wait) => return again(format!("{} Try again in {} s.", wait.message(), wait.wait.as_secs().max(1))).await,
     };
     if !people::password_matches(&gate.store, person.id, &form.current).await? {
         drop(attempt.failed());
-        record(&gate.store, visitor.actor(), "password.change_refused", &person.display_name, "wrong current password")
-            .await;
+        record(
+            &gate.store,
+            visitor.actor(),
+            Action::PasswordChangeRefused,
+            &person.display_name,
+            "wrong current password",
+        )
+        .await;
         return again("Your current password is not right. Type it again.".into()).await;
     }
     attempt.succeeded();
     let ended = people::set_password(&gate.store, person.id, &form.password, caller.session_id).await?;
     let detail = format!("{ended} other session(s) ended");
-    record(&gate.store, visitor.actor(), "password.changed", &person.display_name, &detail).await;
+    record(&gate.store, visitor.actor(), Action::PasswordChanged, &person.display_name, &detail).await;
     Ok(Redirect::to("/account?changed=1").into_response())
 }
 
@@ -117,7 +122,7 @@ pub async fn forget_device(
     if !gate.store.forget_device(id, caller.person.id).await? {
         return Err(GateError::NotFound);
     }
-    record(&gate.store, visitor.actor(), "device.forgotten", &caller.person.display_name, &format!("device {id}"))
+    record(&gate.store, visitor.actor(), Action::DeviceForgotten, &caller.person.display_name, &format!("device {id}"))
         .await;
     Ok(Redirect::to("/account").into_response())
 }
@@ -131,7 +136,7 @@ pub async fn sign_out_everywhere(
 ) -> Result<Response, GateError> {
     let ended = gate.store.sign_out_everywhere(caller.person.id).await?;
     let detail = format!("{ended} session(s) ended, every device forgotten");
-    record(&gate.store, visitor.actor(), "signout.everywhere", &caller.person.display_name, &detail).await;
+    record(&gate.store, visitor.actor(), Action::SignoutEverywhere, &caller.person.display_name, &detail).await;
     let jar = jar.add(sessions::removal(&gate.settings)).add(sessions::device_removal(&gate.settings));
     Ok((jar, Redirect::to("/signin")).into_response())
 }
@@ -144,7 +149,8 @@ pub async fn end_session(
     if !gate.store.end_session(id, caller.person.id).await? {
         return Err(GateError::NotFound);
     }
-    record(&gate.store, visitor.actor(), "session.ended", &caller.person.display_name, &format!("session {id}")).await;
+    record(&gate.store, visitor.actor(), Action::SessionEnded, &caller.person.display_name, &format!("session {id}"))
+        .await;
     let to = if id == caller.session_id { "/" } else { "/account" };
     Ok(Redirect::to(to).into_response())
 }

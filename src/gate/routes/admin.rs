@@ -10,12 +10,13 @@ use minijinja::context;
 use serde::Deserialize;
 
 use super::door::CsrfOnly;
+use crate::common::clock::now;
 use crate::gate::Gate;
 use crate::gate::error::GateError;
 use crate::gate::invites::{self, InviteRequest};
 use crate::gate::people;
 use crate::gate::web::{CsrfForm, Owner, OwnerForm};
-use crate::store::{Role, now};
+use crate::store::Role;
 
 pub async fn people_page(State(gate): State<Gate>, Owner(visitor): Owner) -> Result<Html<String>, GateError> {
     let people = gate.store.people().await?;
@@ -281,8 +282,14 @@ pub async fn certificates_renew(
 ) -> Result<Response, GateError> {
     if let Some(certificates) = &gate.certificates {
         certificates.renew_now();
-        crate::gate::audit::record(&gate.store, visitor.actor(), "tls.renew_requested", &gate.settings.domain, "")
-            .await;
+        crate::store::audit::record(
+            &gate.store,
+            visitor.actor(),
+            crate::store::audit::Action::TlsRenewRequested,
+            &gate.settings.domain,
+            "",
+        )
+        .await;
     }
     Ok(Redirect::to("/admin/certificates").into_response())
 }
@@ -298,7 +305,8 @@ pub async fn backups_now(
 ) -> Result<Response, GateError> {
     if let Some(backups) = &gate.backups {
         backups.back_up_now();
-        crate::gate::audit::record(&gate.store, visitor.actor(), "backup.requested", "", "").await;
+        crate::store::audit::record(&gate.store, visitor.actor(), crate::store::audit::Action::BackupRequested, "", "")
+            .await;
     }
     Ok(Redirect::to("/admin/backups").into_response())
 }
@@ -336,11 +344,18 @@ pub async fn blocks_lift(
         // A client is kept in the audit log as its network only: the ip
         // column is shortened after keep_ips, a subject never would be (L7).
         let shown: String = match form.key.parse::<std::net::IpAddr>() {
-            Ok(ip) if form.kind == "client" => crate::edge::network_of(ip),
+            Ok(ip) if form.kind == "client" => crate::common::net::network_of(ip),
             _ => form.key.chars().take(64).collect(),
         };
         let detail = format!("lifted the {} limit", form.kind);
-        crate::gate::audit::record(&gate.store, visitor.actor(), "signin.unblocked", &shown, &detail).await;
+        crate::store::audit::record(
+            &gate.store,
+            visitor.actor(),
+            crate::store::audit::Action::SigninUnblocked,
+            &shown,
+            &detail,
+        )
+        .await;
     }
     Ok(Redirect::to("/admin/blocks").into_response())
 }

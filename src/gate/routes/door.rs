@@ -9,9 +9,7 @@ use axum_extra::extract::cookie::CookieJar;
 use minijinja::context;
 use serde::Deserialize;
 
-use crate::edge::source_group;
 use crate::gate::Gate;
-use crate::gate::audit::record;
 use crate::gate::budget::too_many;
 use crate::gate::error::GateError;
 use crate::gate::forms::{JoinForm, SignInForm};
@@ -20,6 +18,7 @@ use crate::gate::people::{self, SignIn};
 use crate::gate::sessions;
 use crate::gate::throttle;
 use crate::gate::web::{Checked, CsrfForm, Visitor, safe_next};
+use crate::store::audit::{Action, record};
 
 #[derive(Deserialize)]
 pub struct NextQuery {
@@ -45,7 +44,7 @@ pub async fn signin_submit(
     Form(form): Form<SignInForm>,
 ) -> Result<Response, GateError> {
     let next = safe_next(form.next.as_deref());
-    let client = source_group(visitor.ip);
+    let client = visitor.group();
     let known = sessions::known_device(&gate.store, &gate.settings, &jar).await?;
     let known_here = match known {
         Some(id) => gate.store.person(id).await?.is_some_and(|p| p.display_name.eq_ignore_ascii_case(form.name.trim())),
@@ -90,14 +89,14 @@ async fn failed(gate: &Gate, visitor: &Visitor, attempt: throttle::Attempt<'_>) 
             // the ip column, which keep_ips shortens; a subject is kept as
             // it is (review finding L7).
             throttle::Event::ClientBlocked { client, failures, minutes } => (
-                "signin.blocked",
-                crate::edge::network_of(client),
+                Action::SigninBlocked,
+                crate::common::net::network_of(client),
                 format!(
                     "{failures} failed sign-ins or dead invite links; no more tries for {minutes} min (Admin, Blocks can lift it)"
                 ),
             ),
             throttle::Event::AccountSlowed { account, failures } => (
-                "signin.slowed",
+                Action::SigninSlowed,
                 account,
                 format!("{failures} failed sign-ins from anywhere; new devices now wait between tries"),
             ),
@@ -123,7 +122,7 @@ pub async fn signout(
     Checked(caller, visitor, _): Checked<CsrfOnly>,
 ) -> Result<Response, GateError> {
     gate.store.end_session(caller.session_id, caller.person.id).await?;
-    record(&gate.store, visitor.actor(), "signout", &caller.person.display_name, "").await;
+    record(&gate.store, visitor.actor(), Action::Signout, &caller.person.display_name, "").await;
     Ok((jar.add(sessions::removal(&gate.settings)), Redirect::to("/")).into_response())
 }
 
@@ -138,7 +137,7 @@ pub async fn join_page(
     visitor: Visitor,
     Path(token): Path<String>,
 ) -> Result<Response, GateError> {
-    let attempt = match gate.throttle.begin(source_group(visitor.ip), None, false) {
+    let attempt = match gate.throttle.begin(visitor.group(), None, false) {
         Ok(attempt) => attempt,
         Err(wait) => return Ok(throttled(&gate, &visitor, wait)),
     };
@@ -176,7 +175,7 @@ pub async fn join_submit(
     Path(token): Path<String>,
     Form(form): Form<JoinForm>,
 ) -> Result<Response, GateError> {
-    let attempt = match gate.throttle.begin(source_group(visitor.ip), None, false) {
+    let attempt = match gate.throttle.begin(visitor.group(), None, false) {
         Ok(attempt) => attempt,
         Err(wait) => return Ok(throttled(&gate, &visitor, wait)),
     };

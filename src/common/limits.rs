@@ -1,0 +1,141 @@
+//! Every fixed limit porch keeps, in one place: the ones that are not
+//! settings (those are keys in `config.rs`, documented in README), each with
+//! why it is what it is. A limit that people may need to change becomes a
+//! config key instead of living here. The photo album keeps its own (the
+//! 64 KiB form cap in `plugins/photos/src/web.rs`), as any app does.
+
+use std::time::Duration;
+
+// Apps: what one instance may hold and ask for (review findings M9, L4),
+// and the ceilings a manifest may ask for.
+
+/// The longest kv key an app may use, in bytes.
+pub const MAX_KV_KEY: usize = 512;
+
+/// The largest kv value, in bytes: kv is for records, blobs for files.
+pub const MAX_KV_VALUE: usize = 1 << 20;
+
+/// The most bytes one `blobs.read` call returns; larger files are read in ranges.
+pub const MAX_BLOB_READ: u32 = 4 << 20;
+
+/// The most keys or blobs one list call returns.
+pub const MAX_LIST: u32 = 1000;
+
+/// The longest blob name, in bytes.
+pub const MAX_BLOB_NAME: usize = 512;
+
+/// Blob writers one instance may have open at once: each holds a temporary
+/// file (a file descriptor and an inode) until it is finished or dropped
+/// (review finding M9).
+pub const MAX_BLOB_WRITERS: u32 = 32;
+
+/// Entries in one instance's resource table (streams, bodies, writers...);
+/// wasmtime's default is a million.
+pub const MAX_RESOURCES: usize = 4096;
+
+/// Core instances, tables and memories one component instance may create.
+pub const MAX_CORE_INSTANCES: usize = 64;
+
+/// Tables one component instance may create (their elements count against `limits.memory`).
+pub const MAX_TABLES: usize = 64;
+
+/// Linear memories one component instance may create (together within `limits.memory`).
+pub const MAX_MEMORIES: usize = 16;
+
+/// The largest `limits.memory` a manifest may ask for.
+pub const MAX_APP_MEMORY: usize = 1 << 30;
+
+/// The longest `limits.time` a manifest may ask for.
+pub const MAX_APP_TIME: Duration = Duration::from_secs(3600);
+
+/// The largest request or response body a manifest may allow.
+pub const MAX_APP_BODY: u64 = 64 << 30;
+
+/// The largest kv quota a manifest may ask for.
+pub const MAX_KV_QUOTA: u64 = 1 << 30;
+
+/// The largest blob quota a manifest may ask for.
+pub const MAX_BLOB_QUOTA: u64 = 16 << 40;
+
+// The store: what a row costs against an app's quota (L3), and how long an
+// audit field may be (H1).
+
+/// What one kv or blob row costs beyond its own bytes.
+pub const ROW_COST: u64 = 128;
+
+/// The most characters an event's subject keeps; longer ones are cut and
+/// end in `…` (review finding H1: nothing a stranger sends may make one row
+/// large).
+pub const MAX_AUDIT_SUBJECT: usize = 200;
+
+/// The most characters an event's detail keeps.
+pub const MAX_AUDIT_DETAIL: usize = 400;
+
+/// The most characters of a client address (an IPv6 address with a zone, or
+/// a network, is well under this).
+pub const MAX_AUDIT_IP: usize = 64;
+
+// The gate: tables of clients in memory, the app handshake, sessions, forms.
+
+/// The sign-in throttle remembers at most this many clients, and this many
+/// accounts.
+pub const THROTTLE_TRACKED: usize = 50_000;
+
+/// At most this many accounts per client have their failures told apart (so
+/// a success can clear its own); failures at further accounts still count
+/// for the client, they just cannot be cleared by a success.
+pub const THROTTLE_ACCOUNTS_PER_CLIENT: usize = 8;
+
+/// Refused cross-site requests are counted per client in windows this long.
+pub const REFUSAL_WINDOW: Duration = Duration::from_secs(600);
+
+/// Of those, this many per client and window are audited one by one; the
+/// rest as one count.
+pub const REFUSALS_RECORDED_PER_WINDOW: u32 = 5;
+
+/// Clients whose refusals are being counted, at most.
+pub const REFUSALS_TRACKED: usize = 20_000;
+
+/// How long a ticket may take from porch to the app host.
+pub const TICKET_SECS: i64 = 60;
+
+/// How long the state cookie of a handshake lives.
+pub const HANDSHAKE_STATE_SECS: i64 = 600;
+
+/// A session is slid forward (and its cookie re-sent) at most this often,
+/// so busy pages do not write to the database on every request.
+pub const SESSION_SLIDE_EVERY_SECS: i64 = 60;
+
+/// How long a device cookie lasts (browsers cap cookies at 400 days).
+pub const DEVICE_COOKIE_DAYS: i64 = 400;
+
+/// Longest password accepted; argon2 handles more, but nobody types this.
+pub const MAX_PASSWORD: usize = 1024;
+
+/// The longest note on an invite ("for Grandma").
+pub const MAX_INVITE_NOTE: usize = 200;
+
+/// The most people one invite link may admit.
+pub const MAX_INVITE_USES: u32 = 1000;
+
+/// The shortest and longest an invite may last.
+pub const MIN_INVITE_EXPIRY: Duration = Duration::from_secs(1);
+pub const MAX_INVITE_EXPIRY: Duration = Duration::from_secs(365 * 86400);
+
+/// The longest display name a person may pick, in characters.
+pub const MAX_DISPLAY_NAME: usize = 40;
+
+// The edge: porch's DNS listener and its public-address check.
+
+/// The most bytes porch reads from an address URL; a longer answer is
+/// refused without reading the rest.
+pub const MAX_ADDRESS_ANSWER: usize = 4096;
+
+/// Past this many sources in the UDP limiter, quiet ones are forgotten at
+/// once rather than at the next minute's sweep: forged sources cost one
+/// entry each, and a flood must not grow the table for a whole minute
+/// (review finding L12).
+pub const DNS_SOURCES_TRACKED: usize = 65_536;
+
+/// How long a TCP client may stay silent before porch closes the connection.
+pub const DNS_TCP_IDLE: Duration = Duration::from_secs(10);
