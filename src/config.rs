@@ -799,14 +799,15 @@ struct Validator {
 }
 
 impl Validator {
-    fn key(name: &str) -> &'static Key {
-        // KEYS is a constant list and every caller names one of its entries.
-        KEYS.iter().find(|k| k.name == name).unwrap_or(&KEYS[0])
-    }
-
     /// Parses one key with `parse`; a failure names the key, value and rule.
+    /// A name `KEYS` does not declare is an error, never another key's value
+    /// (the defaults test reads every key, so a typo fails the tests).
     fn get<T>(&self, name: &'static str, parse: impl Fn(&str) -> Option<T>) -> Result<T, ConfigError> {
-        let key = Self::key(name);
+        let Some(key) = KEYS.iter().find(|k| k.name == name) else {
+            return Err(ConfigError::Conflict(format!(
+                "porch read the setting {name:?}, which it does not declare; this is a bug in porch, please report it"
+            )));
+        };
         let (value, origin) = match self.raw.get(name) {
             Some(raw) => (raw.value.as_str(), raw.origin.as_str()),
             None => (key.default, "the default"),

@@ -274,36 +274,36 @@ fn init_logging(settings: &Settings) {
 }
 
 async fn run(cli: Cli, settings: Settings) -> Result<()> {
-    let command = cli.command.unwrap_or(Command::Serve(ServeArgs::default()));
-    match command {
-        Command::Serve(_) => return Ok(porch::server::run(settings).await?),
-        Command::Doctor => return doctor(&settings).await,
-        Command::Tls(TlsCommand::ExportCa { out }) => return export_ca(&settings, out),
-        Command::Restore { from, snapshot, force } => return restore(&settings, &from, snapshot, force).await,
-        Command::InstallService(args) => return install_service(&settings, args),
-        Command::Backup { dest, verify: true, snapshot, .. } => return verify_backup(&dest, snapshot).await,
-        _ => {}
+    // One match: commands that open the store go through `with_store`.
+    match cli.command.unwrap_or(Command::Serve(ServeArgs::default())) {
+        Command::Serve(_) => Ok(porch::server::run(settings).await?),
+        Command::Doctor => doctor(&settings).await,
+        Command::Tls(TlsCommand::ExportCa { out }) => export_ca(&settings, out),
+        Command::Restore { from, snapshot, force } => restore(&settings, &from, snapshot, force).await,
+        Command::InstallService(args) => install_service(&settings, args),
+        Command::Backup { dest, verify: true, snapshot, .. } => verify_backup(&dest, snapshot).await,
+        Command::Backup { dest, keep, .. } => {
+            if !settings.data_dir.join(porch::store::DB_FILE).is_file() {
+                bail!(
+                    "there is no porch database in {} to back up. Pass the data folder porch serves with --data",
+                    settings.data_dir.display()
+                );
+            }
+            with_store(&settings, async |store| backup(store, &settings, &dest, keep).await).await
+        }
+        Command::Init => with_store(&settings, async |store| init(store, &settings, cli.config).await).await,
+        Command::Invite(cmd) => with_store(&settings, async |store| invite(store, &settings, cmd).await).await,
+        Command::User(cmd) => with_store(&settings, async |store| user(store, cmd).await).await,
+        Command::App(cmd) => with_store(&settings, async |store| app(store, &settings, cmd).await).await,
+        Command::Audit { limit } => with_store(&settings, async |store| audit(store, limit).await).await,
     }
-    if matches!(command, Command::Backup { .. }) && !settings.data_dir.join(porch::store::DB_FILE).is_file() {
-        bail!(
-            "there is no porch database in {} to back up. Pass the data folder porch serves with --data",
-            settings.data_dir.display()
-        );
-    }
+}
+
+/// Opens the store, runs `command` on it, and closes it cleanly whatever
+/// the command's outcome.
+async fn with_store(settings: &Settings, command: impl AsyncFnOnce(&Store) -> Result<()>) -> Result<()> {
     let store = Store::open(&settings.data_dir).await?;
-    let result = match command {
-        Command::Serve(_)
-        | Command::Doctor
-        | Command::Tls(_)
-        | Command::Restore { .. }
-        | Command::InstallService(_) => Ok(()),
-        Command::Backup { dest, keep, .. } => backup(&store, &settings, &dest, keep).await,
-        Command::Init => init(&store, &settings, cli.config).await,
-        Command::Invite(cmd) => invite(&store, &settings, cmd).await,
-        Command::User(cmd) => user(&store, cmd).await,
-        Command::App(cmd) => app(&store, &settings, cmd).await,
-        Command::Audit { limit } => audit(&store, limit).await,
-    };
+    let result = command(&store).await;
     store.close().await;
     result
 }

@@ -185,7 +185,7 @@ pub async fn serve(listener: tokio::net::TcpListener, data_dir: std::path::PathB
 /// Refuses a request whose Host is not `localhost` or an IP address, and
 /// marks every answer as not to be sniffed, framed or cached.
 async fn only_local_hosts(request: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
-    use axum::http::{HeaderValue, StatusCode, header};
+    use axum::http::{StatusCode, header};
     use axum::response::IntoResponse as _;
     let host = request.headers().get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or_default();
     let name = match host.strip_prefix('[') {
@@ -199,11 +199,7 @@ async fn only_local_hosts(request: axum::extract::Request, next: axum::middlewar
         (StatusCode::MISDIRECTED_REQUEST, "The metrics listener answers to localhost or an IP address only.\n")
             .into_response()
     };
-    let h = response.headers_mut();
-    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static("default-src 'none'"));
+    crate::common::headers::secure(response.headers_mut(), crate::common::headers::Answer::Plain);
     response
 }
 

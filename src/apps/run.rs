@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use axum::body::Body;
-use axum::http::{HeaderValue, Request, Response, StatusCode, header};
+use axum::http::{Request, Response, StatusCode, header};
 use bytes::Bytes;
 use http_body::{Frame, SizeHint};
 use http_body_util::BodyExt;
@@ -46,6 +46,17 @@ pub enum Failure {
 }
 
 impl Failure {
+    /// The `outcome` label of the app-request metric.
+    pub fn metric_label(&self) -> &'static str {
+        match self {
+            Failure::Busy => "busy",
+            Failure::TooLarge(_) => "too_large",
+            Failure::Timeout => "timeout",
+            Failure::Trap(_) | Failure::NoResponse => "trap",
+            Failure::Internal(_) => "internal",
+        }
+    }
+
     pub fn status(&self) -> StatusCode {
         match self {
             Failure::Busy => StatusCode::SERVICE_UNAVAILABLE,
@@ -264,33 +275,10 @@ where
     }
 }
 
-/// porch's Content-Security-Policy for every app response: nothing from
-/// other hosts, no inline scripts, no framing.
-pub const APP_CSP: &str = "default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; \
-     style-src 'self'; script-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; \
-     form-action 'self'; object-src 'none'";
-
-/// Security headers for an app's response. porch's policy is always sent,
-/// beside any the app or its manifest sets: browsers enforce every policy,
-/// so an app can tighten porch's rules but never loosen them. The privacy
-/// headers replace whatever the app said.
+/// Security headers for an app's response (`common::headers`): porch's
+/// policy beside the app's own, the privacy headers replaced.
 pub fn harden(headers: &mut axum::http::HeaderMap, manifest_csp: Option<&str>) {
-    headers.append(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(APP_CSP));
-    if let Some(v) = manifest_csp.and_then(|c| HeaderValue::from_str(c).ok()) {
-        headers.append(header::CONTENT_SECURITY_POLICY, v);
-    }
-    let fixed = [
-        (header::REFERRER_POLICY, "no-referrer"),
-        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-        (header::X_FRAME_OPTIONS, "DENY"),
-        (
-            axum::http::HeaderName::from_static("permissions-policy"),
-            "camera=(), microphone=(), geolocation=(), interest-cohort=()",
-        ),
-    ];
-    for (name, value) in fixed {
-        headers.insert(name, HeaderValue::from_static(value));
-    }
+    crate::common::headers::secure(headers, crate::common::headers::Answer::App { manifest_csp });
 }
 
 #[cfg(test)]

@@ -1,6 +1,6 @@
 //! Small facts every layer shares and none owns: the client address with
 //! its source group and network (`net`), the clock (`clock`), the rules for
-//! names and host names (`names`), free disk space (`disk`), every fixed limit (`limits`), and the status
+//! names and host names (`names`), free disk space (`disk`), the protective headers (`headers`), every fixed limit (`limits`), and the status
 //! reports of certificates and backups (`status`).
 //!
 //! Nothing here imports any other part of porch, so any layer may use it
@@ -8,6 +8,7 @@
 
 pub mod clock;
 pub mod disk;
+pub mod headers;
 pub mod limits;
 pub mod names;
 pub mod net;

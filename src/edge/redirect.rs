@@ -37,13 +37,7 @@ pub fn router(challenges: Arc<Challenges>, domain: &str, https_port: u16) -> Rou
 /// Headers that keep a plain-HTTP answer from being sniffed, framed,
 /// cached or followed by a referrer.
 async fn secure(mut response: Response) -> Response {
-    use axum::http::HeaderValue;
-    let h = response.headers_mut();
-    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
-    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static("default-src 'none'"));
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    crate::common::headers::secure(response.headers_mut(), crate::common::headers::Answer::Plain);
     response
 }
 

@@ -234,14 +234,7 @@ pub async fn proxy(gate: &Gate, app_id: &str, mut request: Request) -> Response 
     rewrite_headers(request.headers_mut(), cookie_name, &who);
     let https = gate.base_url.starts_with("https:");
     let served = app.serve(request, https, person.person_id).await;
-    let outcome = match &served {
-        Ok(_) => "ok",
-        Err(crate::apps::Failure::Busy) => "busy",
-        Err(crate::apps::Failure::TooLarge(_)) => "too_large",
-        Err(crate::apps::Failure::Timeout) => "timeout",
-        Err(crate::apps::Failure::Trap(_) | crate::apps::Failure::NoResponse) => "trap",
-        Err(_) => "internal",
-    };
+    let outcome = served.as_ref().map_or_else(crate::apps::Failure::metric_label, |_| "ok");
     crate::metrics::app_request(&app.manifest.id, outcome);
     match served {
         Ok(mut response) => {

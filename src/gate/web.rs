@@ -134,23 +134,7 @@ pub(super) struct Secured;
 /// The security headers of porch's own answers; `Cache-Control: no-store`
 /// unless the answer set its own.
 pub(super) fn add_security_headers(h: &mut HeaderMap) {
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(
-            "default-src 'self'; img-src 'self'; style-src 'self'; script-src 'self'; \
-             form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'",
-        ),
-    );
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
-    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    h.insert(
-        "permissions-policy",
-        HeaderValue::from_static("camera=(), microphone=(), geolocation=(), interest-cohort=()"),
-    );
-    if !h.contains_key(header::CACHE_CONTROL) {
-        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    }
+    crate::common::headers::secure(h, crate::common::headers::Answer::Porch);
 }
 
 /// Sends each request to the part of porch its Host names. `/.porch/` is
