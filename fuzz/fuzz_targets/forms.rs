@@ -23,6 +23,7 @@ fuzz_target!(|body: &[u8]| {
     if let Ok(text) = std::str::from_utf8(body) {
         let _ = invites::parse_groups(text);
         let _ = invites::parse_grant(text);
-        let _ = invites::valid_name(text);
+        let _ = porch::common::names::valid_name(text);
+        let _ = porch::common::names::classify(Some(text), "family.example");
     }
 });
