@@ -73,11 +73,9 @@ impl PerClient {
 
     fn take(&self, client: IpAddr) -> Option<ClientSlot<'_>> {
         let mut counts = self.counts();
+        // `cap` is at least 1, so a client refused here already has an entry.
         let n = counts.entry(client).or_insert(0);
         if *n >= self.cap {
-            if *n == 0 {
-                counts.remove(&client);
-            }
             return None;
         }
         *n += 1;

@@ -47,6 +47,14 @@ struct Record {
 }
 
 impl Record {
+    /// Forgets the failures this client had at `account`.
+    fn clear_account(&mut self, account: &str) {
+        if let Some(i) = self.by_account.iter().position(|(a, _)| a == account) {
+            let (_, n) = self.by_account.swap_remove(i);
+            self.failures = self.failures.saturating_sub(n);
+        }
+    }
+
     /// Blocked now, a try under way, or failed within `forget_after`: not
     /// yet forgotten.
     fn live(&self, now: Instant, forget_after: Duration) -> bool {
@@ -291,12 +299,8 @@ impl Throttle {
         let State { clients, accounts } = &mut *state;
         if let Some(r) = clients.get_mut(&client) {
             r.pending = r.pending.saturating_sub(1);
-            if succeeded
-                && let Some(account) = account
-                && let Some(i) = r.by_account.iter().position(|(a, _)| a == account)
-            {
-                let (_, n) = r.by_account.swap_remove(i);
-                r.failures = r.failures.saturating_sub(n);
+            if succeeded && let Some(account) = account {
+                r.clear_account(account);
             }
         }
         if let Some(r) = account.and_then(|a| accounts.get_mut(a)) {
@@ -330,12 +334,8 @@ impl Throttle {
     /// known device).
     fn clear_pair(&self, client: IpAddr, account: Option<&str>) {
         let Some(account) = account else { return };
-        let mut state = self.state();
-        if let Some(r) = state.clients.get_mut(&client)
-            && let Some(i) = r.by_account.iter().position(|(a, _)| a == account)
-        {
-            let (_, n) = r.by_account.swap_remove(i);
-            r.failures = r.failures.saturating_sub(n);
+        if let Some(r) = self.state().clients.get_mut(&client) {
+            r.clear_account(account);
         }
     }
 

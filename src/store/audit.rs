@@ -185,18 +185,12 @@ pub struct AuditEvent {
 /// `\r`) and cut to `max` characters: what is stored can neither forge a line
 /// nor drive a terminal (review finding L6), and has a known size (H1).
 pub fn bounded_text(text: &str, max: usize) -> String {
-    let mut out = String::with_capacity(text.len().min(max * 4));
-    let mut chars = 0;
-    for c in text.chars() {
-        let piece: String = if c.is_control() { c.escape_debug().collect() } else { c.to_string() };
-        let n = piece.chars().count();
-        if chars + n > max.saturating_sub(1) {
-            out.push('…');
-            return out;
-        }
-        chars += n;
-        out.push_str(&piece);
+    let escaped = escape_controls(text);
+    if escaped.chars().count() <= max {
+        return escaped.into_owned();
     }
+    let mut out: String = escaped.chars().take(max.saturating_sub(1)).collect();
+    out.push('…');
     out
 }
 
