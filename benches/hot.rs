@@ -22,7 +22,7 @@ use axum::http::Request;
 use criterion::{Criterion, criterion_group, criterion_main};
 use http_body_util::BodyExt;
 
-use porch::config::{self, Limits, Overrides, Rate};
+use porch::config::{self, Limits, Overrides};
 use porch::gate::budget::{Budgets, Class};
 
 fn runtime() -> tokio::runtime::Runtime {
@@ -58,20 +58,19 @@ fn session(c: &mut Criterion) {
 }
 
 fn budget(c: &mut Criterion) {
-    let rate = Some(Rate { period: Duration::from_nanos(1), burst: u32::MAX });
+    let period = Some(Duration::from_nanos(1));
     let limits = Limits {
-        requests: rate,
-        door: rate,
-        uploads: rate,
+        requests: period,
+        requests_burst: u32::MAX,
+        door: period,
+        door_burst: u32::MAX,
+        uploads: period,
+        uploads_burst: u32::MAX,
         in_flight: 1,
         in_flight_per_client: 1,
-        form_time: Duration::from_secs(10),
-        connections: 16,
-        connections_per_client: 1,
-        header_timeout: Duration::from_secs(1),
-        idle_timeout: Duration::from_secs(1),
+        ..Limits::default()
     };
-    let budgets = Budgets::new(&limits, 65536);
+    let budgets = Budgets::new(&limits);
     let one: IpAddr = "192.0.2.1".parse().expect("ip");
     c.bench_function("budget/check one client", |b| b.iter(|| budgets.check(one, Class::General).is_ok()));
     let clients: Vec<IpAddr> = (0..10_000u32).map(|i| IpAddr::from((0x0a00_0000 + i).to_be_bytes())).collect();
@@ -90,8 +89,14 @@ fn instance(c: &mut Criterion) {
     let bare = Path::new(env!("TEST_APPS_DIR")).join("bare");
     let (store, app) = rt.block_on(async {
         let store = porch::store::Store::open(dir.path()).await.expect("store");
-        let apps =
-            porch::apps::Apps::open(store.clone(), dir.path(), &porch::apps::AppsConfig::default()).expect("apps");
+        let apps = porch::apps::Apps::open(
+            store.clone(),
+            dir.path(),
+            &config::AppRuntime::default(),
+            &config::MediaLimits::default(),
+            0,
+        )
+        .expect("apps");
         apps.install_path(&bare, None, porch::store::audit::Actor::System).await.expect("install bare");
         let app = apps.resolve("bare").await.expect("resolve").expect("bare installed");
         (store, app)

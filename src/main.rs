@@ -266,7 +266,7 @@ fn init_logging(settings: &Settings) {
         .or_else(|| tracing_subscriber::EnvFilter::try_new(quiet(&settings.log)).ok())
         .unwrap_or_else(|| tracing_subscriber::EnvFilter::new("info"));
     let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    if settings.log_json {
+    if settings.log_format == config::LogFormat::Json {
         logs.json().flatten_event(true).init();
     } else {
         logs.init();
@@ -455,7 +455,7 @@ async fn invite(store: &Store, settings: &Settings, cmd: InviteCommand) -> Resul
                     porch::common::limits::MAX_INVITE_EXPIRY,
                 )
                 .with_context(|| format!("--expires {text:?}: use a duration from 1s to 365d, such as 7d or 12h"))?,
-                None => settings.invite_expires,
+                None => settings.invites.expires,
             };
             let request = InviteRequest {
                 note,
@@ -463,7 +463,7 @@ async fn invite(store: &Store, settings: &Settings, cmd: InviteCommand) -> Resul
                 groups: invites::parse_groups(&groups.join(","))?,
                 grants: apps.iter().map(|a| invites::parse_grant(a)).collect::<Result<_, _>>()?,
                 expires,
-                uses: uses.unwrap_or(settings.invite_uses),
+                uses: uses.unwrap_or(settings.invites.uses),
             };
             let base = base_url(store, settings).await?;
             let created = invites::create(store, &base, request, Actor::Console).await?;
@@ -522,8 +522,13 @@ async fn user(store: &Store, cmd: UserCommand) -> Result<()> {
 async fn app(store: &Store, settings: &Settings, cmd: AppCommand) -> Result<()> {
     match cmd {
         AppCommand::Install { path, replace } => {
-            let apps =
-                Apps::open(store.clone(), &settings.data_dir, &porch::apps::AppsConfig::from_settings(settings))?;
+            let apps = Apps::open(
+                store.clone(),
+                &settings.data_dir,
+                &settings.apps,
+                &settings.media,
+                settings.store.min_free,
+            )?;
             let m = apps.install_path(&path, replace.as_deref(), Actor::Console).await?;
             let base = base_url(store, settings).await?;
             println!("Installed {} {} as \"{}\" with roles {}.", m.name, m.version, m.id, m.roles.join(", "));
@@ -551,8 +556,13 @@ async fn app(store: &Store, settings: &Settings, cmd: AppCommand) -> Result<()> 
             }
         }
         AppCommand::Remove { id, purge } => {
-            let apps =
-                Apps::open(store.clone(), &settings.data_dir, &porch::apps::AppsConfig::from_settings(settings))?;
+            let apps = Apps::open(
+                store.clone(),
+                &settings.data_dir,
+                &settings.apps,
+                &settings.media,
+                settings.store.min_free,
+            )?;
             // Only the process holding the data folder's lock removes blob
             // files; while porch serves, it removes them itself.
             let (files, _lock) = match porch::store::DataLock::acquire(&settings.data_dir) {

@@ -95,8 +95,13 @@ pub async fn run(settings: Settings) -> Result<(), ServeError> {
         );
     }
 
-    let apps =
-        Arc::new(Apps::open(store.clone(), &settings.data_dir, &crate::apps::AppsConfig::from_settings(&settings))?);
+    let apps = Arc::new(Apps::open(
+        store.clone(),
+        &settings.data_dir,
+        &settings.apps,
+        &settings.media,
+        settings.store.min_free,
+    )?);
     let collected = apps.collect_blobs().await?;
     if collected > 0 {
         tracing::info!(collected, "removed blob files nothing referred to");
@@ -167,8 +172,8 @@ pub async fn run(settings: Settings) -> Result<(), ServeError> {
     let options = edge::ServeOptions::from_settings(&settings);
     let domain = settings.domain.clone();
     let certificates = tls.clone().map(|t| Arc::new(Certificates(t)) as Arc<dyn gate::certificates::CertificateAdmin>);
-    let keep = Keep { ips: settings.keep_ips, audit: settings.audit_keep, devices: settings.signin.device_forget };
-    gate::password::configure(settings.password_parallel, settings.password_queue_wait);
+    let keep = Keep { ips: settings.keep_ips, audit: settings.audit.keep, devices: settings.signin.device_forget };
+    gate::password::configure(settings.passwords.parallel_checks(), settings.passwords.queue_wait);
     let gate = Gate::new(store.clone(), settings, base_url, apps, certificates, backups)?;
     let sweeper = tokio::spawn(sweep(gate.clone(), keep));
     let mut listeners = vec![edge::Listener {

@@ -35,6 +35,11 @@ fn readme_documents_every_config_key() {
     for key in porch::config::KEYS {
         assert!(readme.contains(&format!("`{}`", key.name)), "README.md does not document `{}`", key.name);
         assert!(readme.contains(&key.env_var()), "README.md does not name {}", key.env_var());
+        // The row's default is the declared one (an empty default shows as a blank cell).
+        let row = readme.lines().find(|l| l.starts_with(&format!("| `{}` |", key.name))).expect("a table row");
+        let default = row.split('|').nth(2).map(str::trim).unwrap_or_default();
+        let shown = if key.default.is_empty() { default == "empty" } else { default == format!("`{}`", key.default) };
+        assert!(shown, "README.md gives `{}` the default {default:?}, porch declares {:?}", key.name, key.default);
     }
 }
 
@@ -48,7 +53,7 @@ const LAYER_RULES: &[(&str, &[&str], &str)] = &[
         &["edge", "gate", "apps", "store", "media", "backup", "config", "metrics", "server"],
         "common/ is a leaf: it names no other part of porch",
     ),
-    ("config", &["edge", "gate", "apps", "store", "media", "backup", "metrics", "server"], "config.rs names no layer"),
+    ("config", &["edge", "gate", "apps", "store", "media", "backup", "metrics", "server"], "config/ names no layer"),
     ("metrics", &["edge", "gate", "apps", "store", "media", "backup", "config", "server"], "metrics.rs names no layer"),
     ("store", &["edge", "gate", "apps", "media", "backup", "server"], "the store is the bottom layer"),
     (

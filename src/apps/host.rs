@@ -34,13 +34,14 @@ pub struct AppScope {
 /// under the media limits and a deadline.
 pub struct MediaWork {
     limits: MediaLimits,
-    timeout: std::time::Duration,
     slots: Arc<tokio::sync::Semaphore>,
 }
 
 impl MediaWork {
-    pub fn new(limits: MediaLimits, timeout: std::time::Duration, workers: u32) -> MediaWork {
-        MediaWork { limits, timeout, slots: Arc::new(tokio::sync::Semaphore::new(workers as usize)) }
+    /// `media.workers` jobs at once, each within `media.timeout`.
+    pub fn new(limits: MediaLimits) -> MediaWork {
+        let slots = Arc::new(tokio::sync::Semaphore::new(limits.workers as usize));
+        MediaWork { limits, slots }
     }
 
     pub fn limits(&self) -> &MediaLimits {
@@ -57,8 +58,9 @@ impl MediaWork {
         read: impl Future<Output = Result<Vec<u8>, Error>>,
         job: impl FnOnce(&[u8], &MediaLimits) -> Result<T, MediaError> + Send + 'static,
     ) -> Result<T, Error> {
-        let deadline = tokio::time::Instant::now() + self.timeout;
-        let too_slow = || Error::Invalid(format!("image work took longer than {:?}", self.timeout));
+        let timeout = self.limits.timeout;
+        let deadline = tokio::time::Instant::now() + timeout;
+        let too_slow = || Error::Invalid(format!("image work took longer than {timeout:?}"));
         let slot = match tokio::time::timeout_at(deadline, self.slots.clone().acquire_owned()).await {
             Ok(Ok(slot)) => slot,
             _ => return Err(too_slow()),
@@ -67,7 +69,7 @@ impl MediaWork {
             Ok(read) => read?,
             Err(_) => return Err(too_slow()),
         };
-        let limits = self.limits;
+        let limits = self.limits.clone();
         let job = tokio::task::spawn_blocking(move || {
             let _slot = slot;
             job(&input, &limits)
@@ -671,8 +673,14 @@ mod tests {
 
     #[tokio::test]
     async fn m10_image_input_is_read_only_once_a_media_slot_is_free() {
-        let limits = MediaLimits { max_input: 1 << 20, max_pixels: 1_000_000, max_memory: 64 << 20 };
-        let work = Arc::new(MediaWork::new(limits, std::time::Duration::from_secs(5), 1));
+        let limits = MediaLimits {
+            max_input: 1 << 20,
+            max_pixels: 1_000_000,
+            max_memory: 64 << 20,
+            timeout: std::time::Duration::from_secs(5),
+            workers: 1,
+        };
+        let work = Arc::new(MediaWork::new(limits));
         let held = work.slots.clone().acquire_owned().await.expect("the one slot");
         let read = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let waiting = {

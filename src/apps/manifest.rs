@@ -107,9 +107,7 @@ fn bad(key: &str, value: &str, allowed: &str) -> AppError {
 fn size(key: &str, value: Option<&str>, default: u64, min: u64, max: u64, allowed: &str) -> Result<u64, AppError> {
     match value {
         None => Ok(default),
-        Some(v) => {
-            parse_size(v).map(|n| n as u64).filter(|n| (min..=max).contains(n)).ok_or_else(|| bad(key, v, allowed))
-        }
+        Some(v) => parse_size(v).filter(|n| (min..=max).contains(n)).ok_or_else(|| bad(key, v, allowed)),
     }
 }
 

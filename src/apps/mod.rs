@@ -18,49 +18,7 @@ pub use registry::{Apps, FileRemoval};
 pub use run::{Failure, LoadedApp, harden};
 pub use runtime::{Allocator, pooling_as_cli_options};
 
-use std::time::Duration;
-
-use crate::config::Settings;
-use crate::media::MediaLimits;
 use crate::store::StoreError;
-
-/// How the apps layer is set up (from `porch.toml`).
-#[derive(Debug, Clone)]
-pub struct AppsConfig {
-    pub instances: u32,
-    pub pooling: bool,
-    pub media: MediaLimits,
-    pub media_timeout: Duration,
-    pub media_workers: u32,
-    /// Free bytes blob writes leave on the disk (`store.min_free`).
-    pub min_free: u64,
-}
-
-impl AppsConfig {
-    pub fn from_settings(s: &Settings) -> AppsConfig {
-        AppsConfig {
-            instances: s.app_instances,
-            pooling: s.app_pooling,
-            media: s.media,
-            media_timeout: s.media_timeout,
-            media_workers: s.media_workers,
-            min_free: s.min_free,
-        }
-    }
-}
-
-impl Default for AppsConfig {
-    fn default() -> Self {
-        AppsConfig {
-            instances: 256,
-            pooling: true,
-            media: MediaLimits::default(),
-            media_timeout: Duration::from_secs(30),
-            media_workers: 2,
-            min_free: 0,
-        }
-    }
-}
 
 /// What can go wrong installing or loading an app.
 #[derive(Debug, thiserror::Error)]

@@ -10,13 +10,14 @@ use std::sync::{Arc, RwLock};
 
 use sha2::{Digest, Sha256};
 
+use super::AppError;
 use super::bundled::BUNDLED;
 use super::host::{AppScope, MediaWork};
 use super::manifest::Manifest;
 use super::run::LoadedApp;
 use super::runtime::{Allocator, Runtime};
-use super::{AppError, AppsConfig};
 use crate::common::clock::now;
+use crate::config::{AppRuntime, MediaLimits};
 use crate::store::audit::{Action, Actor, record};
 use crate::store::blobfiles::BlobFiles;
 use crate::store::{AppRow, Store};
@@ -48,15 +49,22 @@ fn offered_key(id: &str) -> String {
 }
 
 impl Apps {
-    pub fn open(store: Store, data_dir: &Path, config: &AppsConfig) -> Result<Apps, AppError> {
+    /// Opens the apps layer: `[apps]` sizes the runtime, `[media]` bounds
+    /// image work, and blob writes keep `min_free` bytes (`store.min_free`).
+    pub fn open(
+        store: Store,
+        data_dir: &Path,
+        config: &AppRuntime,
+        media: &MediaLimits,
+        min_free: u64,
+    ) -> Result<Apps, AppError> {
         let data_dir =
             std::path::absolute(data_dir).map_err(|e| AppError::Io(format!("{}: {e}", data_dir.display())))?;
         let runtime = Runtime::new(&data_dir.join("cache").join("wasm"), config.instances, config.pooling)?;
         let dir = data_dir.join("apps");
         std::fs::create_dir_all(&dir).map_err(|e| AppError::Io(format!("{}: {e}", dir.display())))?;
-        let blobs =
-            BlobFiles::open(&data_dir, config.min_free).map_err(|e| AppError::Io(format!("blob folder: {e}")))?;
-        let media = Arc::new(MediaWork::new(config.media, config.media_timeout, config.media_workers));
+        let blobs = BlobFiles::open(&data_dir, min_free).map_err(|e| AppError::Io(format!("blob folder: {e}")))?;
+        let media = Arc::new(MediaWork::new(media.clone()));
         Ok(Apps { runtime: Arc::new(runtime), store, blobs, media, dir, loaded: RwLock::new(HashMap::new()) })
     }
 

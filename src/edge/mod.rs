@@ -127,7 +127,7 @@ impl ServeOptions {
     pub fn from_settings(settings: &Settings) -> ServeOptions {
         let limits = &settings.limits;
         ServeOptions {
-            grace: settings.shutdown_grace,
+            grace: settings.limits.shutdown_grace,
             header_timeout: limits.header_timeout,
             idle_timeout: limits.idle_timeout,
             connections: Connections::new(

@@ -108,15 +108,15 @@ fn limiter(rate: Option<Rate>) -> Option<DefaultKeyedRateLimiter<IpAddr>> {
 }
 
 impl Budgets {
-    pub fn new(limits: &Limits, form_body: usize) -> Budgets {
+    pub fn new(limits: &Limits) -> Budgets {
         Budgets {
-            general: limiter(limits.requests),
-            door: limiter(limits.door),
-            uploads: limiter(limits.uploads),
+            general: limiter(limits.requests_rate()),
+            door: limiter(limits.door_rate()),
+            uploads: limiter(limits.uploads_rate()),
             in_flight: Semaphore::new(limits.in_flight as usize),
             per_client: PerClient { cap: limits.in_flight_per_client, counts: Mutex::default() },
             checks: AtomicU64::new(0),
-            form_body: form_body as u64,
+            form_body: limits.form_body,
         }
     }
 
@@ -237,23 +237,22 @@ mod tests {
 
     fn limits(requests: Option<Rate>, door: Option<Rate>) -> Limits {
         Limits {
-            requests,
-            door,
+            requests: requests.map(|r| r.period),
+            requests_burst: requests.map_or(1, |r| r.burst),
+            door: door.map(|r| r.period),
+            door_burst: door.map_or(1, |r| r.burst),
             uploads: None,
             in_flight: 4,
             in_flight_per_client: 2,
-            form_time: Duration::from_secs(10),
-            connections: 100,
-            connections_per_client: 10,
-            header_timeout: Duration::from_secs(30),
-            idle_timeout: Duration::from_secs(60),
+            form_body: 1024,
+            ..Limits::default()
         }
     }
 
     #[test]
     fn a_client_gets_its_burst_then_waits_and_others_are_untouched() {
         let rate = Rate { period: Duration::from_secs(1), burst: 3 };
-        let b = Budgets::new(&limits(Some(rate), None), 1024);
+        let b = Budgets::new(&limits(Some(rate), None));
         let a: IpAddr = "192.0.2.1".parse().expect("ip");
         let other: IpAddr = "192.0.2.2".parse().expect("ip");
         for _ in 0..3 {
@@ -268,7 +267,7 @@ mod tests {
     fn the_door_budget_is_separate_and_stricter() {
         let general = Rate { period: Duration::from_millis(1), burst: 1000 };
         let door = Rate { period: Duration::from_secs(60), burst: 2 };
-        let b = Budgets::new(&limits(Some(general), Some(door)), 1024);
+        let b = Budgets::new(&limits(Some(general), Some(door)));
         let a: IpAddr = "192.0.2.1".parse().expect("ip");
         assert!(b.check(a, Class::Door).is_ok());
         assert!(b.check(a, Class::Door).is_ok());
@@ -280,7 +279,7 @@ mod tests {
 
     #[test]
     fn off_means_unlimited() {
-        let b = Budgets::new(&limits(None, None), 1024);
+        let b = Budgets::new(&limits(None, None));
         let a: IpAddr = "192.0.2.1".parse().expect("ip");
         for _ in 0..10_000 {
             assert!(b.check(a, Class::Door).is_ok());
@@ -289,7 +288,7 @@ mod tests {
 
     #[test]
     fn m4_one_client_cannot_hold_every_place_and_the_count_stays_bounded() {
-        let b = Budgets::new(&limits(None, None), 1024);
+        let b = Budgets::new(&limits(None, None));
         let (a, other): (IpAddr, IpAddr) = ("192.0.2.1".parse().expect("ip"), "192.0.2.2".parse().expect("ip"));
         let first = b.per_client.take(a).expect("first");
         let second = b.per_client.take(a).expect("second");

@@ -123,7 +123,7 @@ pub async fn ensure_owner_setup(
     let at = now();
     store.revoke_unused_owner_setup(at).await?;
     let secret = Secret::generate();
-    let expires = i64::try_from(settings.invite_expires.as_secs()).unwrap_or(i64::MAX);
+    let expires = i64::try_from(settings.invites.expires.as_secs()).unwrap_or(i64::MAX);
     let id = store
         .create_invite(&NewInvite {
             token_hash: *secret.hash(),

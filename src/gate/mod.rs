@@ -76,7 +76,7 @@ impl Gate {
         backups: Option<Arc<dyn backups::BackupAdmin>>,
     ) -> Result<Gate, GateError> {
         let pages = pages::Pages::load()?;
-        let budgets = budget::Budgets::new(&settings.limits, settings.form_body_limit);
+        let budgets = budget::Budgets::new(&settings.limits);
         let throttle = throttle::Throttle::new(settings.signin.clone());
         Ok(Gate(Arc::new(GateInner {
             store,

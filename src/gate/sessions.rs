@@ -42,7 +42,7 @@ pub async fn start(
 }
 
 fn lifetime_secs(settings: &Settings) -> i64 {
-    i64::try_from(settings.session_lifetime.as_secs()).unwrap_or(i64::MAX)
+    i64::try_from(settings.sessions.lifetime.as_secs()).unwrap_or(i64::MAX)
 }
 
 /// A session cookie carrying `value`, with every protective attribute.

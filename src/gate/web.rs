@@ -186,7 +186,7 @@ async fn whole_form(gate: &Gate, request: Request, next: impl AsyncFnOnce(Reques
     let visitor = Visitor::anonymous(&request);
     let visitor = || visitor.clone();
     let (parts, body) = request.into_parts();
-    let limited = http_body_util::Limited::new(body, gate.settings.form_body_limit);
+    let limited = http_body_util::Limited::new(body, gate.settings.limits.form_body_bytes());
     let read = tokio::time::timeout(gate.settings.limits.form_time, http_body_util::BodyExt::collect(limited)).await;
     match read {
         Ok(Ok(collected)) => next(Request::from_parts(parts, axum::body::Body::from(collected.to_bytes()))).await,

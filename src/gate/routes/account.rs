@@ -55,7 +55,7 @@ async fn render(
         welcome,
         notice,
         password_error,
-        min_length => gate.settings.password_min_length,
+        min_length => gate.settings.passwords.min_length,
         ..visitor.page_context()
     };
     gate.pages.render("account.html", ctx)
@@ -87,7 +87,7 @@ pub async fn change_password(
         let page = render(&gate, &caller, &visitor, false, None, Some(message)).await?;
         Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
     };
-    if let Err(message) = password::check_new(&form.password, &form.confirm, gate.settings.password_min_length) {
+    if let Err(message) = password::check_new(&form.password, &form.confirm, gate.settings.passwords.min_length) {
         return again(message).await;
     }
     let attempt = match gate.throttle.begin(visitor.group(), Some(&person.display_name), false) {

@@ -99,8 +99,8 @@ async fn render_invites(
     let ctx = context! {
         invites,
         expiries,
-        default_expiry => gate.settings.invite_expires.as_secs(),
-        default_uses => gate.settings.invite_uses,
+        default_expiry => gate.settings.invites.expires.as_secs(),
+        default_uses => gate.settings.invites.uses,
         error,
         ..visitor.page_context()
     };

@@ -160,7 +160,7 @@ fn render_join(
         owner_setup => invite.purpose == "owner-setup",
         note => invite.note.clone(),
         role => invite.role.as_str(),
-        min_length => gate.settings.password_min_length,
+        min_length => gate.settings.passwords.min_length,
         error,
         name,
         ..visitor.page_context()
@@ -183,7 +183,7 @@ pub async fn join_submit(
         failed(&gate, &visitor, attempt).await;
         return dead_link(&gate, &visitor);
     };
-    let result = match form.check(gate.settings.password_min_length) {
+    let result = match form.check(gate.settings.passwords.min_length) {
         Ok(name) => invites::join(&gate.store, &invite, name, &form.password, visitor.ip_text()).await?,
         Err(message) => JoinResult::Retry(message),
     };

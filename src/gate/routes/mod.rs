@@ -45,7 +45,7 @@ pub fn porch_routes(gate: Gate) -> Router<Gate> {
         .route("/.porch/enter", get(super::app_door::enter))
         .route("/.porch/health", get(|| async { "ok" }))
         .fallback(|| async { GateError::NotFound })
-        .layer(DefaultBodyLimit::max(gate.settings.form_body_limit))
+        .layer(DefaultBodyLimit::max(gate.settings.limits.form_body_bytes()))
 }
 
 async fn home(State(gate): State<Gate>, visitor: Visitor) -> Result<Html<String>, GateError> {
