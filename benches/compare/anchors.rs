@@ -21,8 +21,8 @@ pub struct Tools {
 }
 
 impl Tools {
-    /// Finds every tool or stops with what to install.
-    pub fn find() -> Tools {
+    /// Finds the tools the `wanted` parts run, or stops with what to install.
+    pub fn find(wanted: impl Fn(&str) -> bool) -> Tools {
         let root = Path::new(env!("CARGO_MANIFEST_DIR"));
         let wasmtime = std::env::var_os("WASMTIME")
             .map(PathBuf::from)
@@ -36,16 +36,16 @@ impl Tools {
             wasmtime,
         };
         let missing: Vec<String> = [
-            (&tools.wrk, "wrk"),
-            (&tools.h2load, "h2load (nghttp2-client)"),
-            (&tools.caddy, "caddy"),
-            (&tools.nginx, "nginx"),
-            (&tools.vipsthumbnail, "vipsthumbnail (libvips-tools)"),
-            (&tools.wasmtime, "wasmtime 48 (cargo install wasmtime-cli)"),
+            (&tools.wrk, "wrk", true),
+            (&tools.h2load, "h2load (nghttp2-client)", true),
+            (&tools.caddy, "caddy", wanted("tls") || wanted("footprint")),
+            (&tools.nginx, "nginx", wanted("tls")),
+            (&tools.vipsthumbnail, "vipsthumbnail (libvips-tools)", wanted("thumbnails")),
+            (&tools.wasmtime, "wasmtime 48 (cargo install wasmtime-cli)", wanted("apps")),
         ]
         .into_iter()
-        .filter(|(path, _)| !path.is_file())
-        .map(|(_, name)| name.to_owned())
+        .filter(|(path, _, needed)| *needed && !path.is_file())
+        .map(|(_, name, _)| name.to_owned())
         .collect();
         if !missing.is_empty() {
             eprintln!("!!! missing: {}. Run benches/compare/run, which installs them. !!!", missing.join(", "));

@@ -15,6 +15,9 @@
 //!    media layer vs `vipsthumbnail`, one photo at a time and both cores busy.
 //! 4. footprint: porch's idle and loaded RSS and its start-up to the first
 //!    HTTPS response (warm compiled-app cache), next to Caddy's.
+//! 5. baseline (only with `BENCH_BASELINE=/path/to/porch`): this build
+//!    against another porch build on parts 1 and 2, alternately, for a
+//!    same-run A/B (`baseline.rs`).
 //!
 //! Beside each load row, the server's CPU time per request (from `/proc`,
 //! children included): the load generator shares the cores, so requests/s
@@ -22,11 +25,13 @@
 //! shows how much work each server does for the same answer.
 //!
 //! Knobs: BENCH_ROUNDS (5), BENCH_SECONDS (5 per run), BENCH_CONNECTIONS
-//! (64), BENCH_ONLY (comma list of apps, tls, thumbnails, footprint),
+//! (64), BENCH_ONLY (comma list of apps, tls, thumbnails, footprint,
+//! baseline), BENCH_BASELINE (another porch binary for part 5),
 //! BENCH_PHOTOS (16 per thumbnail batch). The load generator shares the two
 //! cores with the server it loads, for porch and anchors alike.
 
 mod anchors;
+mod baseline;
 mod load;
 mod report;
 mod thumbs;
@@ -66,7 +71,7 @@ fn main() {
         work_dir.disable_cleanup(true);
         println!("work folder (kept): {}", work_dir.path().display());
     }
-    let bench = Bench::prepare(work_dir.path());
+    let bench = Bench::prepare(work_dir.path(), &wanted);
     let mut report = Report::new(&bench);
 
     if wanted("apps") || wanted("footprint") {
@@ -78,12 +83,19 @@ fn main() {
     if wanted("thumbnails") {
         thumbs::run(&bench, &mut report);
     }
+    match std::env::var_os("BENCH_BASELINE") {
+        Some(binary) if wanted("baseline") => baseline::run(&bench, &mut report, Path::new(&binary)),
+        None if only.split(',').any(|p| p.trim() == "baseline") => {
+            panic!("BENCH_ONLY names baseline but BENCH_BASELINE (the other porch binary) is not set")
+        }
+        _ => {}
+    }
     report.finish();
 }
 
 impl Bench {
-    fn prepare(work: &Path) -> Bench {
-        let tools = anchors::Tools::find();
+    fn prepare(work: &Path, wanted: &dyn Fn(&str) -> bool) -> Bench {
+        let tools = anchors::Tools::find(wanted);
         // nginx workers run as nobody: the folder must be readable by all.
         set_mode(work, 0o755);
         let (cert, key) = (work.join("cert.pem"), work.join("key.pem"));

@@ -43,6 +43,8 @@ pub struct Server {
     pub port: u16,
     setup: String,
     data: std::path::PathBuf,
+    /// The porch binary this server runs (this build, or a baseline's).
+    binary: std::path::PathBuf,
     _dir: tempfile::TempDir,
 }
 
@@ -61,9 +63,15 @@ impl Server {
     /// porch serving from `dir` (its data in `dir/data`, which may be left
     /// from an earlier run) with `config` as its porch.toml, on `listen`.
     pub fn start_in(dir: tempfile::TempDir, config: &str, listen: &str) -> Server {
+        Server::start_binary(std::path::Path::new(env!("CARGO_BIN_EXE_porch")), dir, config, listen)
+    }
+
+    /// Like [`Server::start_in`], with another porch binary (an older build,
+    /// for a same-run A/B).
+    pub fn start_binary(binary: &std::path::Path, dir: tempfile::TempDir, config: &str, listen: &str) -> Server {
         std::fs::write(dir.path().join("porch.toml"), config).expect("porch.toml");
         let data = dir.path().join("data");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_porch"))
+        let mut child = Command::new(binary)
             .args(["serve", "--listen", listen, "--data"])
             .arg(&data)
             .current_dir(dir.path())
@@ -88,7 +96,7 @@ impl Server {
         // Keep reading, so porch never blocks on a full pipe.
         std::thread::spawn(move || lines.for_each(drop));
         let port = base.rsplit(':').next().and_then(|p| p.parse().ok()).expect("port");
-        Server { child, base, port, setup, data, _dir: dir }
+        Server { child, base, port, setup, data, binary: binary.to_owned(), _dir: dir }
     }
 
     /// Stops porch and hands back its folder, to start it again warm.
@@ -108,7 +116,7 @@ impl Server {
     /// Runs a porch subcommand on this server's data folder; panics with its
     /// output if it fails.
     pub fn cli(&self, args: &[&str]) -> String {
-        let out = Command::new(env!("CARGO_BIN_EXE_porch"))
+        let out = Command::new(&self.binary)
             .args(args)
             .arg("--data")
             .arg(&self.data)
