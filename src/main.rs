@@ -12,7 +12,7 @@ use porch::apps::Apps;
 use porch::common::clock::now;
 use porch::config::{self, Overrides, Settings};
 use porch::gate::invites::{self, InviteRequest};
-use porch::gate::{grants, people};
+use porch::gate::{grants, people, recovery};
 use porch::store::audit::Actor;
 use porch::store::{Role, Store};
 
@@ -207,6 +207,18 @@ enum UserCommand {
     Disable { person: String },
     /// Let a disabled person sign in again.
     Enable { person: String },
+    /// Make a one-time "sign in again" link for someone who forgot their
+    /// password or lost their phone: it lets them pick a new password and
+    /// keeps everything they have. Their earlier unused links stop working.
+    Recover {
+        person: String,
+        /// How long the link works (default: recovery.expires, 24h).
+        #[arg(long)]
+        expires: Option<String>,
+        /// Leave out the QR code printed for a phone's camera.
+        #[arg(long)]
+        no_qr: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -293,7 +305,7 @@ async fn run(cli: Cli, settings: Settings) -> Result<()> {
         }
         Command::Init => with_store(&settings, async |store| init(store, &settings, cli.config).await).await,
         Command::Invite(cmd) => with_store(&settings, async |store| invite(store, &settings, cmd).await).await,
-        Command::User(cmd) => with_store(&settings, async |store| user(store, cmd).await).await,
+        Command::User(cmd) => with_store(&settings, async |store| user(store, &settings, cmd).await).await,
         Command::App(cmd) => with_store(&settings, async |store| app(store, &settings, cmd).await).await,
         Command::Audit { limit } => with_store(&settings, async |store| audit(store, limit).await).await,
     }
@@ -496,7 +508,7 @@ async fn invite(store: &Store, settings: &Settings, cmd: InviteCommand) -> Resul
     Ok(())
 }
 
-async fn user(store: &Store, cmd: UserCommand) -> Result<()> {
+async fn user(store: &Store, settings: &Settings, cmd: UserCommand) -> Result<()> {
     match cmd {
         UserCommand::List => {
             println!("{:<5} {:<24} {:<7} {:<9} GROUPS", "ID", "NAME", "ROLE", "STATUS");
@@ -514,6 +526,29 @@ async fn user(store: &Store, cmd: UserCommand) -> Result<()> {
             let p = people::find(store, &person).await?;
             people::enable(store, &p, Actor::Console).await?;
             println!("{} can sign in again.", p.display_name);
+        }
+        UserCommand::Recover { person, expires, no_qr } => {
+            let p = people::find(store, &person).await?;
+            let lasts = match expires {
+                Some(text) => {
+                    use config::rules::Parse;
+                    let rule = config::rule_of::recovery::expires();
+                    rule.parse(text.trim())
+                        .with_context(|| format!("--expires {text:?}: allowed is {}", rule.allowed()))?
+                }
+                None => settings.recovery.expires,
+            };
+            let base = base_url(store, settings).await?;
+            let created = recovery::create(store, &base, &p, lasts, Actor::Console).await?;
+            println!(
+                "A sign-in link for {} (works once, until {}; shown only now):",
+                p.display_name,
+                when(created.expires_at)
+            );
+            if !no_qr && let Ok(code) = qrcode::QrCode::new(created.link.as_bytes()) {
+                println!("{}", code.render::<qrcode::render::unicode::Dense1x2>().quiet_zone(true).build());
+            }
+            println!("{}", created.link);
         }
     }
     Ok(())

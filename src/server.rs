@@ -216,10 +216,10 @@ fn ago(age: Duration) -> i64 {
     now().saturating_sub(i64::try_from(age.as_secs()).unwrap_or(i64::MAX))
 }
 
-/// Hourly: expired sessions and idle devices go, audit events older than
-/// `keep_ips` keep only the network part of their client address, those
-/// older than `audit.keep` go, and refusals counted but not yet written
-/// become their summary rows.
+/// Hourly: expired sessions, idle devices and long-ended recovery links go,
+/// audit events older than `keep_ips` keep only the network part of their
+/// client address, those older than `audit.keep` go, and refusals counted
+/// but not yet written become their summary rows.
 async fn sweep(gate: Gate, keep: Keep) {
     let store = gate.store.clone();
     let mut every = tokio::time::interval(SWEEP_EVERY);
@@ -238,6 +238,11 @@ async fn sweep(gate: Gate, keep: Keep) {
             Ok(0) => {}
             Ok(n) => tracing::info!(devices = n, "forgot devices unused for signin.device_forget"),
             Err(e) => tracing::warn!(error = %e, "could not forget idle devices"),
+        }
+        match store.purge_ended_recovery_links(ago(crate::common::limits::RECOVERY_LINK_KEEP)).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(links = n, "removed recovery links that ended long ago"),
+            Err(e) => tracing::warn!(error = %e, "could not remove old recovery links"),
         }
         match crate::store::audit::forget_addresses(&store, ago(keep.ips)).await {
             Ok(0) => {}

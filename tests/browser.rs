@@ -383,3 +383,72 @@ async fn every_page_stays_on_its_own_host_and_breaks_no_csp_rule() {
     assert!(reports.is_empty(), "CSP violations: {reports:#?}");
     c.close().await.expect("close");
 }
+
+/// Saves what `c` shows, for the session note (`target/tmp/screens/`).
+async fn screenshot(c: &Client, name: &str) {
+    let png = c.screenshot().await.expect("screenshot");
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("screens");
+    std::fs::create_dir_all(&dir).expect("screens folder");
+    std::fs::write(dir.join(format!("{name}.png")), png).expect("write screenshot");
+}
+
+/// Issue 24 (never locked out), on a 360 px phone: Grandma forgot her
+/// password; the owner makes a sign-in link on Admin → People, and
+/// Grandma's new phone opens it, picks a new password and is home again,
+/// with her old phone signed out.
+#[tokio::test]
+async fn a_relative_who_forgot_her_password_signs_in_again_through_the_owners_link() {
+    let Some(driver) = driver() else { return };
+    let porch = Porch::start();
+    let setup = porch.setup_link.clone().expect("setup link");
+    let (p1, p2, p3) = (TempDir::new().expect("p"), TempDir::new().expect("p"), TempDir::new().expect("p"));
+    let owner = browser(&driver, &p1).await;
+    join(&owner, &setup, OWNER).await;
+    assert_eq!(text_of(&owner, "#account-name").await, OWNER);
+    let link = porch.invite(&["--app", "photos:viewer"]);
+    let old_phone = browser(&driver, &p2).await;
+    join(&old_phone, &link, "Grandma").await;
+    assert_eq!(text_of(&old_phone, "#account-name").await, "Grandma");
+
+    owner.goto(&format!("{}/admin/people", porch.url)).await.expect("people");
+    let rows = owner.find_all(Locator::Css("#people > li")).await.expect("rows");
+    let mut clicked = false;
+    for row in rows {
+        if row.text().await.expect("text").contains("Grandma") {
+            row.find(Locator::Css("form[action$='/recover'] button"))
+                .await
+                .expect("button")
+                .click()
+                .await
+                .expect("click");
+            clicked = true;
+            break;
+        }
+    }
+    assert!(clicked, "Grandma has a sign-in link button");
+    let recover = text_of(&owner, "#recovery-link").await;
+    assert!(recover.starts_with(&format!("{}/recover/", porch.url)), "{recover}");
+    assert!(owner.find(Locator::Css("figure.qr svg")).await.is_ok(), "QR code shown");
+    screenshot(&owner, "recovery-link-for-the-owner").await;
+
+    let new_phone = browser(&driver, &p3).await;
+    new_phone.goto(&recover).await.expect("open link");
+    assert!(text_of(&new_phone, "h1").await.contains("Welcome back, Grandma"));
+    fill(&new_phone, "input[name=password]", "my new family password").await;
+    fill(&new_phone, "input[name=confirm]", "my new family password").await;
+    screenshot(&new_phone, "recovery-new-password").await;
+    click(&new_phone, "#recover-form button[type=submit]").await;
+    let notice = text_of(&new_phone, "p.ok").await;
+    assert!(notice.contains("Welcome back"), "{notice}");
+    assert!(new_phone.source().await.expect("source").contains("photos"), "her Photos is still hers");
+    screenshot(&new_phone, "recovery-home-again").await;
+
+    // The old phone was signed out (the box was ticked by default).
+    old_phone.goto(&format!("{}/account", porch.url)).await.expect("account");
+    let url = old_phone.current_url().await.expect("url");
+    assert_eq!(url.path(), "/signin", "the old phone is signed out");
+
+    for c in [owner, old_phone, new_phone] {
+        c.close().await.expect("close");
+    }
+}

@@ -10,6 +10,7 @@ mod identity;
 mod limits;
 mod media;
 mod photos;
+mod recovery;
 mod security;
 mod tidy;
 mod tls;

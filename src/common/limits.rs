@@ -122,6 +122,10 @@ pub const MAX_INVITE_USES: u32 = 1000;
 pub const MIN_INVITE_EXPIRY: Duration = Duration::from_secs(1);
 pub const MAX_INVITE_EXPIRY: Duration = Duration::from_secs(365 * 86400);
 
+/// How long a recovery link's row stays after it ended (used, replaced or
+/// expired); the audit log keeps its story for `audit.keep`.
+pub const RECOVERY_LINK_KEEP: Duration = Duration::from_secs(30 * 86400);
+
 /// The longest display name a person may pick, in characters.
 pub const MAX_DISPLAY_NAME: usize = 40;
 

@@ -86,6 +86,22 @@ macro_rules! sections {
             )+
         }
 
+        /// Each key's rule as a value (`rule_of::recovery::expires()`), for a
+        /// command-line flag that takes the same values as its key.
+        pub mod rule_of {
+            $(
+                pub mod $section {
+                    #[allow(unused_imports)]
+                    use super::super::*;
+                    $(
+                        pub fn $field() -> impl super::super::super::rules::Parse<Out = $fty> {
+                            typed::<$fty, _>($rule)
+                        }
+                    )+
+                }
+            )+
+        }
+
         /// Every key porch understands, top-level keys first (the example
         /// file writes sections in this order).
         pub const KEYS: &[Key] = &[
@@ -133,7 +149,7 @@ sections! {
         /// listening port.
         public_url: Option<url::Url> = "", Custom {
             allowed: "empty, or an http(s) URL with no path, such as https://family.example",
-            parse: public_url,
+            parse: http_origin,
         };
         /// What porch logs to standard error. RUST_LOG, when set, wins.
         log: String = "info", Custom {
@@ -176,6 +192,12 @@ sections! {
         expires: Duration = "7d", Dur("1m", "365d");
         /// How many people one invite link admits unless its creator picks otherwise.
         uses: u32 = "1", Whole(1, 1000);
+    }
+    /// `[recovery]`: the one-time "sign in again" links the owner makes.
+    recovery: Recovery = "recovery" {
+        /// How long a "sign in again" link (Admin → People, or `porch user recover`) works. It works once, and a
+        /// newer link for the same person replaces it.
+        expires: Duration = "24h", Dur("10m", "7d");
     }
     /// `[passwords]`: password rules and how much argon2 work runs at once.
     passwords: Passwords = "passwords" {
@@ -305,7 +327,7 @@ sections! {
             ("dns-01", AcmeChallenge::Dns01),
         ]);
         /// Where the CA may write about expiring certificates (optional).
-        email: Option<String> = "", Custom { allowed: "empty or an email address", parse: email };
+        email: Option<String> = "", Custom { allowed: "empty or an email address", parse: email_address };
         /// For CAs that require external account binding (EAB), the key id they gave you.
         eab_kid: String = "", Custom {
             allowed: "empty, or the key id of an external account binding from your CA",
@@ -346,7 +368,7 @@ sections! {
         /// addresses are taken: private, loopback and link-local ones are never published.
         address_source: Option<AddressSource> = "", Custom {
             allowed: "empty, interface:NAME, or an https URL that answers with your address",
-            parse: address_source,
+            parse: address_from,
         };
         /// How often porch re-checks its public address from dns.address_source.
         recheck: Duration = "5m", Dur("10s", "1d");

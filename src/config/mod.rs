@@ -19,7 +19,7 @@ use std::time::Duration;
 
 pub use keys::{
     AcmeKeys, AppRuntime, Audit, BackupKeys, CertificateKeys, DnsKeys, Invites, KEYS, Keys, Limits, MediaLimits,
-    MetricsKeys, Passwords, Sessions, SigninLimits, StoreKeys, TopKeys,
+    MetricsKeys, Passwords, Recovery, Sessions, SigninLimits, StoreKeys, TopKeys, rule_of,
 };
 pub use rules::{parse_duration, parse_size};
 pub use values::{
@@ -185,6 +185,7 @@ pub struct Settings {
     pub audit: Audit,
     pub sessions: Sessions,
     pub invites: Invites,
+    pub recovery: Recovery,
     pub passwords: Passwords,
     pub limits: Limits,
     pub signin: SigninLimits,
@@ -285,6 +286,7 @@ impl Settings {
             audit: keys.audit,
             sessions: keys.sessions,
             invites: keys.invites,
+            recovery: keys.recovery,
             passwords: keys.passwords,
             limits: keys.limits,
             signin,

@@ -84,7 +84,7 @@ pub fn any_text(v: &str) -> Option<String> {
 }
 
 /// An http(s) origin with nothing after it.
-pub fn public_url(v: &str) -> Option<Option<url::Url>> {
+pub fn http_origin(v: &str) -> Option<Option<url::Url>> {
     if v.is_empty() {
         return Some(None);
     }
@@ -117,7 +117,7 @@ pub fn acme_directory(v: &str) -> Option<String> {
     }
 }
 
-pub fn email(v: &str) -> Option<Option<String>> {
+pub fn email_address(v: &str) -> Option<Option<String>> {
     match v {
         "" => Some(None),
         _ => (v.contains('@') && !v.contains(char::is_whitespace)).then(|| Some(v.to_owned())),
@@ -140,7 +140,7 @@ pub fn optional_domain(v: &str) -> Option<Option<String>> {
 /// `interface:NAME`, or an https URL (only https: whoever could change a
 /// plain-HTTP answer on the way would repoint the whole zone, review
 /// finding M7).
-pub fn address_source(v: &str) -> Option<Option<AddressSource>> {
+pub fn address_from(v: &str) -> Option<Option<AddressSource>> {
     if v.is_empty() {
         return Some(None);
     }

@@ -17,6 +17,7 @@ pub mod invites;
 mod pages;
 pub mod password;
 pub mod people;
+pub mod recovery;
 mod refusals;
 mod routes;
 pub mod secret;

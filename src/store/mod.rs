@@ -14,6 +14,7 @@ mod invites;
 mod kv;
 mod lock;
 mod people;
+mod recovery;
 mod sessions;
 mod settings;
 mod snapshot;
@@ -33,6 +34,7 @@ pub use invites::{InviteRow, InviteStatus, NewInvite, Redemption};
 pub use kv::OverQuota;
 pub use lock::{DataLock, LOCK_FILE};
 pub use people::{PersonRow, Role};
+pub use recovery::RecoveryRow;
 pub use sessions::SessionRow;
 pub use snapshot::SnapshotDb;
 

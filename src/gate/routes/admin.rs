@@ -1,4 +1,5 @@
-//! The owner's admin pages: people (role, groups, disable), invites (create
+//! The owner's admin pages: people (role, groups, disable, a one-time
+//! sign-in link for someone locked out), invites (create
 //! with a QR code shown once, list, revoke), apps (who may use which, in
 //! which role) and the audit log.
 
@@ -14,8 +15,8 @@ use crate::common::clock::now;
 use crate::gate::Gate;
 use crate::gate::error::GateError;
 use crate::gate::invites::{self, InviteRequest};
-use crate::gate::people;
 use crate::gate::web::{CsrfForm, Owner, OwnerForm};
+use crate::gate::{people, recovery};
 use crate::store::Role;
 
 pub async fn people_page(State(gate): State<Gate>, Owner(visitor): Owner) -> Result<Html<String>, GateError> {
@@ -71,6 +72,21 @@ pub async fn person_enable(
     let person = person(&gate, id).await?;
     people::enable(&gate.store, &person, visitor.actor()).await?;
     Ok(Redirect::to("/admin/people").into_response())
+}
+
+/// Makes a one-time "sign in again" link for a person and shows it once,
+/// with a QR code for their phone.
+pub async fn person_recover(
+    State(gate): State<Gate>,
+    Path(id): Path<i64>,
+    OwnerForm(visitor, _): OwnerForm<CsrfOnly>,
+) -> Result<Response, GateError> {
+    let person = person(&gate, id).await?;
+    let lasts = gate.settings.recovery.expires;
+    let created = recovery::create(&gate.store, &gate.base_url, &person, lasts, visitor.actor()).await?;
+    let qr = qr_svg(&created.link);
+    let ctx = context! { link => created.link, qr, person, expires_at => created.expires_at, ..visitor.page_context() };
+    Ok(gate.pages.render("admin_recovery_created.html", ctx)?.into_response())
 }
 
 /// Expiry choices offered by the form, in seconds.

@@ -76,13 +76,13 @@ pub async fn signin_submit(
 }
 
 /// The 429 page for a try the throttle holds back.
-fn throttled(gate: &Gate, visitor: &Visitor, wait: throttle::Wait) -> Response {
+pub(super) fn throttled(gate: &Gate, visitor: &Visitor, wait: throttle::Wait) -> Response {
     too_many(gate, StatusCode::TOO_MANY_REQUESTS, wait.wait, wait.message(), visitor)
 }
 
 /// Ends a try as a failed sign-in or dead invite link, auditing any block or
 /// slow-down it starts.
-async fn failed(gate: &Gate, visitor: &Visitor, attempt: throttle::Attempt<'_>) {
+pub(super) async fn failed(gate: &Gate, visitor: &Visitor, attempt: throttle::Attempt<'_>) {
     for event in attempt.failed() {
         let (action, target, detail) = match event {
             // The subject names the network only: the full address is in
@@ -127,7 +127,7 @@ pub async fn signout(
 }
 
 /// The one page every dead link gets, whatever the reason.
-fn dead_link(gate: &Gate, visitor: &Visitor) -> Result<Response, GateError> {
+pub(super) fn dead_link(gate: &Gate, visitor: &Visitor) -> Result<Response, GateError> {
     let html = gate.pages.render("join_dead.html", visitor.page_context())?;
     Ok((StatusCode::NOT_FOUND, [(header::CACHE_CONTROL, "no-store")], html).into_response())
 }

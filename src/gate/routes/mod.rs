@@ -3,9 +3,10 @@
 mod account;
 mod admin;
 mod door;
+mod recover;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::{DefaultBodyLimit, Query, State};
 use axum::response::{Html, Redirect};
 use axum::routing::{get, post};
 use minijinja::context;
@@ -20,6 +21,7 @@ pub fn porch_routes(gate: Gate) -> Router<Gate> {
         .route("/signin", get(door::signin_page).post(door::signin_submit))
         .route("/signout", post(door::signout))
         .route("/join/{token}", get(door::join_page).post(door::join_submit))
+        .route("/recover/{token}", get(recover::page).post(recover::submit))
         .route("/account", get(account::page))
         .route("/account/sessions/{id}/end", post(account::end_session))
         .route("/account/password", post(account::change_password))
@@ -30,6 +32,7 @@ pub fn porch_routes(gate: Gate) -> Router<Gate> {
         .route("/admin/people/{id}", post(admin::person_change))
         .route("/admin/people/{id}/disable", post(admin::person_disable))
         .route("/admin/people/{id}/enable", post(admin::person_enable))
+        .route("/admin/people/{id}/recover", post(admin::person_recover))
         .route("/admin/invites", get(admin::invites_page).post(admin::invite_create))
         .route("/admin/invites/{id}/revoke", post(admin::invite_revoke))
         .route("/admin/audit", get(admin::audit_page))
@@ -48,7 +51,16 @@ pub fn porch_routes(gate: Gate) -> Router<Gate> {
         .layer(DefaultBodyLimit::max(gate.settings.limits.form_body_bytes()))
 }
 
-async fn home(State(gate): State<Gate>, visitor: Visitor) -> Result<Html<String>, GateError> {
+#[derive(serde::Deserialize)]
+struct HomeQuery {
+    recovered: Option<String>,
+}
+
+async fn home(
+    State(gate): State<Gate>,
+    visitor: Visitor,
+    Query(q): Query<HomeQuery>,
+) -> Result<Html<String>, GateError> {
     let apps: Vec<_> = match &visitor.caller {
         Some(c) => gate
             .store
@@ -62,5 +74,6 @@ async fn home(State(gate): State<Gate>, visitor: Visitor) -> Result<Html<String>
             .collect(),
         None => Vec::new(),
     };
-    gate.pages.render("home.html", context! { apps, ..visitor.page_context() })
+    let recovered = q.recovered.is_some() && visitor.caller.is_some();
+    gate.pages.render("home.html", context! { apps, recovered, ..visitor.page_context() })
 }
