@@ -196,17 +196,37 @@ impl Server {
     }
 
     /// Walks the handshake into `app` (which the owner must hold) and opens
-    /// its front page once; returns the app cookie as `name=value`.
+    /// its front page once; returns the app cookie as `name=value`. Follows
+    /// whatever redirects the build in hand makes (newer builds first set a
+    /// state cookie on the app's host, review finding L3; older ones hand
+    /// out the ticket at once).
     pub async fn open_app(&self, client: &reqwest::Client, app: &str) -> String {
-        let enter = client.get(format!("{}/.porch/enter?app={app}&next=/", self.base)).send().await.expect("enter");
-        let ticket = enter.headers().get("location").and_then(|v| v.to_str().ok());
-        let ticket = ticket.unwrap_or_else(|| panic!("no ticket into {app}: {}", enter.status())).to_owned();
-        let ticketed = client.get(&ticket).send().await.expect("ticket");
-        let set_cookie = ticketed.headers().get("set-cookie").and_then(|v| v.to_str().ok()).expect("cookie");
-        let cookie = set_cookie.split(';').next().expect("name=value").to_owned();
-        let front = client.get(format!("{}/", self.app_url(app))).send().await.expect("front page");
-        assert!(front.status().is_success(), "{app} answered {}", front.status());
-        cookie
+        let app_origin = self.app_url(app);
+        let mut url = format!("{}/.porch/enter?app={app}&next=/", self.base);
+        let mut cookie = None;
+        for _ in 0..8 {
+            let answer = client.get(&url).send().await.expect("handshake step");
+            if url.starts_with(&app_origin) {
+                for set in answer.headers().get_all("set-cookie").iter().filter_map(|v| v.to_str().ok()) {
+                    let pair = set.split(';').next().unwrap_or_default();
+                    if !pair.starts_with("porch_state=") {
+                        cookie = Some(pair.to_owned());
+                    }
+                }
+            }
+            match answer.headers().get("location").and_then(|v| v.to_str().ok()) {
+                Some(next) if answer.status().is_redirection() => {
+                    let here = reqwest::Url::parse(&url).expect("url");
+                    url = here.join(next).expect("redirect").to_string();
+                }
+                _ => {
+                    assert!(answer.status().is_success(), "{app} answered {} at {url}", answer.status());
+                    assert!(url.starts_with(&app_origin), "the handshake ended at {url}, not in {app}");
+                    return cookie.unwrap_or_else(|| panic!("{app} set no session cookie"));
+                }
+            }
+        }
+        panic!("the handshake into {app} did not end");
     }
 }
 
