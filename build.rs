@@ -75,9 +75,38 @@ fn watch(dir: &Path) {
     }
 }
 
+/// Makes sure the toolchain can build for wasm32-wasip2 before anything is
+/// built for it: adds the target through rustup when it is missing, or
+/// stops at once with the one command to run (a new owner's first
+/// `cargo run --release` used to fail only after minutes of building).
+fn ensure_wasm_target() {
+    let rustc = env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+    let sysroot = Command::new(&rustc).args(["--print", "sysroot"]).output();
+    let Ok(sysroot) = sysroot else { return };
+    let sysroot = PathBuf::from(String::from_utf8_lossy(&sysroot.stdout).trim());
+    let installed = || sysroot.join("lib/rustlib/wasm32-wasip2/lib").is_dir();
+    if installed() {
+        return;
+    }
+    let mut add = Command::new("rustup");
+    add.args(["target", "add", "wasm32-wasip2"]);
+    if let Ok(toolchain) = env::var("RUSTUP_TOOLCHAIN") {
+        add.args(["--toolchain", &toolchain]);
+    }
+    println!("cargo:warning=the wasm32-wasip2 target is missing; adding it with `rustup target add wasm32-wasip2`");
+    let added = add.status().is_ok_and(|s| s.success());
+    if !added || !installed() {
+        panic!(
+            "porch's apps are built for wasm32-wasip2, which this Rust toolchain lacks, and adding it did not work. \
+             Run `rustup target add wasm32-wasip2`, then build again."
+        );
+    }
+}
+
 /// Builds the plugins workspace for wasm32-wasip2; returns where the
 /// components are.
 fn build_plugins(plugins: &Path, out: &Path) -> PathBuf {
+    ensure_wasm_target();
     // One wasm target folder beside the host's, shared by every profile.
     let target_dir = out.ancestors().nth(4).map_or_else(|| out.join("wasm"), |t| t.join("wasm-plugins"));
     let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
