@@ -136,6 +136,13 @@ pub async fn run(settings: Settings) -> Result<(), ServeError> {
     let shutdown = edge::shutdown_signal();
     if let Some(link) = gate::invites::ensure_owner_setup(&store, &settings, &base_url).await? {
         println!("Owner setup link: {link}");
+        println!(
+            "  Next: open it and pick your name and password; then Admin → Invites makes a link for each relative."
+        );
+        println!(
+            "  Photos is on your home page once you are in (it lives at {}/).",
+            gate::app_origin(&base_url, "photos")
+        );
     }
     if let Some(http) = &http_listener
         && let Ok(addr) = http.local_addr()
@@ -216,10 +223,10 @@ fn ago(age: Duration) -> i64 {
     now().saturating_sub(i64::try_from(age.as_secs()).unwrap_or(i64::MAX))
 }
 
-/// Hourly: expired sessions, idle devices and long-ended recovery links go,
-/// audit events older than `keep_ips` keep only the network part of their
-/// client address, those older than `audit.keep` go, and refusals counted
-/// but not yet written become their summary rows.
+/// Hourly: expired sessions and pairings, idle devices and long-ended
+/// recovery links go, audit events older than `keep_ips` keep only the
+/// network part of their client address, those older than `audit.keep` go,
+/// and refusals counted but not yet written become their summary rows.
 async fn sweep(gate: Gate, keep: Keep) {
     let store = gate.store.clone();
     let mut every = tokio::time::interval(SWEEP_EVERY);
@@ -238,6 +245,9 @@ async fn sweep(gate: Gate, keep: Keep) {
             Ok(0) => {}
             Ok(n) => tracing::info!(devices = n, "forgot devices unused for signin.device_forget"),
             Err(e) => tracing::warn!(error = %e, "could not forget idle devices"),
+        }
+        if let Err(e) = store.purge_old_pairings(now()).await {
+            tracing::warn!(error = %e, "could not sweep expired device pairings");
         }
         match store.purge_ended_recovery_links(ago(crate::common::limits::RECOVERY_LINK_KEEP)).await {
             Ok(0) => {}

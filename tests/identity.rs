@@ -13,6 +13,11 @@ async fn owner_setup_link_is_printed_once_and_makes_the_owner() {
     assert_eq!(setup_lines, 1, "{:?}", porch.stdout);
     let link = porch.setup_link.clone().expect("setup link");
     assert!(link.starts_with(&format!("{}/join/", porch.url)), "{link}");
+    // Under the link, what to do next in two lines (issue 24, the owner's
+    // first ten minutes).
+    let at = porch.stdout.iter().position(|l| l.starts_with("Owner setup link: ")).expect("link line");
+    let next = &porch.stdout[at + 1..at + 3];
+    assert!(next[0].contains("Admin → Invites") && next[1].contains("Photos"), "{next:?}");
 
     let owner = porch.owner().await;
     let account = owner.get("/account").await;
@@ -336,6 +341,10 @@ async fn owner_changes_role_and_groups_and_disables_from_the_admin_page() {
 async fn owner_creates_an_invite_in_the_admin_ui_with_a_local_qr_code() {
     let porch = Porch::start();
     let owner = porch.owner().await;
+    // Installed apps and their roles are choices, never typed text (issue 24).
+    let form = owner.get("/admin/invites").await.body;
+    assert!(form.contains("<option value=\"photos:contributor\">"), "{form}");
+    assert!(form.contains("<option value=\"hello:visitor\">") && !form.contains("name=\"apps\""), "{form}");
     let page = owner
         .submit(
             "/admin/invites",
@@ -344,7 +353,8 @@ async fn owner_creates_an_invite_in_the_admin_ui_with_a_local_qr_code() {
                 ("note", "for Uncle Bob"),
                 ("role", "member"),
                 ("groups", "family"),
-                ("apps", "photos:contributor"),
+                ("grant", "photos:contributor"),
+                ("grant", ""),
                 ("expires", "86400"),
                 ("uses", "1"),
             ],
@@ -374,7 +384,7 @@ async fn owner_creates_an_invite_in_the_admin_ui_with_a_local_qr_code() {
                 ("note", ""),
                 ("role", "member"),
                 ("groups", "Family!"),
-                ("apps", ""),
+                ("grant", ""),
                 ("expires", "86400"),
                 ("uses", "1"),
             ],
@@ -382,6 +392,11 @@ async fn owner_creates_an_invite_in_the_admin_ui_with_a_local_qr_code() {
         .await;
     assert_eq!(bad.status, 200);
     assert!(bad.body.contains("not a usable group name"), "{}", bad.body);
+    // A forged choice (a role the app does not declare) is explained too.
+    let forged = [("note", ""), ("role", "member"), ("grant", "photos:emperor"), ("expires", "86400"), ("uses", "1")];
+    let bad = owner.submit("/admin/invites", "/admin/invites", &forged).await;
+    assert_eq!(bad.status, 200);
+    assert!(bad.body.contains("emperor"), "{}", bad.body);
 }
 
 #[tokio::test]

@@ -126,6 +126,10 @@ pub const MAX_INVITE_EXPIRY: Duration = Duration::from_secs(365 * 86400);
 /// expired); the audit log keeps its story for `audit.keep`.
 pub const RECOVERY_LINK_KEEP: Duration = Duration::from_secs(30 * 86400);
 
+/// How long an "add this phone" link works: the new device must open it
+/// and be allowed within this time.
+pub const PAIRING_LIFETIME: Duration = Duration::from_secs(10 * 60);
+
 /// The longest display name a person may pick, in characters.
 pub const MAX_DISPLAY_NAME: usize = 40;
 

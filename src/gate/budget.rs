@@ -149,13 +149,16 @@ impl Budgets {
         }
     }
 
-    /// Sign-in posts and every invite and recovery link on porch's own host
-    /// are the door;
+    /// Sign-in posts and every invite, recovery and pairing link on porch's
+    /// own host are the door;
     /// a state-changing request with a body larger than a form is an upload.
     fn class_of(&self, request: &Request, domain: &str) -> Class {
         let safe = matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS);
         let path = request.uri().path();
-        let door_path = path.starts_with("/join/") || path.starts_with("/recover/") || (path == "/signin" && !safe);
+        let door_path = path.starts_with("/join/")
+            || path.starts_with("/recover/")
+            || path.starts_with("/pair/")
+            || (path == "/signin" && !safe);
         let host = request.headers().get(header::HOST).and_then(|h| h.to_str().ok());
         if door_path && classify(host, domain) == HostKind::Porch {
             return Class::Door;

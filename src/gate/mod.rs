@@ -15,6 +15,7 @@ pub mod forms;
 pub mod grants;
 pub mod invites;
 mod pages;
+pub mod pairing;
 pub mod password;
 pub mod people;
 pub mod recovery;

@@ -21,6 +21,7 @@ use crate::store::audit::{Action, record};
 pub struct AccountQuery {
     welcome: Option<String>,
     changed: Option<String>,
+    pairing: Option<String>,
 }
 
 pub async fn page(
@@ -30,7 +31,15 @@ pub async fn page(
 ) -> Result<Html<String>, GateError> {
     let notice =
         if q.changed.is_some() { Some("Your password is changed. Every other device was signed out.") } else { None };
-    render(&gate, &caller, &visitor, q.welcome.is_some(), notice, None).await
+    let pairing_ended = q.pairing.is_some();
+    render(&gate, &caller, &visitor, Flags { welcome: q.welcome.is_some(), pairing_ended }, notice, None).await
+}
+
+/// What the account page says at its top.
+#[derive(Default, Clone, Copy)]
+struct Flags {
+    welcome: bool,
+    pairing_ended: bool,
 }
 
 /// The account page, with a notice or a password error when there is one.
@@ -38,7 +47,7 @@ async fn render(
     gate: &Gate,
     caller: &sessions::Caller,
     visitor: &Visitor,
-    welcome: bool,
+    flags: Flags,
     notice: Option<&str>,
     password_error: Option<String>,
 ) -> Result<Html<String>, GateError> {
@@ -52,7 +61,8 @@ async fn render(
         devices,
         current_session => caller.session_id,
         apps,
-        welcome,
+        welcome => flags.welcome,
+        pairing_ended => flags.pairing_ended,
         notice,
         password_error,
         min_length => gate.settings.passwords.min_length,
@@ -84,7 +94,7 @@ pub async fn change_password(
 ) -> Result<Response, GateError> {
     let person = &caller.person;
     let again = async |message: String| -> Result<Response, GateError> {
-        let page = render(&gate, &caller, &visitor, false, None, Some(message)).await?;
+        let page = render(&gate, &caller, &visitor, Flags::default(), None, Some(message)).await?;
         Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
     };
     if let Err(message) = password::check_new(&form.password, &form.confirm, gate.settings.passwords.min_length) {

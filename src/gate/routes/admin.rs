@@ -12,6 +12,7 @@ use serde::Deserialize;
 
 use super::door::CsrfOnly;
 use crate::common::clock::now;
+use crate::common::limits::MAX_INVITE_USES;
 use crate::gate::Gate;
 use crate::gate::error::GateError;
 use crate::gate::invites::{self, InviteRequest};
@@ -112,9 +113,22 @@ async fn render_invites(
         })
         .collect();
     let expiries: Vec<_> = EXPIRY_CHOICES.iter().map(|(label, secs)| context! { label, secs }).collect();
+    // Each installed app with the roles its manifest declares, offered as
+    // choices (never typed as APP:ROLE text).
+    let apps: Vec<_> = gate
+        .store
+        .apps()
+        .await?
+        .into_iter()
+        .map(|row| {
+            let roles = crate::apps::Manifest::parse(&row.manifest).map(|m| m.roles).unwrap_or_default();
+            context! { id => row.id, name => row.name, roles }
+        })
+        .collect();
     let ctx = context! {
         invites,
         expiries,
+        apps,
         default_expiry => gate.settings.invites.expires.as_secs(),
         default_uses => gate.settings.invites.uses,
         error,
@@ -127,41 +141,57 @@ pub async fn invites_page(State(gate): State<Gate>, Owner(visitor): Owner) -> Re
     render_invites(&gate, &visitor, None).await
 }
 
+/// The invite form as its fields arrive: one `grant` per installed app
+/// (`APP:ROLE`, or empty for no access), the rest once each. A form with
+/// no token field at all is malformed (422), like every other form.
 #[derive(Deserialize)]
-pub struct InviteForm {
-    csrf: String,
-    #[serde(default)]
-    note: String,
-    role: String,
-    #[serde(default)]
-    groups: String,
-    #[serde(default)]
-    apps: String,
-    expires: u64,
-    uses: u32,
+#[serde(try_from = "Vec<(String, String)>")]
+pub struct InviteForm(Vec<(String, String)>);
+
+impl TryFrom<Vec<(String, String)>> for InviteForm {
+    type Error = &'static str;
+
+    fn try_from(fields: Vec<(String, String)>) -> Result<Self, Self::Error> {
+        if fields.iter().any(|(k, _)| k == "csrf") { Ok(InviteForm(fields)) } else { Err("missing field `csrf`") }
+    }
+}
+
+impl InviteForm {
+    fn field(&self, name: &str) -> &str {
+        self.0.iter().find(|(k, _)| k == name).map_or("", |(_, v)| v.as_str())
+    }
 }
 
 impl CsrfForm for InviteForm {
     fn csrf(&self) -> &str {
-        &self.csrf
+        self.field("csrf")
     }
 }
 
 fn invite_request(form: &InviteForm) -> Result<InviteRequest, GateError> {
-    let role = Role::parse(&form.role).ok_or_else(|| GateError::Invalid("role must be owner or member".into()))?;
+    let role =
+        Role::parse(form.field("role")).ok_or_else(|| GateError::Invalid("role must be owner or member".into()))?;
     let grants = form
-        .apps
-        .split([',', ' ', '\n'])
-        .filter(|s| !s.trim().is_empty())
-        .map(invites::parse_grant)
+        .0
+        .iter()
+        .filter(|(k, v)| k == "grant" && !v.trim().is_empty())
+        .map(|(_, v)| invites::parse_grant(v))
         .collect::<Result<Vec<_>, _>>()?;
+    let expires = form
+        .field("expires")
+        .trim()
+        .parse::<u64>()
+        .map_err(|_| GateError::Invalid("Pick how long the link works from the list.".into()))?;
+    let uses = form.field("uses").trim().parse::<u32>().map_err(|_| {
+        GateError::Invalid(format!("How many people can use it: a whole number from 1 to {MAX_INVITE_USES}."))
+    })?;
     Ok(InviteRequest {
-        note: form.note.clone(),
+        note: form.field("note").to_owned(),
         role,
-        groups: invites::parse_groups(&form.groups)?,
+        groups: invites::parse_groups(form.field("groups"))?,
         grants,
-        expires: Duration::from_secs(form.expires),
-        uses: form.uses,
+        expires: Duration::from_secs(expires),
+        uses,
     })
 }
 
@@ -190,7 +220,7 @@ pub async fn invite_create(
 }
 
 /// The link as an inline SVG QR code, made here (no outside service).
-fn qr_svg(link: &str) -> Option<String> {
+pub(super) fn qr_svg(link: &str) -> Option<String> {
     let code = qrcode::QrCode::new(link.as_bytes()).ok()?;
     Some(code.render::<qrcode::render::svg::Color<'_>>().min_dimensions(240, 240).quiet_zone(true).build())
 }

@@ -3,6 +3,7 @@
 mod account;
 mod admin;
 mod door;
+mod pair;
 mod recover;
 
 use axum::Router;
@@ -22,11 +23,16 @@ pub fn porch_routes(gate: Gate) -> Router<Gate> {
         .route("/signout", post(door::signout))
         .route("/join/{token}", get(door::join_page).post(door::join_submit))
         .route("/recover/{token}", get(recover::page).post(recover::submit))
+        .route("/pair/{token}", get(pair::open).post(pair::finish))
         .route("/account", get(account::page))
         .route("/account/sessions/{id}/end", post(account::end_session))
         .route("/account/password", post(account::change_password))
         .route("/account/devices/{id}/forget", post(account::forget_device))
         .route("/account/signout-everywhere", post(account::sign_out_everywhere))
+        .route("/account/pair", post(pair::create))
+        .route("/account/pair/{id}", get(pair::status))
+        .route("/account/pair/{id}/allow", post(pair::allow))
+        .route("/account/pair/{id}/cancel", post(pair::cancel))
         .route("/admin", get(|| async { Redirect::to("/admin/people") }))
         .route("/admin/people", get(admin::people_page))
         .route("/admin/people/{id}", post(admin::person_change))
