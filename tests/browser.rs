@@ -452,3 +452,49 @@ async fn a_relative_who_forgot_her_password_signs_in_again_through_the_owners_li
         c.close().await.expect("close");
     }
 }
+
+/// Issue 24 (add this phone), on 360 px phones: Grandma, signed in on her
+/// old phone, adds her new one. The new phone opens the link and shows a
+/// code; the old phone shows the same code for that device and allows it;
+/// the new phone continues and is home, signed in as Grandma.
+#[tokio::test]
+async fn a_relative_adds_her_new_phone_from_the_one_she_has() {
+    let Some(driver) = driver() else { return };
+    let porch = Porch::start();
+    let _owner = porch.owner().await;
+    let (p1, p2) = (TempDir::new().expect("p"), TempDir::new().expect("p"));
+    let link = porch.invite(&["--app", "photos:viewer"]);
+    let old_phone = browser(&driver, &p1).await;
+    join(&old_phone, &link, "Grandma").await;
+    assert_eq!(text_of(&old_phone, "#account-name").await, "Grandma");
+
+    click(&old_phone, "#pair button[type=submit]").await;
+    let pair_link = text_of(&old_phone, "#pair-link").await;
+    assert!(pair_link.starts_with(&format!("{}/pair/", porch.url)), "{pair_link}");
+    assert!(old_phone.find(Locator::Css("figure.qr svg")).await.is_ok(), "QR code shown");
+    screenshot(&old_phone, "pair-link-on-the-old-phone").await;
+
+    let new_phone = browser(&driver, &p2).await;
+    new_phone.goto(&pair_link).await.expect("open link");
+    let code = text_of(&new_phone, "#pair-code").await;
+    assert_eq!(code.replace(' ', "").len(), 6, "{code}");
+    screenshot(&new_phone, "pair-code-on-the-new-phone").await;
+
+    click(&old_phone, "#pair-check").await;
+    assert_eq!(text_of(&old_phone, "#pair-code").await, code, "both screens show the same code");
+    screenshot(&old_phone, "pair-allow-on-the-old-phone").await;
+    click(&old_phone, "#pair-allow").await;
+    assert!(text_of(&old_phone, "p.ok").await.contains("Allowed"));
+
+    click(&new_phone, "#pair-form button[type=submit]").await;
+    // Home, signed in as her (wait for the page the form lands on).
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !text_of(&new_phone, "h1").await.contains("Hello, Grandma") {
+        assert!(Instant::now() < deadline, "the new phone did not land home signed in");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    screenshot(&new_phone, "pair-new-phone-home").await;
+    for c in [old_phone, new_phone] {
+        c.close().await.expect("close");
+    }
+}
