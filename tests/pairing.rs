@@ -41,10 +41,16 @@ async fn a_new_phone_is_signed_in_after_the_person_allows_it_on_their_first_devi
     let waiting = phone.get(&format!("/account/pair/{id}")).await;
     assert!(waiting.body.contains("No device has opened the link yet"), "{}", waiting.body);
 
+    // Opening the link only asks: a messenger's link preview claims nothing.
+    let preview = porch.browser().get(&link).await;
+    assert_eq!(preview.status, 200, "{}", preview.body);
+    assert!(preview.body.contains("Is this the new device?") && !preview.body.contains("pair-code"));
+
     let laptop = porch.browser();
-    let opened = laptop.get(&link).await;
-    assert_eq!(opened.status, 200, "{}", opened.body);
-    let code = code_on(&opened.body);
+    assert_eq!(laptop.get(&link).await.status, 200);
+    let claimed = laptop.post(&link, &[]).await;
+    assert_eq!(claimed.status, 200, "{}", claimed.body);
+    let code = code_on(&claimed.body);
     assert_eq!(code.len(), 6, "{code}");
     assert_eq!(code_on(&laptop.get(&link).await.body), code, "a reload shows the same code");
 
@@ -91,7 +97,9 @@ async fn a_cancelled_or_foreign_pairing_signs_nobody_in() {
     let phone = ann(&porch).await;
     let (link, id) = make_pairing(&phone).await;
     let stranger = porch.browser();
-    assert_eq!(stranger.get(&link).await.status, 200, "a stranger claims it first");
+    let claimed = stranger.post(&link, &[]).await;
+    assert_eq!(claimed.status, 200, "a stranger claims it first");
+    assert!(claimed.body.contains("pair-code"), "{}", claimed.body);
 
     // Another person (even an owner) cannot allow Ann's pairing.
     let foreign = owner.submit("/account", &format!("/account/pair/{id}/allow"), &[]).await;

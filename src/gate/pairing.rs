@@ -1,6 +1,7 @@
 //! "Add this phone": a signed-in person makes a one-time link (shown as a
-//! QR code) on a device they already use; the new device opens it and
-//! claims it with a secret cookie of its own; both screens show the same
+//! QR code) on a device they already use; the new device opens it, and
+//! pressing Start claims it with a secret cookie of its own (opening alone
+//! claims nothing, so a messenger's link preview cannot); both screens show the same
 //! six-digit code; the person allows the new device on the first one; only
 //! then, and only the device that claimed it, is signed in, once. A link
 //! seen over a shoulder is useless: whoever opens it first shows up by
@@ -78,7 +79,7 @@ pub fn holds_claim(settings: &Settings, jar: &CookieJar, row: &PairingRow) -> bo
     secret::hashes_match(stored, &presented)
 }
 
-/// What the new device sees when it opens the link.
+/// What the new device sees when it presses Start.
 pub enum Opened {
     /// It claimed the link now: set this cookie, show this code.
     Claimed { cookie: Cookie<'static>, code: String },
@@ -88,7 +89,7 @@ pub enum Opened {
     Taken,
 }
 
-/// The new device opens the link: the first to do so claims it.
+/// The new device presses Start: the first to do so claims the link.
 pub async fn open(
     store: &Store,
     settings: &Settings,

@@ -1,8 +1,9 @@
 //! "Add this phone", both screens: on the device the person already uses,
 //! making the link (with its QR code), seeing which device opened it and
 //! with which code, and allowing or cancelling it; on the new device,
-//! opening the link (which claims it and shows the code) and continuing
-//! once allowed. The new device's pages go through the sign-in throttle
+//! opening the link (a question only, so a messenger's link preview claims
+//! nothing), pressing Start (which claims it and shows the code) and
+//! continuing once allowed. The new device's pages go through the sign-in throttle
 //! like every other link.
 
 use axum::extract::{Path, State};
@@ -71,11 +72,12 @@ pub async fn cancel(
     Ok(Redirect::to("/account").into_response())
 }
 
-fn render_new(gate: &Gate, visitor: &Visitor, code: &str, waiting: bool) -> Result<Html<String>, GateError> {
+fn render_new(gate: &Gate, visitor: &Visitor, code: Option<&str>, waiting: bool) -> Result<Html<String>, GateError> {
     gate.pages.render("pair_new.html", context! { code, waiting, ..visitor.page_context() })
 }
 
-/// New device: opening the link claims it and shows the code.
+/// New device: opening the link only asks (a link preview fetching it
+/// claims nothing); if this browser claimed it before, it shows the code.
 pub async fn open(
     State(gate): State<Gate>,
     visitor: Visitor,
@@ -90,20 +92,19 @@ pub async fn open(
         failed(&gate, &visitor, attempt).await;
         return dead_link(&gate, &visitor);
     };
-    match pairing::open(&gate.store, &gate.settings, &jar, &row, &visitor.user_agent).await? {
-        Opened::Claimed { cookie, code } => {
-            Ok((jar.add(cookie), render_new(&gate, &visitor, &code, false)?).into_response())
-        }
-        Opened::Already { code } => Ok(render_new(&gate, &visitor, &code, false)?.into_response()),
-        Opened::Taken => {
+    match (&row.claim_hash, pairing::holds_claim(&gate.settings, &jar, &row)) {
+        (None, _) => Ok(render_new(&gate, &visitor, None, false)?.into_response()),
+        (Some(_), true) => Ok(render_new(&gate, &visitor, row.code.as_deref(), false)?.into_response()),
+        (Some(_), false) => {
             failed(&gate, &visitor, attempt).await;
             dead_link(&gate, &visitor)
         }
     }
 }
 
-/// New device: continues once allowed, and is signed in.
-pub async fn finish(
+/// New device: the first press claims the link and shows the code; the
+/// next, once the person allowed it on their other device, signs it in.
+pub async fn submit(
     State(gate): State<Gate>,
     visitor: Visitor,
     jar: CookieJar,
@@ -117,14 +118,26 @@ pub async fn finish(
         failed(&gate, &visitor, attempt).await;
         return dead_link(&gate, &visitor);
     };
+    if row.claim_hash.is_none() {
+        return match pairing::open(&gate.store, &gate.settings, &jar, &row, &visitor.user_agent).await? {
+            Opened::Claimed { cookie, code } => {
+                Ok((jar.add(cookie), render_new(&gate, &visitor, Some(&code), false)?).into_response())
+            }
+            Opened::Already { code } => Ok(render_new(&gate, &visitor, Some(&code), false)?.into_response()),
+            Opened::Taken => {
+                failed(&gate, &visitor, attempt).await;
+                dead_link(&gate, &visitor)
+            }
+        };
+    }
     if !pairing::holds_claim(&gate.settings, &jar, &row) {
         failed(&gate, &visitor, attempt).await;
         return dead_link(&gate, &visitor);
     }
     let Some(person_id) = pairing::finish(&gate.store, &gate.settings, &jar, &row, visitor.ip_text()).await? else {
         // Claimed here but not allowed yet: say what to do.
-        let code = row.code.clone().unwrap_or_default();
-        return Ok((StatusCode::CONFLICT, render_new(&gate, &visitor, &code, true)?).into_response());
+        let page = render_new(&gate, &visitor, row.code.as_deref(), true)?;
+        return Ok((StatusCode::CONFLICT, page).into_response());
     };
     if let Some(old) = &visitor.caller {
         gate.store.end_session(old.session_id, old.person.id).await?;
