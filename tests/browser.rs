@@ -138,7 +138,7 @@ async fn owner_invites_a_relative_who_joins_in_a_second_browser() {
 
     let owner = browser(&driver, &p1).await;
     join(&owner, &setup, OWNER).await;
-    assert_eq!(text_of(&owner, "#account-name").await, OWNER);
+    assert_eq!(text_of(&owner, "#home-name").await, OWNER);
 
     owner.goto(&format!("{}/admin/invites", porch.url)).await.expect("admin");
     fill(&owner, "#invite-form input[name=note]", "for Grandma").await;
@@ -153,7 +153,8 @@ async fn owner_invites_a_relative_who_joins_in_a_second_browser() {
     let page = grandma.source().await.expect("source");
     assert!(page.contains("for Grandma") && page.contains(OWNER), "join page names inviter and note");
     join(&grandma, &link, "Grandma").await;
-    assert_eq!(text_of(&grandma, "#account-name").await, "Grandma");
+    assert_eq!(text_of(&grandma, "#home-name").await, "Grandma");
+    grandma.goto(&format!("{}/account", porch.url)).await.expect("account");
     let groups = text_of(&grandma, "p.muted").await;
     assert!(groups.contains("family"), "{groups}");
 
@@ -165,7 +166,7 @@ async fn owner_invites_a_relative_who_joins_in_a_second_browser() {
     // porch's host -> one-time ticket on hello.localhost -> the app greets.
     porch.grant(OWNER, "hello:visitor");
     owner.goto(&format!("{}/", porch.url)).await.expect("home");
-    click(&owner, "ul.cards a").await;
+    click(&owner, "ul.tiles a").await;
     assert_eq!(text_of(&owner, "#greeting").await, format!("Hello, {OWNER}!"));
     let url = owner.current_url().await.expect("url");
     assert_eq!(url.host_str(), Some("hello.localhost"), "the app runs on its own origin");
@@ -206,7 +207,7 @@ async fn a_relative_uploads_to_a_shared_album_and_comments_on_a_phone() {
     let profile = TempDir::new().expect("profile");
     let phone = browser(&driver, &profile).await;
     join(&phone, &link, "Rosa").await;
-    assert_eq!(text_of(&phone, "#account-name").await, "Rosa");
+    assert_eq!(text_of(&phone, "#home-name").await, "Rosa");
     let share_url = photos(&format!("{album}/share"));
     let shared = owner.post_from(&share_url, &[("group:family", "contributor")], Some(&origin)).await;
     assert_eq!(shared.status, 303);
@@ -332,7 +333,7 @@ async fn every_page_stays_on_its_own_host_and_breaks_no_csp_rule() {
     visit(format!("{base}/join/not-a-token")).await;
     visit(format!("{base}/no/such/page")).await;
     join(&c, porch.setup_link.as_deref().expect("setup link"), OWNER).await;
-    assert_eq!(text_of(&c, "#account-name").await, OWNER);
+    assert_eq!(text_of(&c, "#home-name").await, OWNER);
     for page in
         ["/", "/account", "/admin/people", "/admin/apps", "/admin/blocks", "/admin/certificates", "/admin/invites"]
     {
@@ -404,11 +405,11 @@ async fn a_relative_who_forgot_her_password_signs_in_again_through_the_owners_li
     let (p1, p2, p3) = (TempDir::new().expect("p"), TempDir::new().expect("p"), TempDir::new().expect("p"));
     let owner = browser(&driver, &p1).await;
     join(&owner, &setup, OWNER).await;
-    assert_eq!(text_of(&owner, "#account-name").await, OWNER);
+    assert_eq!(text_of(&owner, "#home-name").await, OWNER);
     let link = porch.invite(&["--app", "photos:viewer"]);
     let old_phone = browser(&driver, &p2).await;
     join(&old_phone, &link, "Grandma").await;
-    assert_eq!(text_of(&old_phone, "#account-name").await, "Grandma");
+    assert_eq!(text_of(&old_phone, "#home-name").await, "Grandma");
 
     owner.goto(&format!("{}/admin/people", porch.url)).await.expect("people");
     let rows = owner.find_all(Locator::Css("#people > li")).await.expect("rows");
@@ -466,8 +467,9 @@ async fn a_relative_adds_her_new_phone_from_the_one_she_has() {
     let link = porch.invite(&["--app", "photos:viewer"]);
     let old_phone = browser(&driver, &p1).await;
     join(&old_phone, &link, "Grandma").await;
-    assert_eq!(text_of(&old_phone, "#account-name").await, "Grandma");
+    assert_eq!(text_of(&old_phone, "#home-name").await, "Grandma");
 
+    old_phone.goto(&format!("{}/account", porch.url)).await.expect("account");
     click(&old_phone, "#pair button[type=submit]").await;
     let pair_link = text_of(&old_phone, "#pair-link").await;
     assert!(pair_link.starts_with(&format!("{}/pair/", porch.url)), "{pair_link}");
@@ -476,6 +478,7 @@ async fn a_relative_adds_her_new_phone_from_the_one_she_has() {
 
     let new_phone = browser(&driver, &p2).await;
     new_phone.goto(&pair_link).await.expect("open link");
+    click(&new_phone, "#pair-start button").await;
     let code = text_of(&new_phone, "#pair-code").await;
     assert_eq!(code.replace(' ', "").len(), 6, "{code}");
     screenshot(&new_phone, "pair-code-on-the-new-phone").await;

@@ -56,10 +56,15 @@ async fn invite_create_join_lands_on_account_with_role_groups_and_grants() {
 
     let done = grandma.join(&link, "Grandma", "a long enough secret").await;
     assert_eq!(done.status, 303);
-    assert_eq!(done.location.as_deref(), Some("/account?welcome=1"));
-    let account = grandma.get("/account?welcome=1").await;
+    // She lands on the family's start page, not on her account (issue 24):
+    // one tile per app she was given, named as the app names itself.
+    assert_eq!(done.location.as_deref(), Some("/?welcome=1"));
+    let home = grandma.get("/?welcome=1").await;
+    assert!(home.body.contains("Welcome!") && home.body.contains("id=\"home-name\">Grandma<"), "{}", home.body);
+    assert!(home.body.contains("<strong>Photos</strong>"), "{}", home.body);
+    assert!(!home.body.contains("<strong>Hello</strong>"), "an app she was not given is not offered");
+    let account = grandma.get("/account").await;
     assert_eq!(account.status, 200);
-    assert!(account.body.contains("Welcome, Grandma"), "{}", account.body);
     assert!(account.body.contains("member"));
     assert!(account.body.contains("family"), "group carried over");
     assert!(account.body.contains("photos") && account.body.contains("viewer"), "grant carried over");
@@ -513,4 +518,36 @@ async fn sigterm_right_after_start_is_still_a_clean_shutdown() {
     let mut porch = Porch::start();
     let status = porch.stop();
     assert!(status.success(), "exit status {status}");
+}
+
+/// Issue 24: porch installs to a phone's home screen as its own app: every
+/// page names a web app manifest that opens standalone at the start page,
+/// with PNG icons of the sizes phones ask for, all served by porch itself.
+#[tokio::test]
+async fn porch_can_be_added_to_a_phones_home_screen() {
+    let porch = Porch::start();
+    let b = porch.browser();
+    let home = b.get("/").await;
+    let href = between(&home.body, "<link rel=\"manifest\" href=\"", "\"").expect("a manifest link");
+    assert_eq!(href, "/.porch/static/manifest.webmanifest");
+    let manifest = b.get(&href).await;
+    assert_eq!(manifest.status, 200);
+    let kind = manifest.headers.get("content-type").and_then(|v| v.to_str().ok());
+    assert_eq!(kind, Some("application/manifest+json"));
+    let json: serde_json::Value = serde_json::from_str(&manifest.body).expect("valid JSON");
+    assert_eq!(json["display"], "standalone");
+    assert_eq!(json["start_url"], "/");
+    let icons = json["icons"].as_array().expect("icons");
+    for size in [192u32, 512] {
+        let icon = icons
+            .iter()
+            .find(|i| i["sizes"] == format!("{size}x{size}") && i["type"] == "image/png")
+            .unwrap_or_else(|| panic!("no {size} px PNG icon"));
+        let src = icon["src"].as_str().expect("src");
+        assert!(src.starts_with("/.porch/static/"), "{src}");
+        let bytes = b.get_bytes(src).await;
+        let image = image::load_from_memory(&bytes).expect("a real PNG");
+        assert_eq!((image.width(), image.height()), (size, size));
+    }
+    assert!(icons.iter().any(|i| i["purpose"] == "maskable"), "a maskable icon for Android's shapes");
 }

@@ -199,7 +199,7 @@ pub async fn join_submit(
             {
                 jar = jar.add(device);
             }
-            Ok((jar, Redirect::to("/account?welcome=1")).into_response())
+            Ok((jar, Redirect::to("/?welcome=1")).into_response())
         }
         JoinResult::Retry(message) => {
             let page = render_join(&gate, &visitor, &invite, Some(message), form.name.trim())?;

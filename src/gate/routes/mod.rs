@@ -23,7 +23,7 @@ pub fn porch_routes(gate: Gate) -> Router<Gate> {
         .route("/signout", post(door::signout))
         .route("/join/{token}", get(door::join_page).post(door::join_submit))
         .route("/recover/{token}", get(recover::page).post(recover::submit))
-        .route("/pair/{token}", get(pair::open).post(pair::finish))
+        .route("/pair/{token}", get(pair::open).post(pair::submit))
         .route("/account", get(account::page))
         .route("/account/sessions/{id}/end", post(account::end_session))
         .route("/account/password", post(account::change_password))
@@ -60,6 +60,7 @@ pub fn porch_routes(gate: Gate) -> Router<Gate> {
 #[derive(serde::Deserialize)]
 struct HomeQuery {
     recovered: Option<String>,
+    welcome: Option<String>,
 }
 
 async fn home(
@@ -67,19 +68,27 @@ async fn home(
     visitor: Visitor,
     Query(q): Query<HomeQuery>,
 ) -> Result<Html<String>, GateError> {
+    // One tile per app the person may use, named as its manifest names it.
     let apps: Vec<_> = match &visitor.caller {
-        Some(c) => gate
-            .store
-            .grants(c.person.id)
-            .await?
-            .into_iter()
-            .map(|(id, role)| {
-                let url = format!("{}/", super::app_door::app_origin(&gate.base_url, &id));
-                context! { id, role, url }
-            })
-            .collect(),
+        Some(c) => {
+            let names: std::collections::HashMap<String, String> =
+                gate.store.apps().await?.into_iter().map(|a| (a.id, a.name)).collect();
+            gate.store
+                .grants(c.person.id)
+                .await?
+                .into_iter()
+                .filter_map(|(id, role)| {
+                    let name = names.get(&id)?.clone();
+                    let url = format!("{}/", super::app_door::app_origin(&gate.base_url, &id));
+                    let initial = name.chars().next().map(|c| c.to_uppercase().to_string()).unwrap_or_default();
+                    Some(context! { id, name, initial, role, url })
+                })
+                .collect()
+        }
         None => Vec::new(),
     };
-    let recovered = q.recovered.is_some() && visitor.caller.is_some();
-    gate.pages.render("home.html", context! { apps, recovered, ..visitor.page_context() })
+    let signed_in = visitor.caller.is_some();
+    let recovered = q.recovered.is_some() && signed_in;
+    let welcome = q.welcome.is_some() && signed_in;
+    gate.pages.render("home.html", context! { apps, recovered, welcome, ..visitor.page_context() })
 }
