@@ -126,6 +126,29 @@ pub async fn signout(
     Ok((jar.add(sessions::removal(&gate.settings)), Redirect::to("/")).into_response())
 }
 
+/// How every one-time link page (invite, recovery, pairing) starts: a try
+/// through the sign-in throttle, then the token checked by `check` (which
+/// runs only once the try is let through). A held-back try gets the 429
+/// page; a dead link fails the try and gets the dead-link page; a live one
+/// comes back with its try still open.
+pub(super) async fn live_link<'g, T>(
+    gate: &'g Gate,
+    visitor: &Visitor,
+    check: impl Future<Output = Result<Option<T>, GateError>>,
+) -> Result<Result<(T, throttle::Attempt<'g>), Response>, GateError> {
+    let attempt = match gate.throttle.begin(visitor.group(), None, false) {
+        Ok(attempt) => attempt,
+        Err(wait) => return Ok(Err(throttled(gate, visitor, wait))),
+    };
+    match check.await? {
+        Some(found) => Ok(Ok((found, attempt))),
+        None => {
+            failed(gate, visitor, attempt).await;
+            Ok(Err(dead_link(gate, visitor)?))
+        }
+    }
+}
+
 /// The one page every dead link gets, whatever the reason.
 pub(super) fn dead_link(gate: &Gate, visitor: &Visitor) -> Result<Response, GateError> {
     let html = gate.pages.render("join_dead.html", visitor.page_context())?;
@@ -137,14 +160,11 @@ pub async fn join_page(
     visitor: Visitor,
     Path(token): Path<String>,
 ) -> Result<Response, GateError> {
-    let attempt = match gate.throttle.begin(visitor.group(), None, false) {
-        Ok(attempt) => attempt,
-        Err(wait) => return Ok(throttled(&gate, &visitor, wait)),
-    };
-    let Some(invite) = invites::check(&gate.store, &token, visitor.ip_text()).await? else {
-        failed(&gate, &visitor, attempt).await;
-        return dead_link(&gate, &visitor);
-    };
+    let (invite, _attempt) =
+        match live_link(&gate, &visitor, invites::check(&gate.store, &token, visitor.ip_text())).await? {
+            Ok(found) => found,
+            Err(page) => return Ok(page),
+        };
     render_join(&gate, &visitor, &invite, None, "").map(IntoResponse::into_response)
 }
 
@@ -175,14 +195,11 @@ pub async fn join_submit(
     Path(token): Path<String>,
     Form(form): Form<JoinForm>,
 ) -> Result<Response, GateError> {
-    let attempt = match gate.throttle.begin(visitor.group(), None, false) {
-        Ok(attempt) => attempt,
-        Err(wait) => return Ok(throttled(&gate, &visitor, wait)),
-    };
-    let Some(invite) = invites::check(&gate.store, &token, visitor.ip_text()).await? else {
-        failed(&gate, &visitor, attempt).await;
-        return dead_link(&gate, &visitor);
-    };
+    let (invite, _attempt) =
+        match live_link(&gate, &visitor, invites::check(&gate.store, &token, visitor.ip_text())).await? {
+            Ok(found) => found,
+            Err(page) => return Ok(page),
+        };
     let result = match form.check(gate.settings.passwords.min_length) {
         Ok(name) => invites::join(&gate.store, &invite, name, &form.password, visitor.ip_text()).await?,
         Err(message) => JoinResult::Retry(message),

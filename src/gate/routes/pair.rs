@@ -12,7 +12,7 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum_extra::extract::cookie::CookieJar;
 use minijinja::context;
 
-use super::door::{CsrfOnly, dead_link, failed, throttled};
+use super::door::{CsrfOnly, dead_link, failed, live_link};
 use crate::gate::Gate;
 use crate::gate::error::GateError;
 use crate::gate::pairing::{self, Opened};
@@ -84,14 +84,11 @@ pub async fn open(
     jar: CookieJar,
     Path(token): Path<String>,
 ) -> Result<Response, GateError> {
-    let attempt = match gate.throttle.begin(visitor.group(), None, false) {
-        Ok(attempt) => attempt,
-        Err(wait) => return Ok(throttled(&gate, &visitor, wait)),
-    };
-    let Some(row) = pairing::check(&gate.store, &token, visitor.ip_text()).await? else {
-        failed(&gate, &visitor, attempt).await;
-        return dead_link(&gate, &visitor);
-    };
+    let (row, attempt) =
+        match live_link(&gate, &visitor, pairing::check(&gate.store, &token, visitor.ip_text())).await? {
+            Ok(found) => found,
+            Err(page) => return Ok(page),
+        };
     match (&row.claim_hash, pairing::holds_claim(&gate.settings, &jar, &row)) {
         (None, _) => Ok(render_new(&gate, &visitor, None, false)?.into_response()),
         (Some(_), true) => Ok(render_new(&gate, &visitor, row.code.as_deref(), false)?.into_response()),
@@ -110,14 +107,11 @@ pub async fn submit(
     jar: CookieJar,
     Path(token): Path<String>,
 ) -> Result<Response, GateError> {
-    let attempt = match gate.throttle.begin(visitor.group(), None, false) {
-        Ok(attempt) => attempt,
-        Err(wait) => return Ok(throttled(&gate, &visitor, wait)),
-    };
-    let Some(row) = pairing::check(&gate.store, &token, visitor.ip_text()).await? else {
-        failed(&gate, &visitor, attempt).await;
-        return dead_link(&gate, &visitor);
-    };
+    let (row, attempt) =
+        match live_link(&gate, &visitor, pairing::check(&gate.store, &token, visitor.ip_text())).await? {
+            Ok(found) => found,
+            Err(page) => return Ok(page),
+        };
     if row.claim_hash.is_none() {
         return match pairing::open(&gate.store, &gate.settings, &jar, &row, &visitor.user_agent).await? {
             Opened::Claimed { cookie, code } => {

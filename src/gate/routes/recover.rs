@@ -11,7 +11,7 @@ use axum_extra::extract::cookie::CookieJar;
 use minijinja::context;
 use serde::Deserialize;
 
-use super::door::{dead_link, failed, throttled};
+use super::door::{dead_link, live_link};
 use crate::gate::Gate;
 use crate::gate::error::GateError;
 use crate::gate::recovery::{self, Recovered};
@@ -24,14 +24,11 @@ pub async fn page(
     visitor: Visitor,
     Path(token): Path<String>,
 ) -> Result<Response, GateError> {
-    let attempt = match gate.throttle.begin(visitor.group(), None, false) {
-        Ok(attempt) => attempt,
-        Err(wait) => return Ok(throttled(&gate, &visitor, wait)),
-    };
-    let Some(link) = recovery::check(&gate.store, &token, visitor.ip_text()).await? else {
-        failed(&gate, &visitor, attempt).await;
-        return dead_link(&gate, &visitor);
-    };
+    let (link, _attempt) =
+        match live_link(&gate, &visitor, recovery::check(&gate.store, &token, visitor.ip_text())).await? {
+            Ok(found) => found,
+            Err(page) => return Ok(page),
+        };
     render(&gate, &visitor, &link, None, true).map(IntoResponse::into_response)
 }
 
@@ -69,14 +66,11 @@ pub async fn submit(
     Path(token): Path<String>,
     Form(form): Form<RecoverForm>,
 ) -> Result<Response, GateError> {
-    let attempt = match gate.throttle.begin(visitor.group(), None, false) {
-        Ok(attempt) => attempt,
-        Err(wait) => return Ok(throttled(&gate, &visitor, wait)),
-    };
-    let Some(link) = recovery::check(&gate.store, &token, visitor.ip_text()).await? else {
-        failed(&gate, &visitor, attempt).await;
-        return dead_link(&gate, &visitor);
-    };
+    let (link, _attempt) =
+        match live_link(&gate, &visitor, recovery::check(&gate.store, &token, visitor.ip_text())).await? {
+            Ok(found) => found,
+            Err(page) => return Ok(page),
+        };
     let sign_out_others = form.sign_out_others.is_some();
     let min_length = gate.settings.passwords.min_length;
     let result = recovery::complete(
