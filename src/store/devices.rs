@@ -74,10 +74,9 @@ impl Store {
     /// transaction; returns how many sessions ended.
     pub async fn sign_out_everywhere(&self, person_id: i64) -> Result<u64> {
         let mut tx = self.pool().begin().await?;
-        let ended = sqlx::query("DELETE FROM sessions WHERE person_id = ?").bind(person_id).execute(&mut *tx).await?;
-        sqlx::query("DELETE FROM devices WHERE person_id = ?").bind(person_id).execute(&mut *tx).await?;
+        let ended = end_everything(&mut tx, person_id).await?;
         tx.commit().await?;
-        Ok(ended.rows_affected())
+        Ok(ended)
     }
 
     /// Ends every session of a person but one (after a password change).
@@ -95,6 +94,14 @@ impl Store {
         let done = sqlx::query("DELETE FROM devices WHERE last_used_at < ?").bind(before).execute(self.pool()).await?;
         Ok(done.rows_affected())
     }
+}
+
+/// Ends every session and forgets every device of a person, inside the
+/// caller's transaction; returns how many sessions ended.
+pub(super) async fn end_everything(conn: &mut sqlx::SqliteConnection, person_id: i64) -> Result<u64> {
+    let ended = sqlx::query("DELETE FROM sessions WHERE person_id = ?").bind(person_id).execute(&mut *conn).await?;
+    sqlx::query("DELETE FROM devices WHERE person_id = ?").bind(person_id).execute(&mut *conn).await?;
+    Ok(ended.rows_affected())
 }
 
 #[cfg(test)]

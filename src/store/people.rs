@@ -115,16 +115,8 @@ impl Store {
     }
 
     pub async fn set_password(&self, person_id: i64, phc: &str) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO credentials (person_id, kind, secret, created_at) VALUES (?, 'password', ?, ?) \
-             ON CONFLICT(person_id) WHERE kind = 'password' DO UPDATE SET secret = excluded.secret, created_at = excluded.created_at",
-        )
-        .bind(person_id)
-        .bind(phc)
-        .bind(now())
-        .execute(self.pool())
-        .await?;
-        Ok(())
+        let mut conn = self.pool().acquire().await?;
+        write_password(&mut conn, person_id, phc, now()).await
     }
 
     /// Sets a person's role, unless that would leave no owner who can sign
@@ -212,5 +204,25 @@ pub(crate) async fn add_groups(
         .execute(&mut **tx)
         .await?;
     }
+    Ok(())
+}
+
+/// Sets (or replaces) a person's password credential; shared by a password
+/// change and a recovery link's transaction.
+pub(super) async fn write_password(
+    conn: &mut sqlx::SqliteConnection,
+    person_id: i64,
+    phc: &str,
+    at: i64,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO credentials (person_id, kind, secret, created_at) VALUES (?, 'password', ?, ?) \
+         ON CONFLICT(person_id) WHERE kind = 'password' DO UPDATE SET secret = excluded.secret, created_at = excluded.created_at",
+    )
+    .bind(person_id)
+    .bind(phc)
+    .bind(at)
+    .execute(conn)
+    .await?;
     Ok(())
 }

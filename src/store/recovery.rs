@@ -98,24 +98,8 @@ impl Store {
         if used.rows_affected() != 1 {
             return Ok(None);
         }
-        sqlx::query(
-            "INSERT INTO credentials (person_id, kind, secret, created_at) VALUES (?, 'password', ?, ?) \
-             ON CONFLICT(person_id) WHERE kind = 'password' DO UPDATE SET secret = excluded.secret, created_at = excluded.created_at",
-        )
-        .bind(person_id)
-        .bind(phc)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-        let mut ended = 0;
-        if sign_out_others {
-            ended = sqlx::query("DELETE FROM sessions WHERE person_id = ?")
-                .bind(person_id)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-            sqlx::query("DELETE FROM devices WHERE person_id = ?").bind(person_id).execute(&mut *tx).await?;
-        }
+        super::people::write_password(&mut tx, person_id, phc, now).await?;
+        let ended = if sign_out_others { super::devices::end_everything(&mut tx, person_id).await? } else { 0 };
         tx.commit().await?;
         Ok(Some(ended))
     }
