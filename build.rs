@@ -1,12 +1,20 @@
-//! Builds the apps in `plugins/` for `wasm32-wasip2` and embeds the bundled
-//! ones in the binary. Test apps are laid out as installable folders
-//! (`app.toml` + component) whose location reaches the tests through the
+//! Builds the apps in `plugins/` for `wasm32-wasip2`, packs each as a
+//! signed `.porchapp` with porch's build key, and embeds the bundled ones in
+//! the binary. Every app is also laid out as a folder (`app.toml` +
+//! component); both reach the tests and benches through the
 //! `TEST_APPS_DIR` environment variable.
+//!
+//! The build key is the key file `PORCH_BUILD_KEY` names (a release build's
+//! own), else one made once for this checkout at `target/porch-build.key`.
 
 use std::env;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+
+#[allow(dead_code)]
+#[path = "src/apps/package/format.rs"]
+mod format;
 
 /// Apps embedded in the binary and installed on first start.
 const BUNDLED: &[&str] = &["hello", "photos"];
@@ -34,6 +42,8 @@ fn main() {
         Some(dir) => PathBuf::from(dir),
         None => build_plugins(&plugins, &out),
     };
+    let key = build_key(&out);
+    println!("cargo:rustc-env=BUNDLED_APPS_PUBLISHER={}", hex::encode(key.verifying_key().as_bytes()));
     let apps_out = out.join("apps");
     let mut bundled = String::from("pub const BUNDLED: &[Bundled] = &[\n");
     for (name, folder) in APPS {
@@ -43,12 +53,17 @@ fn main() {
         std::fs::copy(built.join(format!("{name}.wasm")), &wasm).expect("copy component");
         let manifest = plugins.join(folder).join("app.toml");
         std::fs::copy(&manifest, dest.join("app.toml")).expect("copy manifest");
+        let files = vec![
+            ("app.toml".to_owned(), std::fs::read(&manifest).expect("read manifest")),
+            (format!("{name}.wasm"), std::fs::read(&wasm).expect("read component")),
+        ];
+        let package = apps_out.join(format!("{name}.porchapp"));
+        std::fs::write(&package, format::write(&key, &files).expect("pack")).expect("write package");
         if BUNDLED.contains(name) {
             writeln!(
                 bundled,
-                "    Bundled {{ id: {name:?}, manifest: include_str!({:?}), component: include_bytes!({:?}) }},",
-                manifest.display().to_string(),
-                wasm.display().to_string()
+                "    Bundled {{ id: {name:?}, package: include_bytes!({:?}) }},",
+                package.display().to_string()
             )
             .expect("write");
         }
@@ -56,6 +71,40 @@ fn main() {
     bundled.push_str("];\n");
     std::fs::write(out.join("bundled.rs"), bundled).expect("bundled.rs");
     println!("cargo:rustc-env=TEST_APPS_DIR={}", apps_out.display());
+}
+
+/// The key the apps are signed with: `PORCH_BUILD_KEY`'s file, else this
+/// checkout's own, made on first use beside the build's target folder.
+fn build_key(out: &Path) -> ed25519_dalek::SigningKey {
+    println!("cargo:rerun-if-env-changed=PORCH_BUILD_KEY");
+    let path = match env::var_os("PORCH_BUILD_KEY") {
+        Some(path) => PathBuf::from(path),
+        None => {
+            let target = out.ancestors().nth(4).unwrap_or(out);
+            let path = target.join("porch-build.key");
+            if !path.exists() {
+                let mut seed = [0u8; 32];
+                use std::io::Read as _;
+                std::fs::File::open("/dev/urandom")
+                    .and_then(|mut f| f.read_exact(&mut seed))
+                    .expect("read /dev/urandom for a build key");
+                use std::io::Write as _;
+                use std::os::unix::fs::OpenOptionsExt as _;
+                std::fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .mode(0o600)
+                    .open(&path)
+                    .and_then(|mut f| f.write_all(format::key_file(&seed).as_bytes()))
+                    .expect("write the build key");
+            }
+            path
+        }
+    };
+    println!("cargo:rerun-if-changed={}", path.display());
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read the build key {}: {e}", path.display()));
+    format::parse_key_file(&text)
+        .unwrap_or_else(|| panic!("{} is not a porch publisher key (make one with `porch app keygen`)", path.display()))
 }
 
 /// Re-run when anything the apps are built from changes.

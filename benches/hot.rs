@@ -86,7 +86,7 @@ fn budget(c: &mut Criterion) {
 fn instance(c: &mut Criterion) {
     let rt = runtime();
     let dir = tempfile::TempDir::new().expect("temp");
-    let bare = Path::new(env!("TEST_APPS_DIR")).join("bare");
+    let bare = Path::new(env!("TEST_APPS_DIR")).join("bare.porchapp");
     let (store, app) = rt.block_on(async {
         let store = porch::store::Store::open(dir.path()).await.expect("store");
         let apps = porch::apps::Apps::open(
@@ -97,7 +97,8 @@ fn instance(c: &mut Criterion) {
             0,
         )
         .expect("apps");
-        apps.install_path(&bare, None, porch::store::audit::Actor::System).await.expect("install bare");
+        let package = porch::apps::Package::read(&bare, u64::MAX).expect("bare package");
+        apps.install_package(&package, porch::store::audit::Actor::System).await.expect("install bare");
         let app = apps.resolve("bare").await.expect("resolve").expect("bare installed");
         (store, app)
     });
@@ -108,7 +109,7 @@ fn instance(c: &mut Criterion) {
                 .header("host", "bare.localhost")
                 .body(Body::empty())
                 .expect("request");
-            let response = app.serve(request, false, 1).await.expect("served");
+            let response = app.serve(request, false, 1).await.0.expect("served");
             let body = response.into_body().collect().await.expect("body").to_bytes();
             assert_eq!(&body[..], b"Hello, world!\n");
         })

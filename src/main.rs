@@ -7,12 +7,12 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
+use app_cli::AppCommand;
 use clap::{Args, Parser, Subcommand};
-use porch::apps::Apps;
 use porch::common::clock::now;
 use porch::config::{self, Overrides, Settings};
 use porch::gate::invites::{self, InviteRequest};
-use porch::gate::{grants, people, recovery};
+use porch::gate::{people, recovery};
 use porch::store::audit::Actor;
 use porch::store::{Role, Store};
 
@@ -21,6 +21,8 @@ use porch::store::{Role, Store};
 /// fifth of porch's CPU time serving a static file over TLS (perf); with
 /// mimalloc they are a few percent. It also hands a finished thread's memory
 /// back to the system (BENCHMARKS.md).
+mod app_cli;
+
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -173,33 +175,6 @@ enum InviteCommand {
 }
 
 #[derive(Subcommand)]
-enum AppCommand {
-    /// Install an app from a folder with app.toml and its component. An id
-    /// already in use here (an installed app, or a removed app's kept data)
-    /// is refused unless --replace names it.
-    Install {
-        path: PathBuf,
-        /// Let this package replace the app (or kept data) with this id, and
-        /// have its data, grants and address: for a new version of it.
-        #[arg(long, value_name = "ID")]
-        replace: Option<String>,
-    },
-    /// List installed apps.
-    List,
-    /// Remove an app. Its data is kept (reinstalling brings it back) unless --purge.
-    Remove {
-        id: String,
-        /// Also delete the app's kv data and blobs.
-        #[arg(long)]
-        purge: bool,
-    },
-    /// Give a person (id or name) a role in an app: APP:ROLE.
-    Grant { person: String, grant: String },
-    /// Take an app away from a person.
-    Revoke { person: String, app: String },
-}
-
-#[derive(Subcommand)]
 enum UserCommand {
     /// List everyone.
     List,
@@ -306,7 +281,10 @@ async fn run(cli: Cli, settings: Settings) -> Result<()> {
         Command::Init => with_store(&settings, async |store| init(store, &settings, cli.config).await).await,
         Command::Invite(cmd) => with_store(&settings, async |store| invite(store, &settings, cmd).await).await,
         Command::User(cmd) => with_store(&settings, async |store| user(store, &settings, cmd).await).await,
-        Command::App(cmd) => with_store(&settings, async |store| app(store, &settings, cmd).await).await,
+        Command::App(cmd) if !cmd.needs_store() => app_cli::without_store(&settings, cmd),
+        Command::App(cmd) => {
+            with_store(&settings, async |store| app_cli::with_store(store, &settings, cmd).await).await
+        }
         Command::Audit { limit } => with_store(&settings, async |store| audit(store, limit).await).await,
     }
 }
@@ -549,86 +527,6 @@ async fn user(store: &Store, settings: &Settings, cmd: UserCommand) -> Result<()
                 println!("{}", code.render::<qrcode::render::unicode::Dense1x2>().quiet_zone(true).build());
             }
             println!("{}", created.link);
-        }
-    }
-    Ok(())
-}
-
-async fn app(store: &Store, settings: &Settings, cmd: AppCommand) -> Result<()> {
-    match cmd {
-        AppCommand::Install { path, replace } => {
-            let apps = Apps::open(
-                store.clone(),
-                &settings.data_dir,
-                &settings.apps,
-                &settings.media,
-                settings.store.min_free,
-            )?;
-            let m = apps.install_path(&path, replace.as_deref(), Actor::Console).await?;
-            let base = base_url(store, settings).await?;
-            println!("Installed {} {} as \"{}\" with roles {}.", m.name, m.version, m.id, m.roles.join(", "));
-            println!(
-                "Grant it with `porch app grant PERSON {}:{}`; it lives at {}",
-                m.id,
-                m.roles[0],
-                porch::gate::app_origin(&base, &m.id)
-            );
-        }
-        AppCommand::List => {
-            println!("{:<16} {:<20} {:<10} {:<8} {:<13} ROLES", "ID", "NAME", "VERSION", "BUNDLED", "COMPONENT");
-            for a in store.apps().await? {
-                let roles = porch::apps::Manifest::parse(&a.manifest).map(|m| m.roles.join(", ")).unwrap_or_default();
-                let bundled = if a.bundled { "yes" } else { "no" };
-                println!(
-                    "{:<16} {:<20} {:<10} {:<8} {:<13} {}",
-                    a.id,
-                    a.name,
-                    a.version,
-                    bundled,
-                    &a.component_sha256[..12],
-                    roles
-                );
-            }
-        }
-        AppCommand::Remove { id, purge } => {
-            let apps = Apps::open(
-                store.clone(),
-                &settings.data_dir,
-                &settings.apps,
-                &settings.media,
-                settings.store.min_free,
-            )?;
-            // Only the process holding the data folder's lock removes blob
-            // files; while porch serves, it removes them itself.
-            let (files, _lock) = match porch::store::DataLock::acquire(&settings.data_dir) {
-                Ok(lock) => (porch::apps::FileRemoval::Here, Some(lock)),
-                Err(porch::store::StoreError::InUse { .. }) => (porch::apps::FileRemoval::LeaveToServer, None),
-                Err(e) => return Err(e.into()),
-            };
-            if !apps.remove(&id, purge, files, Actor::Console).await? {
-                bail!("no app \"{id}\" is installed; `porch app list` shows them");
-            }
-            let kept = match (purge, files) {
-                (false, _) => "its data is kept; reinstalling brings it back",
-                (true, porch::apps::FileRemoval::Here) => "its data was deleted",
-                (true, porch::apps::FileRemoval::LeaveToServer) => {
-                    "its data was deleted; the running porch removes its files within the hour"
-                }
-            };
-            println!("Removed {id}; {kept}.");
-        }
-        AppCommand::Grant { person, grant } => {
-            let p = people::find(store, &person).await?;
-            let (app_id, role) = invites::parse_grant(&grant)?;
-            grants::grant(store, &p, &app_id, &role, Actor::Console).await?;
-            println!("{} can now use {app_id} as {role}.", p.display_name);
-        }
-        AppCommand::Revoke { person, app } => {
-            let p = people::find(store, &person).await?;
-            if !grants::revoke(store, &p, &app, Actor::Console).await? {
-                bail!("{} has no grant for {app}", p.display_name);
-            }
-            println!("{} can no longer use {app}.", p.display_name);
         }
     }
     Ok(())

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use crate::util::{Browser, OWNER, PASSWORD, Porch, test_app};
+use crate::util::{Browser, OWNER, PASSWORD, Porch};
 
 /// Starts porch with an owner who may use `grants` (APP:ROLE).
 async fn porch_with_owner(grants: &[&str]) -> (Porch, Browser) {
@@ -36,7 +36,7 @@ async fn bundled_hello_greets_the_signed_in_person_and_counts_visits() {
     // And the home page links to it.
     assert!(crate::util::unescape(&owner.get("/").await.body).contains(&owner.app_url("hello", "/")));
     let list = porch.cli(&["app", "list"]).stdout;
-    assert!(list.lines().any(|l| l.starts_with("hello") && l.contains("yes")), "bundled: {list}");
+    assert!(list.lines().any(|l| l.starts_with("hello") && l.contains("porch's build key")), "bundled: {list}");
 }
 
 #[tokio::test]
@@ -143,15 +143,11 @@ async fn install_list_remove_and_reinstall_keep_or_purge_data() {
     assert!(gone.body.contains("no app called"), "{}", gone.body);
     assert!(!porch.cli(&["app", "list"]).stdout.contains("hello"));
 
-    // Installing a package with that id again is refused while its data
-    // is kept (review finding M8)...
-    let refused = porch.install("hello");
-    assert!(!refused.success && refused.stderr.contains("--replace hello"), "{}", refused.stderr);
-    // ...and the explicit step brings it back (grants went with the app),
-    // with its data.
-    let hello = crate::util::test_app("hello");
-    let out = porch.cli(&["app", "install", hello.to_str().expect("path"), "--replace", "hello"]);
+    // The same publisher's package brings it back with its data (grants
+    // went with the app).
+    let out = porch.install("hello");
     assert!(out.success, "{}", out.stderr);
+    assert!(out.stdout.contains("brings Hello back"), "{}", out.stdout);
     assert!(out.stdout.contains("hello.localhost"), "{}", out.stdout);
     porch.grant(OWNER, "hello:visitor");
     let again = owner.follow(&owner.app_url("hello", "/")).await;
@@ -170,16 +166,6 @@ async fn install_list_remove_and_reinstall_keep_or_purge_data() {
     assert!(!bad_role.success && bad_role.stderr.contains("its roles are: visitor"), "{}", bad_role.stderr);
 }
 
-/// Copies a test app into a temp folder with its manifest changed.
-fn variant(porch: &Porch, name: &str, manifest: &str) -> std::path::PathBuf {
-    let dir = porch.dir().join(format!("variant-{name}"));
-    std::fs::create_dir_all(&dir).expect("dir");
-    let wasm = format!("{name}.wasm");
-    std::fs::copy(test_app(name).join(&wasm), dir.join(&wasm)).expect("copy");
-    std::fs::write(dir.join("app.toml"), manifest).expect("manifest");
-    dir
-}
-
 #[tokio::test]
 async fn bad_apps_are_refused_at_install_with_the_reason() {
     let porch = Porch::start();
@@ -188,27 +174,33 @@ async fn bad_apps_are_refused_at_install_with_the_reason() {
     assert!(snoop.stderr.contains("wasi:filesystem") || snoop.stderr.contains("wasi:sockets"), "{}", snoop.stderr);
     assert!(snoop.stderr.contains("no filesystem, no network"), "{}", snoop.stderr);
 
-    let undeclared =
-        variant(&porch, "hostile", "id = \"hostile\"\nname = \"H\"\nversion = \"1\"\nroles = [\"victim\"]\n");
-    let out = porch.cli(&["app", "install", undeclared.to_str().expect("path")]);
+    let key = porch.author_key("author");
+    let undeclared = porch.app_variant(
+        "hostile",
+        "undeclared",
+        "id = \"hostile\"\nname = \"H\"\nversion = \"1.0.0\"\nroles = [\"victim\"]\n",
+    );
+    let out = porch.install_package(&porch.pack(&undeclared, &key));
     assert!(!out.success);
     assert!(out.stderr.contains("porch:app/kv") && out.stderr.contains("does not declare"), "{}", out.stderr);
 
-    let broken = variant(
-        &porch,
+    // A manifest that asks for too much is refused when packed, and a
+    // package made some other way is refused when installed.
+    let broken = porch.app_variant(
         "echo",
-        "id = \"echo\"\nname = \"Echo\"\nversion = \"1\"\nroles = [\"viewer\"]\n[limits]\nmemory = \"9GiB\"\n",
+        "broken",
+        "id = \"echo\"\nname = \"Echo\"\nversion = \"1.0.0\"\nroles = [\"viewer\"]\n[limits]\nmemory = \"9GiB\"\n",
     );
-    let out = porch.cli(&["app", "install", broken.to_str().expect("path")]);
+    let out = porch.cli(&["app", "pack", broken.to_str().expect("path"), "--key", key.to_str().expect("path")]);
     assert!(!out.success);
     assert!(out.stderr.contains("limits.memory") && out.stderr.contains("9GiB"), "{}", out.stderr);
 
     let garbage = porch.dir().join("garbage");
     std::fs::create_dir_all(&garbage).expect("dir");
-    std::fs::write(garbage.join("app.toml"), "id = \"broken\"\nname = \"B\"\nversion = \"1\"\nroles = [\"x\"]\n")
+    std::fs::write(garbage.join("app.toml"), "id = \"broken\"\nname = \"B\"\nversion = \"1.0.0\"\nroles = [\"x\"]\n")
         .expect("w");
     std::fs::write(garbage.join("broken.wasm"), b"\0asm not really").expect("w");
-    let out = porch.cli(&["app", "install", garbage.to_str().expect("path")]);
+    let out = porch.install_package(&porch.pack(&garbage, &key));
     assert!(!out.success);
     assert!(out.stderr.contains("not a valid WebAssembly component"), "{}", out.stderr);
     assert!(!porch.cli(&["app", "list"]).stdout.contains("snoop"), "nothing refused was installed");

@@ -330,40 +330,40 @@ async fn m8_an_install_cannot_take_over_an_app_by_naming_its_id() {
     let owner = porch.owner().await;
     crate::photos::enter(&owner).await;
     let album = crate::photos::new_album(&owner, "Family").await;
-    // An unrelated package that says it is "photos".
-    let dir = porch.dir().join("recipes");
-    std::fs::create_dir_all(&dir).expect("dir");
-    let hello = test_app("hello");
-    let manifest = std::fs::read_to_string(hello.join("app.toml")).expect("manifest");
+    // An unrelated package, from another publisher, that says it is "photos".
+    let manifest = std::fs::read_to_string(test_app("hello").join("app.toml")).expect("manifest");
     let manifest: String = manifest
         .lines()
         .map(|l| match l.split('=').next().map(str::trim) {
             Some("id") => "id = \"photos\"".to_owned(),
             Some("name") => "name = \"Recipes\"".to_owned(),
+            Some("version") => "version = \"9.0.0\"".to_owned(),
             _ => l.to_owned(),
         })
         .collect::<Vec<_>>()
         .join("\n");
-    std::fs::write(dir.join("app.toml"), manifest).expect("write");
-    for entry in std::fs::read_dir(&hello).expect("hello").map_while(Result::ok) {
-        if entry.path().extension().is_some_and(|e| e == "wasm") {
-            std::fs::copy(entry.path(), dir.join(entry.file_name())).expect("copy");
-        }
-    }
-    let path = dir.to_str().expect("path");
-    let out = porch.cli(&["app", "install", path]);
+    let dir = porch.app_variant("hello", "recipes", &manifest);
+    let stranger = porch.author_key("stranger");
+    let package = porch.pack(&dir, &stranger);
+    let out = porch.install_package(&package);
     assert!(!out.success, "{}", out.stdout);
     assert!(out.stderr.contains("Photos") && out.stderr.contains("Recipes"), "names both: {}", out.stderr);
-    assert!(out.stderr.contains("--replace photos"), "{}", out.stderr);
+    assert!(out.stderr.contains("another publisher"), "{}", out.stderr);
+    assert!(out.stderr.contains("porch app replace photos"), "{}", out.stderr);
     let list = porch.cli(&["app", "list"]).stdout;
     assert!(list.lines().any(|l| l.starts_with("photos") && l.contains("Photos")), "{list}");
     let still = owner.get(&crate::photos::app(&owner, &format!("/a/{album}"))).await;
     assert_eq!(still.status, 200, "Photos still serves its album");
-    // A --replace that names another id changes nothing either.
-    let wrong = porch.cli(&["app", "install", path, "--replace", "hello"]);
+    assert!(porch.audit().contains("app.install_refused"));
+    // A replace that names another id changes nothing either.
+    let path = package.to_str().expect("path");
+    let wrong = porch.cli(&["app", "replace", "hello", path, "--keep-data", "--yes"]);
     assert!(!wrong.success && wrong.stderr.contains("this package's id is \"photos\""), "{}", wrong.stderr);
+    // Replace must say what becomes of the old app's data.
+    let unsaid = porch.cli(&["app", "replace", "photos", path, "--yes"]);
+    assert!(!unsaid.success && unsaid.stderr.contains("--keep-data"), "{}", unsaid.stderr);
     // Only the explicit, named step replaces it, and the audit log says so.
-    let replaced = porch.cli(&["app", "install", path, "--replace", "photos"]);
+    let replaced = porch.cli(&["app", "replace", "photos", path, "--keep-data", "--yes"]);
     assert!(replaced.success, "{}", replaced.stderr);
     assert!(porch.audit().contains("app.replaced"));
 }

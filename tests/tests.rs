@@ -9,6 +9,7 @@ mod durability;
 mod identity;
 mod limits;
 mod media;
+mod packages;
 mod pairing;
 mod photos;
 mod recovery;

@@ -196,10 +196,53 @@ impl Porch {
         assert!(out.success, "grant failed: {}", out.stderr);
     }
 
-    /// `porch app install` of a test app built from plugins/test-apps.
+    /// `porch app install --yes` of a test app built from plugins/test-apps
+    /// (packed and signed with porch's build key by build.rs).
     pub fn install(&self, name: &str) -> CliOutput {
-        let path = test_app(name);
-        self.cli(&["app", "install", path.to_str().expect("utf-8 path")])
+        self.install_package(&test_package(name))
+    }
+
+    /// `porch app install --yes PACKAGE`.
+    pub fn install_package(&self, package: &Path) -> CliOutput {
+        self.cli(&["app", "install", package.to_str().expect("utf-8 path"), "--yes"])
+    }
+
+    /// A new publisher key in this porch's temp folder, as an author makes
+    /// one (`porch app keygen`).
+    pub fn author_key(&self, name: &str) -> PathBuf {
+        let key = self.dir().join(format!("{name}.key"));
+        let out = self.cli(&["app", "keygen", "--out", key.to_str().expect("utf-8 path")]);
+        assert!(out.success, "keygen failed: {}", out.stderr);
+        key
+    }
+
+    /// `porch app pack DIR --key KEY` into this porch's temp folder; the
+    /// package's path.
+    pub fn pack(&self, dir: &Path, key: &Path) -> PathBuf {
+        let out = self.cli(&[
+            "app",
+            "pack",
+            dir.to_str().expect("utf-8 path"),
+            "--key",
+            key.to_str().expect("utf-8 path"),
+            "--out",
+            self.dir().to_str().expect("utf-8 path"),
+        ]);
+        assert!(out.success, "pack failed: {}", out.stderr);
+        let name = out.stdout.split_whitespace().nth(1).expect("packed path").trim_end_matches(',');
+        PathBuf::from(name)
+    }
+
+    /// A copy of test app `name`'s folder with its manifest replaced, in
+    /// this porch's temp folder, ready to pack.
+    pub fn app_variant(&self, name: &str, folder: &str, manifest: &str) -> PathBuf {
+        let dir = self.dir().join(format!("variant-{folder}"));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let wasm = format!("{name}.wasm");
+        let into = manifest.lines().find_map(|l| l.strip_prefix("component = ")).map(|c| c.trim_matches('"'));
+        std::fs::copy(test_app(name).join(&wasm), dir.join(into.unwrap_or(&wasm))).expect("copy");
+        std::fs::write(dir.join("app.toml"), manifest).expect("manifest");
+        dir
     }
 
     /// Installs the test app `app`, gives the owner `role` in it and opens it
@@ -337,7 +380,7 @@ pub const DESKTOP: &str =
 
 /// App hosts tests visit. Browsers resolve `*.localhost` to loopback by
 /// themselves; reqwest asks the system resolver, so these are pinned.
-pub const APP_HOSTS: &[&str] = &["hello", "echo", "hostile", "snoop", "broken", "nope", "photos"];
+pub const APP_HOSTS: &[&str] = &["hello", "echo", "hostile", "snoop", "broken", "nope", "photos", "notes", "flaky"];
 
 impl Browser {
     pub fn new(base: &str, user_agent: &str) -> Browser {
@@ -511,6 +554,36 @@ impl Browser {
         read(req.send().await.expect("POST")).await
     }
 
+    /// Posts `fields` and then one file as `multipart/form-data` from
+    /// porch's own origin, as a browser's file form does.
+    pub async fn post_file(&self, path: &str, fields: &[(&str, &str)], file: (&str, &str, &[u8])) -> Page {
+        let boundary = "porch-test-boundary-7d3f9a";
+        let mut body = Vec::new();
+        for (name, value) in fields {
+            body.extend_from_slice(
+                format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n")
+                    .as_bytes(),
+            );
+        }
+        let (name, filename, bytes) = file;
+        body.extend_from_slice(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"; filename=\"{filename}\"\r\n\
+                 Content-Type: application/octet-stream\r\n\r\n"
+            )
+            .as_bytes(),
+        );
+        body.extend_from_slice(bytes);
+        body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+        let req = self
+            .client
+            .post(self.url(path))
+            .header("content-type", format!("multipart/form-data; boundary={boundary}"))
+            .header("origin", &self.base)
+            .body(body);
+        read(req.send().await.expect("POST")).await
+    }
+
     /// Fetches `page` for its CSRF token and posts `form` (plus the token) to `action`.
     pub async fn submit(&self, page: &str, action: &str, form: &[(&str, &str)]) -> Page {
         let token = self.get(page).await.csrf();
@@ -550,6 +623,11 @@ async fn read(response: reqwest::Response) -> Page {
 /// An installable folder (app.toml + component) built by build.rs.
 pub fn test_app(name: &str) -> PathBuf {
     Path::new(env!("TEST_APPS_DIR")).join(name)
+}
+
+/// The signed package build.rs made of test app `name`.
+pub fn test_package(name: &str) -> PathBuf {
+    Path::new(env!("TEST_APPS_DIR")).join(format!("{name}.porchapp"))
 }
 
 /// Path of `../shared/fixtures` when present (CI always has it).
@@ -592,5 +670,42 @@ pub fn free_port() -> u16 {
     match std::net::UdpSocket::bind(("127.0.0.1", port)) {
         Ok(_) => port,
         Err(_) => free_port(),
+    }
+}
+
+/// A real static web server (Python's `http.server`) over a folder, on a
+/// loopback port, killed when dropped: what serves an app catalogue.
+pub struct WebFolder {
+    child: Child,
+    pub url: String,
+}
+
+impl WebFolder {
+    /// None (after a loud note) when python3 is missing outside CI.
+    pub fn serve(dir: &Path) -> Option<WebFolder> {
+        if !have_tool("python3", "python3") {
+            return None;
+        }
+        let port = free_port();
+        let child = Command::new("python3")
+            .args(["-m", "http.server", "--bind", "127.0.0.1", &port.to_string(), "--directory"])
+            .arg(dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start python3 -m http.server");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "python3 -m http.server did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Some(WebFolder { child, url: format!("http://127.0.0.1:{port}") })
+    }
+}
+
+impl Drop for WebFolder {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }

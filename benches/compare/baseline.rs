@@ -99,8 +99,13 @@ fn push(report: &mut Report, label: &str, name: &str, ours: &[load::Sample], the
 /// from the cache; and that owner's cookie for the bare app.
 fn apps_server(binary: &Path, runtime: &tokio::runtime::Runtime) -> (Server, String) {
     let first = Server::start_binary(binary, tempfile::TempDir::new().expect("temp"), UNBINDING_LIMITS, "127.0.0.1:0");
-    let bare = Path::new(env!("TEST_APPS_DIR")).join("bare");
-    first.cli(&["app", "install", bare.to_str().expect("utf-8 path")]);
+    // Builds from before signed packages install the folder; this one (and
+    // later ones) the signed package.
+    let apps = Path::new(env!("TEST_APPS_DIR"));
+    let package = apps.join("bare.porchapp");
+    if !first.try_cli(&["app", "install", package.to_str().expect("utf-8 path"), "--yes"]) {
+        first.cli(&["app", "install", apps.join("bare").to_str().expect("utf-8 path")]);
+    }
     let server = Server::start_binary(binary, first.stop(), UNBINDING_LIMITS, "127.0.0.1:0");
     let client = runtime.block_on(server.join(&["bare"]));
     let cookie = runtime.block_on(server.open_app(&client, "bare"));

@@ -164,8 +164,8 @@ fn apps_and_footprint(bench: &Bench, report: &mut Report, apps: bool, footprint:
     // The first start compiles the apps into porch's cache; measured is
     // porch as it runs after any later start (restart, upgrade, reboot).
     let first = Server::start();
-    let bare = Path::new(env!("TEST_APPS_DIR")).join("bare");
-    first.cli(&["app", "install", bare.to_str().expect("utf-8 path")]);
+    let bare = Path::new(env!("TEST_APPS_DIR")).join("bare.porchapp");
+    first.cli(&["app", "install", bare.to_str().expect("utf-8 path"), "--yes"]);
     let server = Server::start_in(first.stop(), UNBINDING_LIMITS, "127.0.0.1:0");
     let client = runtime.block_on(server.join(&["bare", "photos"]));
     // Opening the photo album once loads it as a visit would.

@@ -127,6 +127,17 @@ impl Server {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
+    /// Runs `porch ARGS` on this server's data folder; whether it succeeded.
+    pub fn try_cli(&self, args: &[&str]) -> bool {
+        Command::new(&self.binary)
+            .args(args)
+            .arg("--data")
+            .arg(&self.data)
+            .current_dir(self._dir.path())
+            .output()
+            .is_ok_and(|out| out.status.success())
+    }
+
     /// Resident memory now and at its peak, in MiB.
     pub fn memory_mib(&self) -> (f64, f64) {
         memory_mib(self.child.id())

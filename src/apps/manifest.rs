@@ -112,6 +112,43 @@ fn size(key: &str, value: Option<&str>, default: u64, min: u64, max: u64, allowe
 }
 
 impl Manifest {
+    /// The version as a comparable number (checked at parse).
+    pub fn semver(&self) -> semver::Version {
+        semver::Version::parse(&self.version).unwrap_or(semver::Version::new(0, 0, 0))
+    }
+
+    /// What the app asks for, a line each, as an owner reads it before
+    /// installing (the CLI and the admin page show the same).
+    pub fn capabilities_text(&self) -> Vec<String> {
+        let c = &self.capabilities;
+        let mut lines = Vec::new();
+        if let Some(quota) = c.kv {
+            lines.push(format!("kv: keeps records, up to {}", size_text(quota)));
+        }
+        if let Some(quota) = c.blobs {
+            lines.push(format!("blobs: keeps files, up to {}", size_text(quota)));
+        }
+        if c.media {
+            lines.push("media: has porch read and shrink images for it".to_owned());
+        }
+        if c.people {
+            lines.push("people: sees the names of the people who may use it".to_owned());
+        }
+        lines
+    }
+
+    /// Its limits, a line each.
+    pub fn limits_text(&self) -> Vec<String> {
+        let l = &self.limits;
+        vec![
+            format!("memory: {} per request", size_text(l.memory as u64)),
+            format!("time: {} per request", humantime::format_duration(l.time)),
+            format!("uploads: {} per request", size_text(l.request_body)),
+            format!("answers: {} per request", size_text(l.response_body)),
+            format!("at once: {} requests, {} per person", l.concurrency, l.concurrency_per_person),
+        ]
+    }
+
     pub fn parse(text: &str) -> Result<Manifest, AppError> {
         let raw: RawManifest = toml::from_str(text).map_err(|e| AppError::Manifest(e.message().to_owned()))?;
         if !valid_app_id(&raw.id) {
@@ -124,8 +161,9 @@ impl Manifest {
         if raw.name.trim().is_empty() || raw.name.chars().count() > 60 {
             return Err(bad("name", &raw.name, "1 to 60 characters"));
         }
-        if raw.version.is_empty() || raw.version.len() > 32 {
-            return Err(bad("version", &raw.version, "1 to 32 characters, such as 1.2.0"));
+        // Updates must go up, so the version must be comparable.
+        if raw.version.len() > 32 || semver::Version::parse(&raw.version).is_err() {
+            return Err(bad("version", &raw.version, "a version number MAJOR.MINOR.PATCH such as 1.2.0 (semver)"));
         }
         if raw.roles.is_empty() || raw.roles.len() > 16 {
             return Err(AppError::Manifest("`roles` must list 1 to 16 roles, such as [\"viewer\", \"editor\"]".into()));
@@ -234,6 +272,22 @@ impl Manifest {
             _ => false,
         }
     }
+}
+
+/// A byte count as a person reads it: the largest binary unit it is a whole
+/// number of (`64 MiB`), else with one decimal (`1.5 GiB`).
+pub fn size_text(bytes: u64) -> String {
+    const UNITS: [(&str, u64); 4] = [("TiB", 1 << 40), ("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)];
+    for (unit, size) in UNITS {
+        if bytes >= size {
+            return if bytes.is_multiple_of(size) {
+                format!("{} {unit}", bytes / size)
+            } else {
+                format!("{:.1} {unit}", bytes as f64 / size as f64)
+            };
+        }
+    }
+    format!("{bytes} bytes")
 }
 
 #[cfg(test)]

@@ -2,21 +2,30 @@
 //! Each request gets a fresh instance with no network, no filesystem and only
 //! the porch capabilities its manifest declared; see `runtime` (engine,
 //! linker, cache), `host` (what an instance can reach), `run` (one request),
-//! `registry` (install, remove, bundled apps) and `manifest` (`app.toml`).
+//! `registry` (install, update, roll back, replace, remove, bundled apps),
+//! `package` (signed `.porchapp` files and publisher keys), `catalogue`
+//! (signed indexes of apps to install and update from), `staging`
+//! (uploads waiting for the owner's confirmation) and `manifest` (`app.toml`).
 
 mod bindings;
 mod bundled;
+pub mod catalogue;
 mod host;
 pub mod manifest;
+pub mod package;
 mod registry;
 mod run;
 mod runtime;
+mod staging;
 
+pub use bundled::build_publisher;
 pub use host::MediaWork;
 pub use manifest::Manifest;
-pub use registry::{Apps, FileRemoval};
+pub use package::{Package, Publisher};
+pub use registry::{Apps, FileRemoval, Plan, ReplaceData};
 pub use run::{Failure, LoadedApp, harden};
 pub use runtime::{Allocator, pooling_as_cli_options};
+pub use staging::Staging;
 
 use crate::store::StoreError;
 
@@ -26,6 +35,18 @@ use crate::store::StoreError;
 pub enum AppError {
     #[error("the app's manifest (app.toml) is not valid: {0}")]
     Manifest(String),
+    /// A package that is not one, was changed after signing, or holds
+    /// something porch does not take.
+    #[error("the app package was refused: {0}")]
+    Package(String),
+    /// A catalogue that could not be read or whose package is not what it
+    /// lists.
+    #[error("{0}")]
+    Catalogue(String),
+    /// An install that would hand an app id to another publisher, or go
+    /// back in version: the message names both and the explicit step.
+    #[error("{0}")]
+    Identity(String),
     #[error("the app's component was refused: {0}")]
     Component(String),
     #[error("the WebAssembly engine could not start: {0}")]

@@ -8,19 +8,21 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
-use sha2::{Digest, Sha256};
-
 use super::AppError;
 use super::bundled::BUNDLED;
+use super::catalogue::{self, Catalogues, Found, Listing};
 use super::host::{AppScope, MediaWork};
 use super::manifest::Manifest;
+use super::package::{Package, Publisher};
 use super::run::LoadedApp;
 use super::runtime::{Allocator, Runtime};
+use super::staging::Staging;
 use crate::common::clock::now;
+use crate::common::limits::{PROBATION_FAILURES, PROBATION_REQUESTS};
 use crate::config::{AppRuntime, MediaLimits};
 use crate::store::audit::{Action, Actor, record};
 use crate::store::blobfiles::BlobFiles;
-use crate::store::{AppRow, Store};
+use crate::store::{AppRow, Keep, Store};
 
 /// Whether this process may remove blob files: only the one holding the data
 /// folder's lock may (see `store::blobfiles`).
@@ -40,6 +42,35 @@ pub struct Apps {
     media: Arc<MediaWork>,
     dir: PathBuf,
     loaded: RwLock<HashMap<String, Arc<LoadedApp>>>,
+    /// Packages uploaded on the admin page, waiting for "Install".
+    pub staging: Staging,
+    /// The catalogues `apps.catalogues` names.
+    pub catalogues: Catalogues,
+    /// What the last look in the catalogues found, and when (for the admin
+    /// page, which never waits on a catalogue to show itself).
+    last_look: RwLock<Option<(i64, Found)>>,
+}
+
+/// What an install does to what is here (shown before the owner confirms).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Plan {
+    /// A new app.
+    New,
+    /// The same publisher's app again, after a removal that kept its data.
+    Reinstall,
+    /// A newer version of the installed app; `from` is kept for a rollback.
+    Upgrade { from: String },
+    /// This very version is installed already: nothing to do.
+    Same,
+}
+
+/// What `porch app replace` does with the old app's data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReplaceData {
+    /// The new publisher's app gets the data, grants and address.
+    Keep,
+    /// They are deleted first; the new app starts empty.
+    Delete,
 }
 
 /// Settings-table key remembering that a bundled app was offered once, so
@@ -65,7 +96,19 @@ impl Apps {
         std::fs::create_dir_all(&dir).map_err(|e| AppError::Io(format!("{}: {e}", dir.display())))?;
         let blobs = BlobFiles::open(&data_dir, min_free).map_err(|e| AppError::Io(format!("blob folder: {e}")))?;
         let media = Arc::new(MediaWork::new(media.clone()));
-        Ok(Apps { runtime: Arc::new(runtime), store, blobs, media, dir, loaded: RwLock::new(HashMap::new()) })
+        let staging = Staging::new(dir.join("incoming"));
+        let catalogues = Catalogues::new(config.catalogues.clone(), config.download_timeout, config.package_max);
+        Ok(Apps {
+            runtime: Arc::new(runtime),
+            store,
+            blobs,
+            media,
+            dir,
+            loaded: RwLock::new(HashMap::new()),
+            staging,
+            catalogues,
+            last_look: RwLock::new(None),
+        })
     }
 
     pub fn allocator(&self) -> Allocator {
@@ -96,17 +139,239 @@ impl Apps {
         Ok(LoadedApp::new(manifest, sha, pre, scope))
     }
 
-    /// Installs (or upgrades) an app from its manifest text and component.
-    pub async fn install(
+    /// What installing `package` would do here, or why it may not: an app
+    /// id belongs to the publisher key that first installed it, and an
+    /// update must carry that key and a higher version (review finding M8:
+    /// a stranger's package saying `id = "photos"` took over Photos).
+    pub async fn plan(&self, package: &Package) -> Result<Plan, AppError> {
+        let m = &package.manifest;
+        let id = &m.id;
+        let here = self.store.app_publisher(id).await?.and_then(|h| Publisher::from_hex(&h));
+        let installed = self.store.app(id).await?;
+        let new = format!("{} {}", m.name, m.version);
+        match (here, installed) {
+            (Some(owner), installed) if owner != package.publisher => {
+                let here = installed.map_or_else(|| "kept data".to_owned(), |r| format!("{} {}", r.name, r.version));
+                Err(AppError::Identity(format!(
+                    "the app id \"{id}\" here ({here}) belongs to the publisher \"{owner}\", but this package ({new}) is signed by another publisher, \"{}\". Nothing was installed. If you trust the new publisher with this app, run `porch app replace {id} FILE` with --keep-data (it gets the old app's data, people and address) or --delete-data (it starts empty)",
+                    package.publisher
+                )))
+            }
+            (Some(_), Some(row)) => {
+                let old = semver::Version::parse(&row.version).unwrap_or(semver::Version::new(0, 0, 0));
+                let wanted = m.semver();
+                if wanted > old {
+                    Ok(Plan::Upgrade { from: row.version })
+                } else if wanted == old && row.component_sha256 == package.component_sha256 {
+                    Ok(Plan::Same)
+                } else {
+                    Err(AppError::Identity(format!(
+                        "{} {} is installed here, and this package is version {}: an update must have a higher version number. Nothing was installed. To go back to the version before the installed one, run `porch app rollback {id}`",
+                        row.name, row.version, m.version
+                    )))
+                }
+            }
+            (Some(_), None) => Ok(Plan::Reinstall),
+            (None, Some(row)) => Err(AppError::Identity(format!(
+                "{} {} was installed before porch checked publishers, so porch cannot tell whether this package ({new}, signed by \"{}\") comes from the same author. Nothing was installed. If it does, run `porch app replace {id} FILE --keep-data`",
+                row.name, row.version, package.publisher
+            ))),
+            (None, None) if self.store.app_id_in_use(id).await? => Err(AppError::Identity(format!(
+                "an app with the id \"{id}\" was removed from this porch and its data kept, from a publisher porch did not record. This package ({new}) says it is \"{id}\", and installing it would hand it that data. Nothing was installed. If it is the same app, run `porch app replace {id} FILE --keep-data`; to start it empty, `--delete-data`"
+            ))),
+            (None, None) => Ok(Plan::New),
+        }
+    }
+
+    /// Installs a verified package as [`Apps::plan`] allows: a new app, the
+    /// same app back (its kept data with it), or an update that keeps the
+    /// version it replaces for a rollback.
+    pub async fn install_package(&self, package: &Package, by: Actor) -> Result<Plan, AppError> {
+        let plan = match self.plan(package).await {
+            Ok(plan) => plan,
+            Err(e) => {
+                let detail = format!("{} {}: {e}", package.manifest.name, package.manifest.version);
+                record(&self.store, by, Action::AppInstallRefused, &package.manifest.id, &detail).await;
+                return Err(e);
+            }
+        };
+        if plan == Plan::Same {
+            return Ok(plan);
+        }
+        let keep = if matches!(plan, Plan::Upgrade { .. }) { Keep::Previous } else { Keep::Nothing };
+        self.put(package, false, keep, by.clone()).await?;
+        let m = &package.manifest;
+        let (action, detail) = match &plan {
+            Plan::Upgrade { from } => (Action::AppUpdated, format!("{} {from} → {}", m.name, m.version)),
+            _ => (Action::AppInstalled, format!("{} {}", m.name, m.version)),
+        };
+        let detail = format!("{detail} from \"{}\" ({})", package.publisher, &package.component_sha256[..12]);
+        record(&self.store, by, action, &m.id, &detail).await;
+        Ok(plan)
+    }
+
+    /// Hands the app id `id` to another publisher's package: with
+    /// `ReplaceData::Keep` it gets the old app's data, people and address,
+    /// with `ReplaceData::Delete` those are deleted first and it starts
+    /// empty. The old publisher's versions are forgotten (no rollback to
+    /// them).
+    pub async fn replace(
         &self,
-        manifest_text: &str,
-        component: Vec<u8>,
-        bundled: bool,
+        id: &str,
+        package: &Package,
+        data: ReplaceData,
+        files: FileRemoval,
         by: Actor,
-    ) -> Result<Manifest, AppError> {
-        let manifest = Arc::new(Manifest::parse(manifest_text)?);
-        let sha = hex::encode(Sha256::digest(&component));
-        let bytes = Arc::new(component);
+    ) -> Result<(), AppError> {
+        let m = &package.manifest;
+        if m.id != id {
+            return Err(AppError::Identity(format!(
+                "this package's id is \"{}\", not \"{id}\"; nothing was replaced",
+                m.id
+            )));
+        }
+        let old = self.store.app(id).await?.map(|a| format!("{} {}", a.name, a.version));
+        let old_publisher = self.store.app_publisher(id).await?.and_then(|h| Publisher::from_hex(&h));
+        if data == ReplaceData::Delete {
+            let hashes = self.store.forget_app(id).await?;
+            self.loaded.write().map_err(|_| AppError::Poisoned)?.remove(id);
+            if files == FileRemoval::Here {
+                for sha in hashes {
+                    self.blobs.remove_if_unused(&self.store, &sha).await?;
+                }
+            }
+        }
+        self.put(package, false, Keep::Nothing, by.clone()).await?;
+        let detail = format!(
+            "{} (from \"{}\") replaced by {} {} from \"{}\"; {}",
+            old.as_deref().unwrap_or("kept data"),
+            old_publisher.map_or_else(|| "an unrecorded publisher".to_owned(), |p| p.words()),
+            m.name,
+            m.version,
+            package.publisher,
+            match data {
+                ReplaceData::Keep => "it has the old app's data",
+                ReplaceData::Delete => "the old app's data was deleted",
+            }
+        );
+        record(&self.store, by, Action::AppReplaced, id, &detail).await;
+        Ok(())
+    }
+
+    /// Goes back to the version an update replaced (and a second rollback
+    /// forward again). Returns (from, to) versions.
+    pub async fn rollback(&self, id: &str, notice: &str, by: Actor) -> Result<(String, String), AppError> {
+        let roles = |manifest: &str| Manifest::parse(manifest).map(|m| m.roles).unwrap_or_default();
+        let Some((from, to)) = self.store.roll_back_app(id, roles, notice, now()).await? else {
+            return Err(AppError::Identity(match self.store.app(id).await? {
+                Some(row) => format!("{} {} has no earlier version kept here to go back to", row.name, row.version),
+                None => format!("no app \"{id}\" is installed; `porch app list` shows them"),
+            }));
+        };
+        self.loaded.write().map_err(|_| AppError::Poisoned)?.remove(id);
+        let detail = match notice {
+            "" => format!("{} {} → {}", from.name, from.version, to.version),
+            why => format!("{} {} → {}: {why}", from.name, from.version, to.version),
+        };
+        record(&self.store, by, Action::AppRolledBack, id, &detail).await;
+        Ok((from.version, to.version))
+    }
+
+    /// Called when an updated app failed its first requests: goes back to
+    /// the version before it, once, if `sha256` is still the one installed.
+    pub async fn roll_back_failed(&self, id: &str, sha256: &str) {
+        match self.store.app(id).await {
+            Ok(Some(row)) if row.component_sha256 == sha256 => {
+                let notice = format!(
+                    "{} {} failed {PROBATION_FAILURES} of its first {PROBATION_REQUESTS} requests, so porch went back to the version before it",
+                    row.name, row.version
+                );
+                match self.rollback(id, &notice, Actor::System).await {
+                    Ok((from, to)) => {
+                        tracing::warn!(app = %id, %from, %to, "an update failed its first requests; rolled back")
+                    }
+                    Err(e) => {
+                        tracing::error!(app = %id, error = %e, "an update failed its first requests and could not be rolled back")
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Looks in every catalogue now and remembers what it found.
+    pub async fn look_in_catalogues(&self) -> Found {
+        let found = self.catalogues.fetch_all().await;
+        if let Ok(mut last) = self.last_look.write() {
+            *last = Some((now(), found.clone()));
+        }
+        found
+    }
+
+    /// What the last look found, and when, if porch looked since it started.
+    pub fn last_look(&self) -> Option<(i64, Found)> {
+        self.last_look.read().ok().and_then(|l| l.clone())
+    }
+
+    /// The listing `porch app install NAME` means: for an installed app, the
+    /// newest version from its own publisher (an update); else the newest
+    /// version, if only one publisher offers that id.
+    pub async fn listing_for(&self, id: &str, found: &Found) -> Result<Listing, AppError> {
+        let here = self.store.app_publisher(id).await?.and_then(|h| Publisher::from_hex(&h));
+        if let Some(publisher) = &here {
+            return catalogue::newest(&found.listings, id, Some(publisher)).cloned().ok_or_else(|| {
+                AppError::Catalogue(format!(
+                    "no catalogue offers \"{id}\" from its publisher here, \"{publisher}\"{}",
+                    if found.listings.iter().any(|l| l.entry.id == id) {
+                        " (others offer an app by that id; porch app replace hands the id to another publisher)"
+                    } else {
+                        ""
+                    }
+                ))
+            });
+        }
+        let mut publishers: Vec<&str> =
+            found.listings.iter().filter(|l| l.entry.id == id).map(|l| l.publisher_words.as_str()).collect();
+        publishers.sort_unstable();
+        publishers.dedup();
+        match publishers.len() {
+            0 => Err(AppError::Catalogue(format!(
+                "no catalogue offers an app \"{id}\"; `porch app search` lists what they offer"
+            ))),
+            1 => {
+                catalogue::newest(&found.listings, id, None).cloned().ok_or_else(|| AppError::Catalogue(id.to_owned()))
+            }
+            _ => Err(AppError::Catalogue(format!(
+                "more than one publisher offers an app \"{id}\" ({}); download the one you mean and install its file",
+                publishers.join("; ")
+            ))),
+        }
+    }
+
+    /// Installed apps with a newer version from their own publisher in
+    /// `found`: (installed row, newest listing).
+    pub async fn updates(&self, found: &Found) -> Result<Vec<(AppRow, Listing)>, AppError> {
+        let mut out = Vec::new();
+        for row in self.store.apps().await? {
+            let Some(publisher) = self.store.app_publisher(&row.id).await?.and_then(|h| Publisher::from_hex(&h)) else {
+                continue;
+            };
+            let installed = semver::Version::parse(&row.version).ok();
+            if let Some(listing) = catalogue::newest(&found.listings, &row.id, Some(&publisher))
+                && Some(listing.version()) > installed
+            {
+                out.push((row, listing.clone()));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Writes the component (named by its hash, atomically) and makes the
+    /// package the installed version of its id.
+    async fn put(&self, package: &Package, bundled: bool, keep: Keep, by: Actor) -> Result<(), AppError> {
+        let manifest = Arc::new(package.manifest.clone());
+        let sha = package.component_sha256.clone();
+        let bytes = Arc::new(package.component.clone());
         let loaded = self.prepare(manifest.clone(), bytes.clone(), sha.clone()).await?;
         let path = self.component_path(&sha);
         if !path.exists() {
@@ -117,84 +382,46 @@ impl Apps {
                 .map_err(|e| AppError::Io(e.to_string()))?
                 .map_err(|e| AppError::Io(format!("{}: {e}", path.display())))?;
         }
-        self.store
-            .upsert_app(&AppRow {
-                id: manifest.id.clone(),
-                name: manifest.name.clone(),
-                version: manifest.version.clone(),
-                manifest: manifest_text.to_owned(),
-                component_sha256: sha.clone(),
-                bundled,
-                installed_at: now(),
-            })
-            .await?;
-        self.loaded.write().map_err(|_| AppError::Poisoned)?.insert(manifest.id.clone(), Arc::new(loaded));
-        let detail = format!("{} {} ({})", manifest.name, manifest.version, &sha[..12]);
-        record(&self.store, by, Action::AppInstalled, &manifest.id, &detail).await;
-        Ok((*manifest).clone())
-    }
-
-    /// Installs from a folder holding `app.toml` and the component it names
-    /// (or from the path of an `app.toml`).
-    ///
-    /// An app's id is only what its manifest says, so a package whose id is
-    /// already in use here (an installed app, or the data, files and grants
-    /// a removal kept) would take all of that over (review finding M8).
-    /// Such an install is refused unless `replace` names that very id: the
-    /// owner's explicit "yes, this package may have what `id` had".
-    pub async fn install_path(&self, path: &Path, replace: Option<&str>, by: Actor) -> Result<Manifest, AppError> {
-        let manifest_path = if path.is_dir() { path.join("app.toml") } else { path.to_path_buf() };
-        let text = tokio::fs::read_to_string(&manifest_path)
-            .await
-            .map_err(|e| AppError::Io(format!("cannot read {}: {e}", manifest_path.display())))?;
-        let manifest = Manifest::parse(&text)?;
-        self.check_id_free(&manifest, replace).await?;
-        let folder = manifest_path.parent().unwrap_or(Path::new("."));
-        let component_path = folder.join(&manifest.component);
-        let bytes = tokio::fs::read(&component_path)
-            .await
-            .map_err(|e| AppError::Io(format!("cannot read the component {}: {e}", component_path.display())))?;
-        let old = match replace {
-            Some(id) => self.store.app(id).await?.map(|a| format!("{} {}", a.name, a.version)),
-            None => None,
+        let row = AppRow {
+            id: manifest.id.clone(),
+            name: manifest.name.clone(),
+            version: manifest.version.clone(),
+            manifest: package.manifest_text.clone(),
+            component_sha256: sha.clone(),
+            bundled,
+            installed_at: now(),
+            notice: String::new(),
         };
-        let installed = self.install(&text, bytes, false, by.clone()).await?;
-        if replace.is_some() {
+        let moved = self.store.install_app(&row, &package.publisher.hex(), &manifest.roles, keep).await?;
+        if moved > 0 {
             let detail = format!(
-                "{} replaced by {} {}, which now has its data",
-                old.as_deref().unwrap_or("kept data"),
-                installed.name,
-                installed.version
+                "{moved} grants of roles {} no longer declares moved to {}",
+                manifest.version, manifest.roles[0]
             );
-            record(&self.store, by, Action::AppReplaced, &installed.id, &detail).await;
+            record(&self.store, by, Action::AppUpdated, &manifest.id, &detail).await;
         }
-        Ok(installed)
+        let on_probation = keep == Keep::Previous;
+        self.loaded
+            .write()
+            .map_err(|_| AppError::Poisoned)?
+            .insert(manifest.id.clone(), Arc::new(loaded.watched(on_probation)));
+        self.prune_components().await;
+        Ok(())
     }
 
-    /// Refuses a package whose id is in use here unless `replace` names it.
-    async fn check_id_free(&self, manifest: &Manifest, replace: Option<&str>) -> Result<(), AppError> {
-        let id = &manifest.id;
-        if let Some(named) = replace
-            && named != id
-        {
-            return Err(AppError::IdInUse(format!(
-                "--replace names \"{named}\", but this package's id is \"{id}\"; nothing was installed"
-            )));
+    /// Deletes component files no installed or previous version uses.
+    async fn prune_components(&self) {
+        let Ok(used) = self.store.app_components_in_use().await else { return };
+        let Ok(entries) = std::fs::read_dir(&self.dir) else { return };
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let Some(sha) = name.to_str().and_then(|n| n.strip_suffix(".wasm")) else { continue };
+            let unused =
+                sha.len() == 64 && sha.bytes().all(|b| b.is_ascii_hexdigit()) && !used.iter().any(|u| u == sha);
+            if unused && let Err(e) = std::fs::remove_file(entry.path()) {
+                tracing::warn!(file = %entry.path().display(), error = %e, "could not delete an unused component");
+            }
         }
-        if replace.is_some() || !self.store.app_id_in_use(id).await? {
-            return Ok(());
-        }
-        let new = format!("{} {}", manifest.name, manifest.version);
-        let message = match self.store.app(id).await? {
-            Some(old) => format!(
-                "an app with the id \"{id}\" is already installed: {} {}. This package ({new}) says it is \"{id}\" too, and installing it would hand it all of {}'s data, grants and its address. Nothing was installed. If this package really is a new version of {}, run the same command with --replace {id}",
-                old.name, old.version, old.name, old.name
-            ),
-            None => format!(
-                "an app with the id \"{id}\" was removed from this porch, but its data was kept. This package ({new}) says it is \"{id}\", and installing it would hand it that data. Nothing was installed. If it is the same app, run the same command with --replace {id}; to start it empty, delete the old data first with `porch app remove {id} --purge`"
-            ),
-        };
-        Err(AppError::IdInUse(message))
     }
 
     /// Removes an app (and with `purge` its data). False if not installed.
@@ -221,19 +448,30 @@ impl Apps {
         Ok(self.blobs.collect_unreferenced(&self.store).await?)
     }
 
-    /// Installs bundled apps never offered before, and upgrades bundled apps
-    /// whose embedded component changed.
+    /// Installs bundled apps never offered before, and updates bundled apps
+    /// whose embedded package changed. The packages are verified like any
+    /// other; they come from this binary, so a bundled app follows the
+    /// binary's version even when it was built with another build key.
     pub async fn install_bundled(&self) -> Result<(), AppError> {
         for app in BUNDLED {
-            let sha = hex::encode(Sha256::digest(app.component));
+            let package = Package::open(app.package)?;
             let offered = self.store.setting(&offered_key(app.id)).await?.is_some();
             let installed = self.store.app(app.id).await?;
-            let wanted = match &installed {
-                None => !offered,
-                Some(row) => row.bundled && row.component_sha256 != sha,
+            let keep = match &installed {
+                None if !offered => Some(Keep::Nothing),
+                Some(row) if row.bundled && row.component_sha256 != package.component_sha256 => Some(Keep::Previous),
+                _ => None,
             };
-            if wanted {
-                self.install(app.manifest, app.component.to_vec(), true, Actor::System).await?;
+            if let Some(keep) = keep {
+                self.put(&package, true, keep, Actor::System).await?;
+                let m = &package.manifest;
+                let (action, detail) = match &installed {
+                    Some(row) => {
+                        (Action::AppUpdated, format!("{} {} → {} (bundled with porch)", m.name, row.version, m.version))
+                    }
+                    None => (Action::AppInstalled, format!("{} {} (bundled with porch)", m.name, m.version)),
+                };
+                record(&self.store, Actor::System, action, app.id, &detail).await;
             }
             self.store.set_setting(&offered_key(app.id), "yes").await?;
         }
@@ -252,17 +490,49 @@ impl Apps {
             }
             match self.load(&row).await {
                 Ok(_) => count += 1,
-                Err(e) => tracing::error!(app = %row.id, error = %e, "app could not be loaded"),
+                Err(e) => {
+                    tracing::error!(app = %row.id, error = %e, "app could not be loaded");
+                    if self.fall_back(&row, &e).await {
+                        count += 1;
+                    }
+                }
             }
         }
         Ok(count)
+    }
+
+    /// An updated app that no longer loads goes back to the version before
+    /// it, when that one is older (never forward over a rollback) and loads.
+    async fn fall_back(&self, row: &AppRow, error: &AppError) -> bool {
+        let Ok(Some(previous)) = self.store.app_previous(&row.id).await else { return false };
+        let version = |v: &str| semver::Version::parse(v).ok();
+        if version(&previous.version) >= version(&row.version) {
+            return false;
+        }
+        let notice = format!(
+            "{} {} would not load ({error}), so porch went back to the version before it",
+            row.name, row.version
+        );
+        if self.rollback(&row.id, &notice, Actor::System).await.is_err() {
+            return false;
+        }
+        match self.store.app(&row.id).await {
+            Ok(Some(back)) => self.load(&back).await.is_ok(),
+            _ => false,
+        }
     }
 
     async fn load(&self, row: &AppRow) -> Result<Arc<LoadedApp>, AppError> {
         let manifest = Arc::new(Manifest::parse(&row.manifest)?);
         let path = self.component_path(&row.component_sha256);
         let bytes = tokio::fs::read(&path).await.map_err(|e| AppError::Io(format!("{}: {e}", path.display())))?;
-        let loaded = Arc::new(self.prepare(manifest, Arc::new(bytes), row.component_sha256.clone()).await?);
+        let on_probation = match self.store.app_previous(&row.id).await? {
+            Some(previous) => semver::Version::parse(&previous.version).ok() < Some(manifest.semver()),
+            None => false,
+        };
+        let loaded = Arc::new(
+            self.prepare(manifest, Arc::new(bytes), row.component_sha256.clone()).await?.watched(on_probation),
+        );
         self.loaded.write().map_err(|_| AppError::Poisoned)?.insert(row.id.clone(), loaded.clone());
         Ok(loaded)
     }

@@ -7,6 +7,7 @@
 
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::task::{Context, Poll};
 
 use axum::body::Body;
@@ -23,6 +24,7 @@ use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 
 use super::host::{AppScope, AppState};
 use super::manifest::Manifest;
+use crate::common::limits::{PROBATION_FAILURES, PROBATION_REQUESTS};
 
 /// A compiled, checked app ready to serve.
 pub struct LoadedApp {
@@ -32,6 +34,29 @@ pub struct LoadedApp {
     scope: Arc<AppScope>,
     running: Arc<Semaphore>,
     per_person: Arc<PerPerson>,
+    probation: Option<Probation>,
+}
+
+/// An updated app's first requests in this process, watched: too many
+/// failures among them and the update is taken back (by the registry, when
+/// the gate asks [`LoadedApp::failed_probation`]).
+struct Probation {
+    seen: AtomicU32,
+    failed: AtomicU32,
+    tripped: AtomicBool,
+}
+
+impl Probation {
+    /// Counts one answer; true exactly once, when the failures reach the
+    /// limit within the watched requests.
+    fn count(&self, failed: bool) -> bool {
+        let seen = self.seen.fetch_add(1, Ordering::Relaxed);
+        if seen >= PROBATION_REQUESTS || !failed {
+            return false;
+        }
+        let failures = self.failed.fetch_add(1, Ordering::Relaxed) + 1;
+        failures >= PROBATION_FAILURES && !self.tripped.swap(true, Ordering::Relaxed)
+    }
 }
 
 /// Why a request did not get the app's own answer.
@@ -84,12 +109,43 @@ impl LoadedApp {
     pub fn new(manifest: Arc<Manifest>, sha256: String, pre: ProxyPre<AppState>, scope: Arc<AppScope>) -> LoadedApp {
         let running = Arc::new(Semaphore::new(manifest.limits.concurrency as usize));
         let per_person = Arc::new(PerPerson::new(manifest.limits.concurrency_per_person));
-        LoadedApp { manifest, sha256, pre, scope, running, per_person }
+        LoadedApp { manifest, sha256, pre, scope, running, per_person, probation: None }
     }
 
-    /// Runs one request for `person`. Headers must already be what the app
-    /// may see.
-    pub async fn serve(&self, request: Request<Body>, https: bool, person: i64) -> Result<Response<Body>, Failure> {
+    /// Watches this version's first requests when `on_probation` (it is an
+    /// update with an older version kept to go back to).
+    pub fn watched(mut self, on_probation: bool) -> LoadedApp {
+        self.probation = on_probation.then(|| Probation {
+            seen: AtomicU32::new(0),
+            failed: AtomicU32::new(0),
+            tripped: AtomicBool::new(false),
+        });
+        self
+    }
+
+    /// Runs one request for `person` and, while this version is on
+    /// probation, counts whether the app failed it. Headers must already be
+    /// what the app may see. The second value is true, once, when this
+    /// version just failed too many of its first requests.
+    pub async fn serve(
+        &self,
+        request: Request<Body>,
+        https: bool,
+        person: i64,
+    ) -> (Result<Response<Body>, Failure>, bool) {
+        let served = self.run(request, https, person).await;
+        let failed_probation = match &self.probation {
+            Some(watch) => match &served {
+                Ok(_) => watch.count(false),
+                Err(Failure::Trap(_) | Failure::NoResponse) => watch.count(true),
+                Err(_) => false,
+            },
+            None => false,
+        };
+        (served, failed_probation)
+    }
+
+    async fn run(&self, request: Request<Body>, https: bool, person: i64) -> Result<Response<Body>, Failure> {
         let limits = self.manifest.limits.clone();
         let declared = request
             .headers()

@@ -57,6 +57,20 @@ pub const MAX_KV_QUOTA: u64 = 1 << 30;
 /// The largest blob quota a manifest may ask for.
 pub const MAX_BLOB_QUOTA: u64 = 16 << 40;
 
+// Apps: catalogues, and how an update is watched.
+
+/// The largest catalogue index porch reads: thousands of entries.
+pub const MAX_CATALOGUE_INDEX: u64 = 4 << 20;
+
+/// An updated app is watched for its first this many requests in each
+/// process that serves it...
+pub const PROBATION_REQUESTS: u32 = 20;
+
+/// ...and if this many of them fail (trap, or no answer), porch goes back to
+/// the version before it by itself: one broken request can be the visitor's
+/// doing, several in a row are the update's.
+pub const PROBATION_FAILURES: u32 = 3;
+
 // The store: what a row costs against an app's quota (L3), and how long an
 // audit field may be (H1).
 

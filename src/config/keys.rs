@@ -281,6 +281,16 @@ sections! {
         /// auto: use wasmtime's pooling allocator when its address space can be reserved, else on-demand. off:
         /// always on-demand.
         pooling: bool = "auto", OneOf(&[("auto", true), ("off", false)]);
+        /// The largest app package (.porchapp) porch will read; a bigger one is refused before it is read.
+        package_max: u64 = "256MiB", Bytes("1MiB", "4GiB");
+        /// App catalogues porch may look in for apps and updates (none: porch asks no one). Each is an index URL
+        /// ending in #KEY, the catalogue's signing key as its author prints it.
+        catalogues: Vec<Catalogue> = "", Custom {
+            allowed: "empty, or index URLs (http or https) each ending in #KEY (64 hex digits), separated by commas",
+            parse: crate::config::values::catalogues,
+        };
+        /// How long fetching one catalogue index or one package may take.
+        download_timeout: Duration = "5m", Dur("5s", "1h");
     }
     /// `[media]`: hard limits for image work on untrusted bytes (the media layer reads them).
     media: MediaLimits = "media" {

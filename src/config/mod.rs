@@ -23,7 +23,7 @@ pub use keys::{
 };
 pub use rules::{parse_duration, parse_size};
 pub use values::{
-    AcmeChallenge, AddressSource, ForwardedHeader, LETS_ENCRYPT, LETS_ENCRYPT_STAGING, LogFormat, TlsMode,
+    AcmeChallenge, AddressSource, Catalogue, ForwardedHeader, LETS_ENCRYPT, LETS_ENCRYPT_STAGING, LogFormat, TlsMode,
 };
 
 /// One configuration key as `KEYS` lists it.

@@ -103,6 +103,30 @@ pub fn networks(v: &str) -> Option<Vec<ipnet::IpNet>> {
         .collect()
 }
 
+/// An app catalogue: where its index is, and the key it must be signed by.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Catalogue {
+    /// The index URL, without the key.
+    pub url: String,
+    /// The Ed25519 public key the index must be signed with.
+    pub key: [u8; 32],
+}
+
+/// `URL#KEY, URL#KEY`: http(s) index URLs, each with its 64-hex signing key
+/// as the fragment (which no HTTP request carries).
+pub fn catalogues(v: &str) -> Option<Vec<Catalogue>> {
+    v.split(',')
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .map(|c| {
+            let mut url = url::Url::parse(c).ok().filter(|u| matches!(u.scheme(), "http" | "https"))?;
+            let key = <[u8; 32]>::try_from(hex::decode(url.fragment()?).ok()?).ok()?;
+            url.set_fragment(None);
+            Some(Catalogue { url: url.to_string(), key })
+        })
+        .collect()
+}
+
 pub fn addresses(v: &str) -> Option<Vec<IpAddr>> {
     v.split(',').map(str::trim).filter(|a| !a.is_empty()).map(|a| a.parse().ok()).collect()
 }

@@ -60,11 +60,7 @@ pub enum EdgeError {
 /// `Strict-Transport-Security` on every TLS response: a year, app hosts too.
 const HSTS: &str = "max-age=31536000; includeSubDomains";
 
-/// Makes aws-lc-rs the process's rustls provider, for HTTP clients that ask
-/// for the default (the address check). Safe to call more than once.
-pub fn install_crypto() {
-    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-}
+pub use crate::common::crypto::install_crypto;
 
 pub async fn bind(addr: SocketAddr) -> Result<TcpListener, EdgeError> {
     match TcpListener::bind(addr).await {

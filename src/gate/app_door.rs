@@ -233,7 +233,12 @@ pub async fn proxy(gate: &Gate, app_id: &str, mut request: Request) -> Response 
     };
     rewrite_headers(request.headers_mut(), cookie_name, &who);
     let https = gate.base_url.starts_with("https:");
-    let served = app.serve(request, https, person.person_id).await;
+    let (served, failed_probation) = app.serve(request, https, person.person_id).await;
+    if failed_probation {
+        // An update that fails its first requests is taken back at once.
+        let (apps, id, sha) = (gate.apps.clone(), app_id.to_owned(), app.sha256.clone());
+        tokio::spawn(async move { apps.roll_back_failed(&id, &sha).await });
+    }
     let outcome = served.as_ref().map_or_else(crate::apps::Failure::metric_label, |_| "ok");
     crate::metrics::app_request(&app.manifest.id, outcome);
     match served {

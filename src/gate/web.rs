@@ -183,6 +183,11 @@ async fn whole_form(gate: &Gate, request: Request, next: impl AsyncFnOnce(Reques
     if matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
         return next(request).await;
     }
+    // A package upload is no form: its handler reads it only for an owner,
+    // streamed under apps.package_max.
+    if request.uri().path() == super::routes::admin_apps::PACKAGE_UPLOAD {
+        return next(request).await;
+    }
     let visitor = Visitor::anonymous(&request);
     let visitor = || visitor.clone();
     let (parts, body) = request.into_parts();

@@ -15,6 +15,30 @@ pub struct AppRow {
     pub component_sha256: String,
     pub bundled: bool,
     pub installed_at: i64,
+    /// What porch did to the app on its own (went back after a failed
+    /// update), until the next install; empty if nothing.
+    #[sqlx(default)]
+    pub notice: String,
+}
+
+/// The version an update replaced, kept for a rollback.
+#[derive(Debug, Clone, Serialize, FromRow)]
+pub struct PreviousApp {
+    pub app_id: String,
+    pub name: String,
+    pub version: String,
+    pub manifest: String,
+    pub component_sha256: String,
+    pub installed_at: i64,
+}
+
+/// How an install changes what was there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Keep {
+    /// Keep the version being replaced as the one to roll back to.
+    Previous,
+    /// Forget any earlier version (a new app, or another publisher's).
+    Nothing,
 }
 
 /// Who is behind a live app session.
@@ -33,12 +57,32 @@ pub struct AppVisitor {
 }
 
 impl Store {
-    pub async fn upsert_app(&self, app: &AppRow) -> Result<()> {
+    /// Makes `app` the installed version of its id, published by
+    /// `publisher`, in one transaction: the version it replaces becomes the
+    /// one to roll back to (with [`Keep::Previous`]), grants of roles the
+    /// new manifest no longer declares move to `default_role`, and any
+    /// notice is cleared. Returns how many grants moved.
+    pub async fn install_app(&self, app: &AppRow, publisher: &str, roles: &[String], keep: Keep) -> Result<u64> {
+        let mut tx = self.pool().begin().await?;
+        match keep {
+            Keep::Previous => {
+                sqlx::query(
+                    "INSERT OR REPLACE INTO app_previous (app_id, name, version, manifest, component_sha256, installed_at) \
+                     SELECT id, name, version, manifest, component_sha256, installed_at FROM apps WHERE id = ?",
+                )
+                .bind(&app.id)
+                .execute(&mut *tx)
+                .await?;
+            }
+            Keep::Nothing => {
+                sqlx::query("DELETE FROM app_previous WHERE app_id = ?").bind(&app.id).execute(&mut *tx).await?;
+            }
+        }
         sqlx::query(
-            "INSERT INTO apps (id, name, version, manifest, component_sha256, bundled, installed_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET name = excluded.name, \
+            "INSERT INTO apps (id, name, version, manifest, component_sha256, bundled, installed_at, notice) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, '') ON CONFLICT(id) DO UPDATE SET name = excluded.name, \
              version = excluded.version, manifest = excluded.manifest, component_sha256 = excluded.component_sha256, \
-             bundled = excluded.bundled, installed_at = excluded.installed_at",
+             bundled = excluded.bundled, installed_at = excluded.installed_at, notice = ''",
         )
         .bind(&app.id)
         .bind(&app.name)
@@ -47,9 +91,105 @@ impl Store {
         .bind(&app.component_sha256)
         .bind(app.bundled)
         .bind(app.installed_at)
-        .execute(self.pool())
+        .execute(&mut *tx)
         .await?;
-        Ok(())
+        sqlx::query(
+            "INSERT INTO app_publishers (app_id, publisher, since) VALUES (?, ?, ?) \
+             ON CONFLICT(app_id) DO UPDATE SET since = CASE WHEN publisher = excluded.publisher THEN since \
+             ELSE excluded.since END, publisher = excluded.publisher",
+        )
+        .bind(&app.id)
+        .bind(publisher)
+        .bind(app.installed_at)
+        .execute(&mut *tx)
+        .await?;
+        let moved = move_undeclared_grants(&mut tx, &app.id, roles).await?;
+        tx.commit().await?;
+        Ok(moved)
+    }
+
+    /// The publisher key (hex) an app id belongs to here, if any.
+    pub async fn app_publisher(&self, id: &str) -> Result<Option<String>> {
+        Ok(sqlx::query_scalar("SELECT publisher FROM app_publishers WHERE app_id = ?")
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?)
+    }
+
+    /// The version an update replaced, if one is kept.
+    pub async fn app_previous(&self, id: &str) -> Result<Option<PreviousApp>> {
+        Ok(sqlx::query_as("SELECT * FROM app_previous WHERE app_id = ?").bind(id).fetch_optional(self.pool()).await?)
+    }
+
+    /// Swaps an app's installed and previous versions (so a second rollback
+    /// goes forward again), setting `notice`. The roles the restored
+    /// manifest declares are given (its grants move as an install's do).
+    /// None if there is no previous version.
+    pub async fn roll_back_app(
+        &self,
+        id: &str,
+        roles_of: impl Fn(&str) -> Vec<String>,
+        notice: &str,
+        at: i64,
+    ) -> Result<Option<(AppRow, PreviousApp)>> {
+        let mut tx = self.pool().begin().await?;
+        let current: Option<AppRow> =
+            sqlx::query_as("SELECT * FROM apps WHERE id = ?").bind(id).fetch_optional(&mut *tx).await?;
+        let previous: Option<PreviousApp> =
+            sqlx::query_as("SELECT * FROM app_previous WHERE app_id = ?").bind(id).fetch_optional(&mut *tx).await?;
+        let (Some(current), Some(previous)) = (current, previous) else { return Ok(None) };
+        sqlx::query(
+            "UPDATE app_previous SET name = ?, version = ?, manifest = ?, component_sha256 = ?, installed_at = ? \
+             WHERE app_id = ?",
+        )
+        .bind(&current.name)
+        .bind(&current.version)
+        .bind(&current.manifest)
+        .bind(&current.component_sha256)
+        .bind(current.installed_at)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "UPDATE apps SET name = ?, version = ?, manifest = ?, component_sha256 = ?, installed_at = ?, notice = ? \
+             WHERE id = ?",
+        )
+        .bind(&previous.name)
+        .bind(&previous.version)
+        .bind(&previous.manifest)
+        .bind(&previous.component_sha256)
+        .bind(at)
+        .bind(notice)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        move_undeclared_grants(&mut tx, id, &roles_of(&previous.manifest)).await?;
+        tx.commit().await?;
+        Ok(Some((current, previous)))
+    }
+
+    /// Deletes everything of an app id, installed or only kept: its row,
+    /// versions, grants, sessions, data and publisher. Returns the blob
+    /// hashes that may now be unreferenced.
+    pub async fn forget_app(&self, id: &str) -> Result<Vec<String>> {
+        let mut tx = self.pool().begin().await?;
+        let hashes = sqlx::query_scalar("SELECT DISTINCT sha256 FROM app_blobs WHERE app_id = ?")
+            .bind(id)
+            .fetch_all(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM apps WHERE id = ?").bind(id).execute(&mut *tx).await?;
+        for table in ["grants", "app_sessions", "app_kv", "app_blobs", "app_usage", "app_publishers"] {
+            sqlx::query(&format!("DELETE FROM {table} WHERE app_id = ?")).bind(id).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(hashes)
+    }
+
+    /// Component hashes some installed or previous version uses.
+    pub async fn app_components_in_use(&self) -> Result<Vec<String>> {
+        Ok(sqlx::query_scalar("SELECT component_sha256 FROM apps UNION SELECT component_sha256 FROM app_previous")
+            .fetch_all(self.pool())
+            .await?)
     }
 
     pub async fn app(&self, id: &str) -> Result<Option<AppRow>> {
@@ -97,7 +237,7 @@ impl Store {
                 .bind(id)
                 .fetch_all(&mut *tx)
                 .await?;
-            for table in ["app_kv", "app_blobs", "app_usage"] {
+            for table in ["app_kv", "app_blobs", "app_usage", "app_publishers"] {
                 sqlx::query(&format!("DELETE FROM {table} WHERE app_id = ?")).bind(id).execute(&mut *tx).await?;
             }
         }
@@ -243,4 +383,29 @@ impl Store {
         .fetch_optional(self.pool())
         .await?)
     }
+}
+
+/// Grants of roles `roles` does not declare move to its first role (the
+/// least one, by the manifest's convention). Returns how many moved.
+async fn move_undeclared_grants(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    app_id: &str,
+    roles: &[String],
+) -> Result<u64> {
+    let Some(default) = roles.first() else { return Ok(0) };
+    let held: Vec<String> = sqlx::query_scalar("SELECT DISTINCT app_role FROM grants WHERE app_id = ?")
+        .bind(app_id)
+        .fetch_all(&mut **tx)
+        .await?;
+    let mut moved = 0;
+    for role in held.iter().filter(|r| !roles.contains(r)) {
+        moved += sqlx::query("UPDATE grants SET app_role = ? WHERE app_id = ? AND app_role = ?")
+            .bind(default)
+            .bind(app_id)
+            .bind(role)
+            .execute(&mut **tx)
+            .await?
+            .rows_affected();
+    }
+    Ok(moved)
 }

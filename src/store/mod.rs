@@ -27,7 +27,7 @@ use std::time::Duration;
 use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
-pub use apps::{AppRow, AppVisitor};
+pub use apps::{AppRow, AppVisitor, Keep, PreviousApp};
 pub use audit::{AuditEvent, NewAuditEvent, escape_controls};
 pub use blobs::{BlobRow, NewBlob};
 pub use devices::DeviceRow;

@@ -1,7 +1,7 @@
 //! The owner's admin pages: people (role, groups, disable, a one-time
 //! sign-in link for someone locked out), invites (create
-//! with a QR code shown once, list, revoke), apps (who may use which, in
-//! which role) and the audit log.
+//! with a QR code shown once, list, revoke), certificates, blocks and the
+//! audit log. Apps are in `admin_apps`.
 
 use std::time::Duration;
 
@@ -39,7 +39,7 @@ impl CsrfForm for PersonForm {
     }
 }
 
-async fn person(gate: &Gate, id: i64) -> Result<crate::store::PersonRow, GateError> {
+pub(super) async fn person(gate: &Gate, id: i64) -> Result<crate::store::PersonRow, GateError> {
     gate.store.person(id).await?.ok_or(GateError::NotFound)
 }
 
@@ -247,58 +247,6 @@ pub async fn audit_page(
     let limit = q.limit.unwrap_or(200).clamp(1, 5000);
     let events = gate.store.audit_events(limit).await?;
     gate.pages.render("admin_audit.html", context! { events, limit, ..visitor.page_context() })
-}
-
-pub async fn apps_page(State(gate): State<Gate>, Owner(visitor): Owner) -> Result<Html<String>, GateError> {
-    let people = gate.store.people().await?;
-    let mut apps = Vec::new();
-    for row in gate.store.apps().await? {
-        let roles = crate::apps::Manifest::parse(&row.manifest).map(|m| m.roles).unwrap_or_default();
-        let grants: Vec<_> = gate
-            .store
-            .app_people(&row.id)
-            .await?
-            .into_iter()
-            .map(|(id, name, _, role)| context! { id, name, role })
-            .collect();
-        let url = format!("{}/", crate::gate::app_origin(&gate.base_url, &row.id));
-        apps.push(context! { row, roles, grants, url });
-    }
-    gate.pages.render("admin_apps.html", context! { apps, people, ..visitor.page_context() })
-}
-
-#[derive(Deserialize)]
-pub struct GrantForm {
-    csrf: String,
-    person: i64,
-    #[serde(default)]
-    role: String,
-}
-
-impl CsrfForm for GrantForm {
-    fn csrf(&self) -> &str {
-        &self.csrf
-    }
-}
-
-pub async fn app_grant(
-    State(gate): State<Gate>,
-    Path(app): Path<String>,
-    OwnerForm(visitor, form): OwnerForm<GrantForm>,
-) -> Result<Response, GateError> {
-    let person = person(&gate, form.person).await?;
-    crate::gate::grants::grant(&gate.store, &person, &app, &form.role, visitor.actor()).await?;
-    Ok(Redirect::to("/admin/apps").into_response())
-}
-
-pub async fn app_revoke(
-    State(gate): State<Gate>,
-    Path(app): Path<String>,
-    OwnerForm(visitor, form): OwnerForm<GrantForm>,
-) -> Result<Response, GateError> {
-    let person = person(&gate, form.person).await?;
-    crate::gate::grants::revoke(&gate.store, &person, &app, visitor.actor()).await?;
-    Ok(Redirect::to("/admin/apps").into_response())
 }
 
 pub async fn certificates_page(State(gate): State<Gate>, Owner(visitor): Owner) -> Result<Html<String>, GateError> {

@@ -2,6 +2,7 @@
 
 mod account;
 mod admin;
+pub(super) mod admin_apps;
 mod door;
 mod pair;
 mod recover;
@@ -42,9 +43,14 @@ pub fn porch_routes(gate: Gate) -> Router<Gate> {
         .route("/admin/invites", get(admin::invites_page).post(admin::invite_create))
         .route("/admin/invites/{id}/revoke", post(admin::invite_revoke))
         .route("/admin/audit", get(admin::audit_page))
-        .route("/admin/apps", get(admin::apps_page))
-        .route("/admin/apps/{app}/grant", post(admin::app_grant))
-        .route("/admin/apps/{app}/revoke", post(admin::app_revoke))
+        .route("/admin/apps", get(admin_apps::apps_page))
+        .route(admin_apps::PACKAGE_UPLOAD, post(admin_apps::app_upload).layer(DefaultBodyLimit::disable()))
+        .route("/admin/apps/install", post(admin_apps::app_install))
+        .route("/admin/apps/look", post(admin_apps::look))
+        .route("/admin/apps/fetch", post(admin_apps::fetch))
+        .route("/admin/apps/{app}/grant", post(admin_apps::app_grant))
+        .route("/admin/apps/{app}/revoke", post(admin_apps::app_revoke))
+        .route("/admin/apps/{app}/rollback", post(admin_apps::app_rollback))
         .route("/admin/certificates", get(admin::certificates_page))
         .route("/admin/certificates/renew", post(admin::certificates_renew))
         .route("/admin/backups", get(admin::backups_page))
