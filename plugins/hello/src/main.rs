@@ -1,29 +1,26 @@
-//! hello: greets the signed-in person by name and counts their visits in kv.
+//! hello: greets the signed-in person by name and counts their visits in
+//! kv. The smallest whole app: roles, a route, a record and a template.
 
-use porch_app::{Caller, escape_html, kv};
-use wstd::http::{Body, Error, Request, Response, StatusCode};
+use porch_app::{App, Cx, Reply, context, kv};
+use wstd::http::{Body, Error, Request, Response};
+
+porch_app::roles! {
+    pub enum Role { Visitor = "visitor" }
+}
 
 #[wstd::http_server]
 async fn main(request: Request<Body>) -> Result<Response<Body>, Error> {
-    let Some(caller) = Caller::from_headers(request.headers()) else {
-        return Ok(Response::builder().status(StatusCode::UNAUTHORIZED).body("who are you?".into())?);
-    };
-    let key = format!("visits/{}", caller.id);
-    let before = match kv::get(&key) {
-        Ok(v) => v.and_then(|b| String::from_utf8(b).ok()).and_then(|s| s.parse::<u64>().ok()).unwrap_or(0),
-        Err(e) => {
-            return Ok(Response::builder().status(StatusCode::INTERNAL_SERVER_ERROR).body(e.to_string().into())?);
-        }
-    };
-    let visits = before + 1;
-    if let Err(e) = kv::set(&key, visits.to_string().as_bytes()) {
-        return Ok(Response::builder().status(StatusCode::INSUFFICIENT_STORAGE).body(e.to_string().into())?);
-    }
-    let name = escape_html(&caller.name);
-    let page = format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>Hello</title></head>\
-         <body><h1 id=\"greeting\">Hello, {name}!</h1><p id=\"visits\">This is visit number {visits}.</p></body></html>"
-    );
-    Ok(Response::builder().header("content-type", "text/html; charset=utf-8").body(page.into())?)
+    App::<Role>::new("Hello")
+        .templates(porch_app::templates!["hello.html"])
+        .get("/{*anywhere}", home)
+        .serve(request)
+        .await
+}
+
+/// Counts this visit and greets the visitor, at any path (so a link into
+/// the app still lands somewhere after signing in).
+async fn home(cx: Cx<Role>) -> Reply {
+    let key = format!("visits/{}", cx.caller.id);
+    let visits = kv::update_json(&key, |n: Option<u64>| Some(n.unwrap_or(0) + 1))?;
+    cx.render("hello.html", context! { visits })
 }

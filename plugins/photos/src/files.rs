@@ -3,7 +3,7 @@
 //! the album allows it), and videos with byte ranges so players can seek.
 //! Files stream in 1 MiB reads; none is held in memory whole.
 
-use porch_app::{Error as HostError, blobs, media};
+use porch_app::{HostError, blobs, media};
 use wstd::http::{Body, Request, Response};
 
 use crate::model::{Album, Kind, Photo, Viewer};

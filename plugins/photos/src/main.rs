@@ -14,10 +14,9 @@ mod upload;
 mod web;
 mod zip;
 
-use porch_app::Caller;
 use wstd::http::{Body, Error, Method, Request, Response};
 
-use model::{Access, Album, Viewer};
+use model::{Access, Album, Caller, Viewer};
 use web::{Reply, not_found};
 
 #[wstd::http_server]

@@ -8,7 +8,16 @@
 //! A photo's id starts with its taken-at time, so listing keys in order
 //! pages through the album chronologically.
 
-use porch_app::{Caller, Error, blobs, kv, people};
+use porch_app::{HostError as Error, blobs, kv, people};
+
+/// The caller, with the app's roles.
+pub type Caller = porch_app::Caller<Role>;
+
+porch_app::roles! {
+    /// viewer: sees albums shared with them; contributor: also makes albums;
+    /// editor: sees and manages every album (as porch owners do).
+    pub enum Role { Viewer = "viewer", Contributor = "contributor", Editor = "editor" }
+}
 use serde::{Deserialize, Serialize};
 
 /// How many photos one grid page shows.
@@ -204,12 +213,12 @@ impl Viewer {
 
     /// Sees and manages every album: porch owners and the app's editors.
     pub fn is_admin(&self) -> bool {
-        self.caller.is_owner || self.caller.role == "editor"
+        self.caller.is_owner || self.caller.role == Role::Editor
     }
 
     /// May make albums of their own.
     pub fn can_create(&self) -> bool {
-        self.is_admin() || self.caller.role == "contributor"
+        self.is_admin() || self.caller.role == Role::Contributor
     }
 
     fn groups(&mut self) -> &[String] {

@@ -4,7 +4,7 @@
 //! thumbnailed by porch. Any failure removes what this upload wrote and
 //! answers with a JSON error the page shows next to that file.
 
-use porch_app::{Error as HostError, blobs, kv, media};
+use porch_app::{HostError, blobs, kv, media};
 use serde_json::json;
 use wstd::http::{Body, BodyExt, Request};
 

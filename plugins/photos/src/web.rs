@@ -1,7 +1,7 @@
 //! HTTP plumbing: replies, failures and how they are shown, form and query
 //! parsing, and the page frame every HTML page shares.
 
-use porch_app::{Error as HostError, escape_html};
+use porch_app::{HostError, escape_html};
 use wstd::http::{Body, Error, Request, Response};
 
 pub type Reply = Result<Response<Body>, Fail>;

@@ -4,7 +4,7 @@
 use std::hint::black_box;
 use std::sync::atomic::{AtomicU8, AtomicU32, Ordering::Relaxed};
 
-use porch_app::{Error as HostError, blobs, kv, media};
+use porch_app::{HostError, blobs, kv, media};
 use wstd::http::body::Bytes;
 use wstd::http::{Body, Error, Request, Response};
 

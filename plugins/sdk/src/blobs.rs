@@ -1,0 +1,221 @@
+//! The app's own blobs (files): stat, read, list, delete, write a whole
+//! one or stream a request body into one under a size limit, and send one
+//! back with ETags, `304 Not Modified` and byte ranges (for players that
+//! seek), a chunk at a time.
+
+use crate::host::blobs;
+pub use crate::host::blobs::{BlobInfo, Writer};
+use crate::host::types::Error;
+use crate::web::{self, Reply};
+use wstd::http::{Body, BodyExt, Request, Response};
+
+/// Reads and writes go in pieces of this size.
+const CHUNK: usize = 1 << 20;
+
+pub fn stat(name: &str) -> Result<Option<BlobInfo>, Error> {
+    blobs::stat(name)
+}
+
+pub fn read(name: &str, offset: u64, len: u32) -> Result<Vec<u8>, Error> {
+    blobs::read(name, offset, len)
+}
+
+pub fn delete(name: &str) -> Result<bool, Error> {
+    blobs::delete(name)
+}
+
+pub fn list(prefix: &str, after: Option<&str>, limit: u32) -> Result<Vec<BlobInfo>, Error> {
+    blobs::list_blobs(prefix, after, limit)
+}
+
+/// Deletes every blob whose name starts with `prefix`; returns how many.
+pub fn delete_prefix(prefix: &str) -> Result<u64, Error> {
+    blobs::delete_prefix(prefix)
+}
+
+/// Writes a whole blob from memory (see [`save_body`] to stream).
+pub fn put(name: &str, content_type: &str, data: &[u8]) -> Result<BlobInfo, Error> {
+    let w = Writer::new(name, content_type);
+    for chunk in data.chunks(CHUNK) {
+        w.write(chunk)?;
+    }
+    w.finish()
+}
+
+/// Streams a request body into the blob `name`, refusing more than `limit`
+/// bytes. `content_type` sees the first bytes (at least 16, or the whole
+/// body if shorter) and names the type, or refuses the file with a reason
+/// (sniff the content; never trust the name or the browser's word). An
+/// empty body, a body cut off, one over the limit or one refused leaves no
+/// blob.
+pub async fn save_body(
+    name: &str,
+    body: Body,
+    limit: u64,
+    content_type: impl Fn(&[u8]) -> Result<String, String>,
+) -> Result<BlobInfo, web::Error> {
+    let too_large = || web::Error::TooLarge(format!("That file is larger than {} allows.", crate::size_text(limit)));
+    if body.content_length().is_some_and(|n| n > limit) {
+        return Err(too_large());
+    }
+    let mut body = body.into_boxed_body();
+    let mut pending: Vec<u8> = Vec::with_capacity(CHUNK);
+    let mut writer: Option<Writer> = None;
+    let mut total: u64 = 0;
+    loop {
+        let frame = match body.frame().await {
+            None => break,
+            Some(Ok(frame)) => frame,
+            Some(Err(e)) => return Err(web::Error::Bad(format!("The upload was cut off before it finished: {e}"))),
+        };
+        let Ok(data) = frame.into_data() else { continue };
+        total += data.len() as u64;
+        if total > limit {
+            return Err(too_large());
+        }
+        pending.extend_from_slice(&data);
+        if writer.is_none() && pending.len() >= 16 {
+            writer = Some(Writer::new(name, &content_type(&pending).map_err(web::Error::Unsupported)?));
+        }
+        if let Some(w) = &writer
+            && pending.len() >= CHUNK
+        {
+            w.write(&pending)?;
+            pending.clear();
+        }
+    }
+    let w = match writer {
+        Some(w) => w,
+        None if pending.is_empty() => return Err(web::Error::Bad("The file is empty.".into())),
+        None => Writer::new(name, &content_type(&pending).map_err(web::Error::Unsupported)?),
+    };
+    if !pending.is_empty() {
+        w.write(&pending)?;
+    }
+    Ok(w.finish()?)
+}
+
+/// How a sent blob may be cached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cache {
+    /// Never changes under this address (a thumbnail named by its photo).
+    Forever,
+    /// Ask again each time (answered with 304 while unchanged).
+    Revalidate,
+}
+
+/// How the browser should take a sent blob.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Disposition {
+    /// Show it in the page (images, video).
+    Inline,
+    /// Save it as this file name, never render it (documents, anything a
+    /// browser could run).
+    Download(String),
+}
+
+/// Sends the blob `name` as `content_type`: `304` when the browser has it,
+/// one byte range when asked (`206`, or `416` outside the file), else the
+/// whole file, read a chunk at a time as the client takes it.
+pub fn serve(name: &str, request: &Request<Body>, content_type: &str, disposition: Disposition, cache: Cache) -> Reply {
+    let Some(info) = blobs::stat(name)? else { return Err(web::Error::NotFound) };
+    let etag = format!("\"{}\"", info.sha256);
+    let header = |n: &str| request.headers().get(n).and_then(|v| v.to_str().ok());
+    if header("if-none-match") == Some(etag.as_str()) {
+        return Ok(Response::builder().status(304).header("etag", etag).body(Body::empty())?);
+    }
+    let disposition = match disposition {
+        Disposition::Inline => "inline".to_owned(),
+        Disposition::Download(file) => format!("attachment; filename*=UTF-8''{}", web::encode(&file)),
+    };
+    let cache = match cache {
+        Cache::Forever => "private, max-age=31536000, immutable",
+        Cache::Revalidate => "private, no-cache",
+    };
+    let builder = Response::builder()
+        .header("content-type", content_type)
+        .header("content-disposition", disposition)
+        .header("accept-ranges", "bytes")
+        .header("etag", etag)
+        .header("cache-control", cache);
+    let head = request.method() == wstd::http::Method::HEAD;
+    let body = |from, to| if head { Body::empty() } else { stream(info.name.clone(), from, to) };
+    match header("range").and_then(|r| parse_range(r, info.size)) {
+        Some(Ok((start, end))) => Ok(builder
+            .status(206)
+            .header("content-range", format!("bytes {start}-{end}/{}", info.size))
+            .header("content-length", end - start + 1)
+            .body(body(start, end + 1))?),
+        Some(Err(())) => Ok(Response::builder()
+            .status(416)
+            .header("content-range", format!("bytes */{}", info.size))
+            .body(Body::empty())?),
+        None => Ok(builder.header("content-length", info.size).body(body(0, info.size))?),
+    }
+}
+
+/// One `bytes=a-b`, `bytes=a-` or `bytes=-n` range within `size`; `None`
+/// for a header this does not handle (the whole file is sent instead),
+/// `Err` for a range outside the file.
+pub fn parse_range(header: &str, size: u64) -> Option<Result<(u64, u64), ()>> {
+    let spec = header.trim().strip_prefix("bytes=")?;
+    if spec.contains(',') {
+        return None;
+    }
+    let (a, b) = spec.split_once('-')?;
+    let (a, b) = (a.trim(), b.trim());
+    let range = if a.is_empty() {
+        let n: u64 = b.parse().ok()?;
+        if n == 0 || size == 0 {
+            return Some(Err(()));
+        }
+        (size.saturating_sub(n), size - 1)
+    } else {
+        let start: u64 = a.parse().ok()?;
+        let end =
+            if b.is_empty() { size.saturating_sub(1) } else { b.parse::<u64>().ok()?.min(size.saturating_sub(1)) };
+        if start >= size || end < start {
+            return Some(Err(()));
+        }
+        (start, end)
+    };
+    Some(Ok(range))
+}
+
+/// The bytes `[from, to)` of a blob as a body, read a chunk at a time as
+/// the client takes them (a large file is never in memory whole).
+pub fn stream(name: String, from: u64, to: u64) -> Body {
+    let chunks = futures_lite::stream::unfold(Some((name, from)), move |state| async move {
+        let (name, at) = state?;
+        if at >= to {
+            return None;
+        }
+        let want = u32::try_from((to - at).min(CHUNK as u64)).unwrap_or(CHUNK as u32);
+        match blobs::read(&name, at, want) {
+            Ok(bytes) if !bytes.is_empty() => {
+                let next = at + bytes.len() as u64;
+                Some((Ok(bytes), Some((name, next))))
+            }
+            Ok(_) => Some((Err(std::io::Error::other("the file ended early")), None)),
+            Err(e) => Some((Err(std::io::Error::other(e.to_string())), None)),
+        }
+    });
+    Body::from_try_stream(chunks)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_range;
+
+    #[test]
+    fn ranges_inside_and_outside_the_file() {
+        assert_eq!(parse_range("bytes=0-9", 100), Some(Ok((0, 9))));
+        assert_eq!(parse_range("bytes=90-", 100), Some(Ok((90, 99))));
+        assert_eq!(parse_range("bytes=-10", 100), Some(Ok((90, 99))));
+        assert_eq!(parse_range("bytes=50-500", 100), Some(Ok((50, 99))));
+        assert_eq!(parse_range("bytes=100-", 100), Some(Err(())));
+        assert_eq!(parse_range("bytes=9-1", 100), Some(Err(())));
+        assert_eq!(parse_range("bytes=0-1,5-6", 100), None);
+        assert_eq!(parse_range("items=0-1", 100), None);
+    }
+}
