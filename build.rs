@@ -17,11 +17,13 @@ use std::process::Command;
 mod format;
 
 /// Apps embedded in the binary and installed on first start.
-const BUNDLED: &[&str] = &["hello", "photos"];
+const BUNDLED: &[&str] = &["hello", "photos", "files"];
 /// Every app in the plugins workspace: (crate name, folder).
 const APPS: &[(&str, &str)] = &[
     ("hello", "hello"),
     ("photos", "photos"),
+    ("files", "files"),
+    ("starter", "starter"),
     ("echo", "test-apps/echo"),
     ("hostile", "test-apps/hostile"),
     ("snoop", "test-apps/snoop"),
@@ -188,5 +190,7 @@ fn build_plugins(plugins: &Path, out: &Path) -> PathBuf {
         );
     }
 
+    // Where the tests build a `porch app new` app, reusing what is built.
+    println!("cargo:rustc-env=PLUGINS_TARGET_DIR={}", target_dir.display());
     target_dir.join("wasm32-wasip2").join("release")
 }

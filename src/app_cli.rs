@@ -54,6 +54,14 @@ pub enum AppCommand {
     /// Look in the catalogues for newer versions of installed apps, from
     /// their own publishers (`porch app install ID` installs one).
     Updates,
+    /// Start a new app: a folder with a small working app, the SDK and
+    /// porch's interfaces, ready to build, pack and install.
+    New {
+        id: String,
+        /// Where to make the folder (default: the current one).
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+    },
     /// Write a signed catalogue index (index.json) of the packages in DIR,
     /// to serve from any web server beside them.
     Catalogue {
@@ -130,6 +138,16 @@ pub fn without_store(settings: &Settings, cmd: AppCommand) -> Result<()> {
         AppCommand::Inspect { package } => {
             let package = Package::read(&package, settings.apps.package_max)?;
             print!("{}", describe(&package));
+        }
+        AppCommand::New { id, dir } => {
+            let made = porch::apps::scaffold::new_app(&dir, &id)?;
+            println!("Made the app {id} in {}. Next:", made.display());
+            println!("  cd {}", made.display());
+            println!("  cargo build --release");
+            println!("  porch app keygen --out ~/{id}.key      # once; keep it secret");
+            println!("  porch app pack . --key ~/{id}.key");
+            println!("  porch app install {id}-0.1.0.porchapp");
+            println!("Its README.md says what each file is for.");
         }
         AppCommand::Catalogue { dir, key, name } => {
             let key = package::load_key(&key)?;
@@ -310,7 +328,8 @@ pub async fn with_store(store: &Store, settings: &Settings, cmd: AppCommand) -> 
         AppCommand::Keygen { .. }
         | AppCommand::Pack { .. }
         | AppCommand::Inspect { .. }
-        | AppCommand::Catalogue { .. } => {
+        | AppCommand::Catalogue { .. }
+        | AppCommand::New { .. } => {
             return without_store(settings, cmd);
         }
     }

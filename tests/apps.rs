@@ -307,12 +307,12 @@ async fn signing_out_of_porch_ends_the_app_session_too() {
 async fn compiled_apps_come_from_the_cache_after_a_restart() {
     let mut porch = Porch::start();
     let ready = |p: &Porch| p.stdout.iter().rev().find(|l| l.starts_with("Apps ready")).cloned().expect("apps line");
-    // The bundled hello and photos.
-    assert!(ready(&porch).contains("0 from the compiled-code cache, 2 compiled"), "{}", ready(&porch));
+    // The bundled hello, photos and files.
+    assert!(ready(&porch).contains("0 from the compiled-code cache, 3 compiled"), "{}", ready(&porch));
     assert!(porch.install("echo").success);
     porch.restart();
     let line = ready(&porch);
-    assert!(line.starts_with("Apps ready: 3 (3 from the compiled-code cache, 0 compiled"), "{line}");
+    assert!(line.starts_with("Apps ready: 4 (4 from the compiled-code cache, 0 compiled"), "{line}");
 }
 
 #[tokio::test]

@@ -180,7 +180,7 @@ async fn owner_invites_a_relative_who_joins_in_a_second_browser() {
     // porch's host -> one-time ticket on hello.localhost -> the app greets.
     porch.grant(OWNER, "hello:visitor");
     owner.goto(&format!("{}/", porch.url)).await.expect("home");
-    click(&owner, "ul.tiles a").await;
+    click(&owner, "ul.tiles a[href*='//hello.']").await;
     assert_eq!(text_of(&owner, "#greeting").await, format!("Hello, {OWNER}!"));
     let url = owner.current_url().await.expect("url");
     assert_eq!(url.host_str(), Some("hello.localhost"), "the app runs on its own origin");

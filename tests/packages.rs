@@ -371,3 +371,71 @@ async fn catalogues_offer_apps_and_updates_and_porch_keeps_working_without_them(
     assert!(page.body.contains("could not read the catalogue") && page.body.contains("works on"), "{}", page.body);
     assert_eq!(visit(&owner).await, 3, "the installed app still serves");
 }
+
+/// The author's path from nothing (issue 23): `porch app new`, a plain
+/// `cargo build`, keygen, pack, install, and the app answers.
+#[tokio::test]
+async fn a_new_app_builds_packs_installs_and_serves() {
+    let porch = Porch::start();
+    let owner = porch.owner().await;
+    let parent = porch.dir().to_str().expect("path").to_owned();
+    let made = porch.cli(&["app", "new", "jotter", "--dir", &parent]);
+    assert!(made.success, "{}", made.stderr);
+    assert!(made.stdout.contains("cargo build --release"), "{}", made.stdout);
+    let dir = porch.dir().join("jotter");
+
+    // Built as an author would (the components' build folder is shared so
+    // the SDK's dependencies are not compiled again).
+    let Some(target) = option_env!("PLUGINS_TARGET_DIR") else {
+        panic!("build.rs names the plugins' target folder (PORCH_PREBUILT_APPS builds cannot run this test)");
+    };
+    let mut cargo = std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    cargo.args(["build", "--release"]).current_dir(&dir).env("CARGO_TARGET_DIR", target);
+    for var in
+        ["RUSTFLAGS", "CARGO_ENCODED_RUSTFLAGS", "RUSTC_WRAPPER", "RUSTC_WORKSPACE_WRAPPER", "CARGO_BUILD_TARGET"]
+    {
+        cargo.env_remove(var);
+    }
+    let built = cargo.output().expect("run cargo");
+    assert!(built.status.success(), "the new app does not build: {}", String::from_utf8_lossy(&built.stderr));
+    let wasm = Path::new(target).join("wasm32-wasip2/release/jotter.wasm");
+    std::fs::copy(&wasm, dir.join("jotter.wasm")).expect("copy the component");
+
+    let key = porch.author_key("jotter");
+    let package = porch.pack(&dir, &key);
+    assert!(package.ends_with("jotter-0.1.0.porchapp"), "{}", package.display());
+    let out = porch.install_package(&package);
+    assert!(out.success, "{}", out.stderr);
+    porch.grant(OWNER, "jotter:writer");
+    let page = owner.follow(&owner.app_url("jotter", "/")).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains("No notes yet") && page.body.contains("Olivia Owner"), "{}", page.body);
+    let origin = owner.app_url("jotter", "");
+    let added =
+        owner.post_from(&owner.app_url("jotter", "/notes"), &[("text", "Dinner <b>at six</b>")], Some(&origin)).await;
+    assert_eq!(added.status, 303, "{}", added.body);
+    let page = owner.get(&owner.app_url("jotter", "/")).await;
+    assert!(page.body.contains("Dinner &lt;b&gt;at six") && !page.body.contains("<b>"), "escaped: {}", page.body);
+}
+
+/// The SDK's own unit tests (routing patterns, the roles check against
+/// app.toml, byte ranges, dates) run on the host, where they can.
+#[test]
+fn the_sdk_s_own_tests_pass() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut cargo = std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    cargo
+        .args(["test", "--locked", "-p", "porch-app", "--manifest-path"])
+        .arg(root.join("plugins/Cargo.toml"))
+        .arg("--target-dir")
+        .arg(root.join("target/sdk-test"));
+    for var in
+        ["RUSTFLAGS", "CARGO_ENCODED_RUSTFLAGS", "RUSTC_WRAPPER", "RUSTC_WORKSPACE_WRAPPER", "CARGO_BUILD_TARGET"]
+    {
+        cargo.env_remove(var);
+    }
+    let out = cargo.output().expect("run cargo test for the SDK");
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{said}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(said.contains("test result: ok"), "{said}");
+}

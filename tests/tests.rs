@@ -6,6 +6,7 @@ mod browser;
 mod cli;
 mod config;
 mod durability;
+mod files;
 mod identity;
 mod limits;
 mod media;

@@ -380,7 +380,8 @@ pub const DESKTOP: &str =
 
 /// App hosts tests visit. Browsers resolve `*.localhost` to loopback by
 /// themselves; reqwest asks the system resolver, so these are pinned.
-pub const APP_HOSTS: &[&str] = &["hello", "echo", "hostile", "snoop", "broken", "nope", "photos", "notes", "flaky"];
+pub const APP_HOSTS: &[&str] =
+    &["hello", "echo", "hostile", "snoop", "broken", "nope", "photos", "files", "notes", "flaky", "jotter"];
 
 impl Browser {
     pub fn new(base: &str, user_agent: &str) -> Browser {

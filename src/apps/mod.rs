@@ -5,7 +5,8 @@
 //! `registry` (install, update, roll back, replace, remove, bundled apps),
 //! `package` (signed `.porchapp` files and publisher keys), `catalogue`
 //! (signed indexes of apps to install and update from), `staging`
-//! (uploads waiting for the owner's confirmation) and `manifest` (`app.toml`).
+//! (uploads waiting for the owner's confirmation), `scaffold` (`porch app
+//! new`) and `manifest` (`app.toml`).
 
 mod bindings;
 mod bundled;
@@ -16,6 +17,7 @@ pub mod package;
 mod registry;
 mod run;
 mod runtime;
+pub mod scaffold;
 mod staging;
 
 pub use bundled::build_publisher;

@@ -128,6 +128,22 @@ pub fn list_json<T: DeserializeOwned>(
     Ok(out)
 }
 
+/// The records under `prefix` before `before`, newest key first, up to
+/// `limit`, with their keys.
+pub fn list_json_reverse<T: DeserializeOwned>(
+    prefix: &str,
+    before: Option<&str>,
+    limit: u32,
+) -> Result<Vec<(String, T)>, Error> {
+    let mut out = Vec::new();
+    for key in kv::list_keys_reverse(prefix, before, limit)? {
+        if let Some(record) = get_json(&key)? {
+            out.push((key, record));
+        }
+    }
+    Ok(out)
+}
+
 fn to_json<T: Serialize>(value: &T) -> Result<Vec<u8>, Error> {
     serde_json::to_vec(value).map_err(|e| Error::Invalid(format!("could not store a record: {e}")))
 }

@@ -42,6 +42,8 @@
 //!   `app.toml`.
 //! - [`kv`]: bytes and JSON records, with compare-and-swap updates.
 //! - [`blobs`]: files streamed in and out, with byte ranges and caching.
+//! - [`sharing`]: one thing shared with people or groups as viewers or
+//!   contributors, and who may do what with it.
 //! - [`dates`]: the time, and dates written for people.
 
 pub use minijinja::context;
@@ -54,6 +56,7 @@ pub mod caller;
 pub mod dates;
 pub mod kv;
 mod router;
+pub mod sharing;
 mod templates;
 pub mod web;
 
@@ -124,6 +127,13 @@ pub fn escape_html(s: &str) -> String {
         }
     }
     out
+}
+
+/// A new random id: 16 hex digits (64 bits from the host's random source).
+pub fn random_id() -> String {
+    let mut bytes = [0u8; 8];
+    wstd::rand::get_random_bytes(&mut bytes);
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// A byte count as a person reads it: `64 MiB`, `1.5 GiB`, `300 bytes`.

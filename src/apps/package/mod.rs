@@ -137,7 +137,8 @@ impl Package {
     }
 }
 
-/// Packs the app in `dir` (its `app.toml` and the component it names)
+/// Packs the app in `dir` (its `app.toml` and the component it names,
+/// beside it or in `target/wasm32-wasip2/release`)
 /// with `key`; returns the package's bytes and its file name,
 /// `ID-VERSION.porchapp`.
 pub fn pack(dir: &Path, key: &SigningKey) -> Result<(Vec<u8>, String), AppError> {
@@ -152,7 +153,19 @@ pub fn pack(dir: &Path, key: &SigningKey) -> Result<(Vec<u8>, String), AppError>
             manifest.component
         )));
     }
-    let component = read(dir.join(&manifest.component))?;
+    // Beside app.toml, or where `cargo build --release` leaves it.
+    let beside = dir.join(&manifest.component);
+    let built = dir.join("target/wasm32-wasip2/release").join(&manifest.component);
+    let component = match (beside.is_file(), built.is_file()) {
+        (false, true) => read(built)?,
+        (false, false) => {
+            return Err(AppError::Io(format!(
+                "there is no {} beside app.toml or in target/wasm32-wasip2/release: build the app first (`cargo build --release --target wasm32-wasip2`)",
+                manifest.component
+            )));
+        }
+        _ => read(beside)?,
+    };
     let files = vec![("app.toml".to_owned(), text), (manifest.component.clone(), component)];
     let bytes = format::write(key, &files).map_err(|e| AppError::Package(e.to_string()))?;
     Ok((bytes, format!("{}-{}.porchapp", manifest.id, manifest.version)))

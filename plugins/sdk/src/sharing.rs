@@ -1,0 +1,141 @@
+//! Sharing one thing (an album, a folder) with chosen people or groups as
+//! viewers or contributors: the records, who may do what, the share page's
+//! rows and reading its form. Whoever may not see a thing gets the same
+//! answer as for one that does not exist.
+
+use serde::{Deserialize, Serialize};
+
+use crate::caller::{Caller, Role};
+use crate::people;
+
+/// Who a thing is shared with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Who {
+    Person(i64),
+    /// Everyone in a porch group (set by the owner on the people page).
+    Group(String),
+}
+
+/// What sharing gives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum ShareRole {
+    /// Sees it and takes copies.
+    Viewer,
+    /// Also adds to it.
+    Contributor,
+}
+
+impl ShareRole {
+    pub fn parse(s: &str) -> Option<ShareRole> {
+        match s {
+            "viewer" => Some(ShareRole::Viewer),
+            "contributor" => Some(ShareRole::Contributor),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ShareRole::Viewer => "viewer",
+            ShareRole::Contributor => "contributor",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Share {
+    pub with: Who,
+    pub role: ShareRole,
+}
+
+/// What a caller may do with a shared thing, least first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub enum Access {
+    View,
+    Contribute,
+    /// Rename, share, delete: its owner, and the app's admins.
+    Manage,
+}
+
+/// What `caller` may do with a thing `owner` made and shared as `shares`;
+/// `admin` callers (porch owners, the app's top role) manage everything.
+/// `None`: it does not exist for them.
+pub fn access<R: Role>(caller: &Caller<R>, admin: bool, owner: i64, shares: &[Share]) -> Option<Access> {
+    if admin || owner == caller.id {
+        return Some(Access::Manage);
+    }
+    let mut groups: Option<Vec<String>> = None;
+    let mut best: Option<ShareRole> = None;
+    for share in shares {
+        let applies = match &share.with {
+            Who::Person(p) => *p == caller.id,
+            Who::Group(g) => groups
+                .get_or_insert_with(|| {
+                    people::list().into_iter().find(|p| p.id == caller.id).map(|p| p.groups).unwrap_or_default()
+                })
+                .contains(g),
+        };
+        if applies {
+            best = best.max(Some(share.role));
+        }
+    }
+    best.map(|role| match role {
+        ShareRole::Viewer => Access::View,
+        ShareRole::Contributor => Access::Contribute,
+    })
+}
+
+/// One row of a share page: a person or a group and what they have now.
+#[derive(Debug, Clone, Serialize)]
+pub struct Choice {
+    /// The form field: `p:<id>` or `g:<group>`.
+    pub field: String,
+    pub label: String,
+    pub is_group: bool,
+    /// `viewer`, `contributor` or empty.
+    pub role: &'static str,
+}
+
+/// Every group and every person but `owner` (who has it anyway), with what
+/// `shares` gives them.
+pub fn choices(owner: i64, shares: &[Share]) -> Vec<Choice> {
+    let everyone = people::list();
+    let role_of = |who: &Who| shares.iter().find(|s| &s.with == who).map_or("", |s| s.role.name());
+    let mut groups: Vec<String> = everyone.iter().flat_map(|p| p.groups.clone()).collect();
+    groups.sort();
+    groups.dedup();
+    let mut rows: Vec<Choice> = groups
+        .into_iter()
+        .map(|g| Choice { field: format!("g:{g}"), role: role_of(&Who::Group(g.clone())), label: g, is_group: true })
+        .collect();
+    rows.extend(everyone.into_iter().filter(|p| p.id != owner).map(|p| Choice {
+        field: format!("p:{}", p.id),
+        role: role_of(&Who::Person(p.id)),
+        label: p.name,
+        is_group: false,
+    }));
+    rows
+}
+
+/// The shares a share page's form asks for: fields `p:<id>` and
+/// `g:<group>` with `viewer` or `contributor` (anything else: not shared).
+/// Only people and groups that exist count.
+pub fn from_form(fields: &[(String, String)]) -> Vec<Share> {
+    let everyone = people::list();
+    let mut shares = Vec::new();
+    for (field, value) in fields {
+        let Some(role) = ShareRole::parse(value) else { continue };
+        let with = match field.split_once(':') {
+            Some(("p", id)) => match id.parse::<i64>() {
+                Ok(id) if everyone.iter().any(|p| p.id == id) => Who::Person(id),
+                _ => continue,
+            },
+            Some(("g", g)) if everyone.iter().any(|p| p.groups.iter().any(|x| x == g)) => Who::Group(g.to_owned()),
+            _ => continue,
+        };
+        if !shares.iter().any(|s: &Share| s.with == with) {
+            shares.push(Share { with, role });
+        }
+    }
+    shares
+}
