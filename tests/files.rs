@@ -70,7 +70,7 @@ async fn folders_are_shared_like_albums_and_files_only_ever_download() {
 
     // Shared with the family group as viewers, and Rita as a contributor.
     let rita_id = person_id(&porch, "Rita Relative");
-    let share = [("g:family", "viewer"), (&format!("p:{rita_id}") as &str, "contributor")];
+    let share = [("group:family", "viewer"), (&format!("person:{rita_id}") as &str, "contributor")];
     assert_eq!(post(&owner, &format!("/f/{folder}/share"), &share).await.status, 303);
     let shared = owner.get(&app(&owner, &format!("/f/{folder}/share"))).await;
     assert!(shared.body.contains("Everyone in <strong>family</strong>"), "{}", shared.body);

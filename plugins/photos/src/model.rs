@@ -8,7 +8,9 @@
 //! A photo's id starts with its taken-at time, so listing keys in order
 //! pages through the album chronologically.
 
-use porch_app::{HostError as Error, blobs, kv, people};
+use porch_app::sharing::{self, Access, Share};
+use porch_app::{Error, HostError, blobs, kv};
+use serde::{Deserialize, Serialize};
 
 /// The caller, with the app's roles.
 pub type Caller = porch_app::Caller<Role>;
@@ -18,7 +20,6 @@ porch_app::roles! {
     /// editor: sees and manages every album (as porch owners do).
     pub enum Role { Viewer = "viewer", Contributor = "contributor", Editor = "editor" }
 }
-use serde::{Deserialize, Serialize};
 
 /// How many photos one grid page shows.
 pub const PAGE: u32 = 60;
@@ -40,34 +41,6 @@ pub struct Album {
     /// Whether others get originals with location and camera serials.
     #[serde(default)]
     pub keep_location: bool,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Share {
-    pub with: Who,
-    pub role: ShareRole,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Who {
-    Person(i64),
-    Group(String),
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-pub enum ShareRole {
-    Viewer,
-    Contributor,
-}
-
-impl ShareRole {
-    pub fn parse(s: &str) -> Option<ShareRole> {
-        match s {
-            "viewer" => Some(ShareRole::Viewer),
-            "contributor" => Some(ShareRole::Contributor),
-            _ => None,
-        }
-    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -119,14 +92,6 @@ pub struct Comment {
     pub at: i64,
 }
 
-/// What a caller may do with an album, weakest first.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Access {
-    View,
-    Contribute,
-    Manage,
-}
-
 pub fn album_key(id: &str) -> String {
     format!("albums/{id}")
 }
@@ -149,18 +114,52 @@ pub fn valid_id(s: &str) -> bool {
     !s.is_empty() && s.len() <= 64 && s.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-')
 }
 
-pub fn get_json<T: for<'de> Deserialize<'de>>(key: &str) -> Result<Option<T>, Error> {
-    match kv::get(key)? {
-        Some(bytes) => serde_json::from_slice(&bytes)
-            .map(Some)
-            .map_err(|e| Error::Internal(format!("stored record {key} is unreadable: {e}"))),
-        None => Ok(None),
+/// An album or photo id in a path; anything else is no such thing (404)
+/// before any lookup.
+#[derive(Debug, Clone)]
+pub struct Id(pub String);
+
+impl std::str::FromStr for Id {
+    type Err = ();
+
+    fn from_str(s: &str) -> Result<Id, ()> {
+        if valid_id(s) { Ok(Id(s.to_owned())) } else { Err(()) }
     }
 }
 
-pub fn put_json<T: Serialize>(key: &str, value: &T) -> Result<(), Error> {
-    let bytes = serde_json::to_vec(value).map_err(|e| Error::Internal(e.to_string()))?;
-    kv::set(key, &bytes)
+/// Sees and manages every album: porch owners and the app's editors.
+pub fn is_admin(me: &Caller) -> bool {
+    me.is_owner || me.role == Role::Editor
+}
+
+/// May make albums of their own.
+pub fn can_create(me: &Caller) -> bool {
+    is_admin(me) || me.role >= Role::Contributor
+}
+
+/// What `me` may do with `album`; `None`: it does not exist for them.
+pub fn access(me: &Caller, album: &Album) -> Option<Access> {
+    sharing::access(me, is_admin(me), album.owner, &album.shares)
+}
+
+/// The album `id` and what `me` may do with it: 404 when it does not exist
+/// for them, 403 when they may see it but not do what needs `needs`.
+pub fn album(me: &Caller, id: &Id, needs: Access) -> Result<(Album, Access), Error> {
+    let album: Album = kv::get_json(&album_key(&id.0))?.ok_or(Error::NotFound)?;
+    let access = access(me, &album).ok_or(Error::NotFound)?;
+    if access < needs {
+        return Err(forbidden());
+    }
+    Ok((album, access))
+}
+
+pub fn forbidden() -> Error {
+    Error::Forbidden("Your role in this album does not allow that. Ask the album's owner.".into())
+}
+
+/// A photo of `album`, or 404.
+pub fn photo(album: &Album, id: &Id) -> Result<Photo, Error> {
+    kv::get_json(&photo_key(&album.id, &id.0))?.ok_or(Error::NotFound)
 }
 
 /// Changes an album record without losing a change made at the same time
@@ -169,7 +168,7 @@ pub fn put_json<T: Serialize>(key: &str, value: &T) -> Result<(), Error> {
 /// Removes a photo from its album: its record, comments and files, and its
 /// share of the album's count, size and cover. Its content-hash key is the
 /// caller's business (an upload that lost a race must leave the winner's).
-pub fn remove_photo(album: &Album, photo: &Photo) -> Result<(), Error> {
+pub fn remove_photo(album: &Album, photo: &Photo) -> Result<(), HostError> {
     kv::delete(&photo_key(&album.id, &photo.id))?;
     kv::delete_prefix(&comments_prefix(&album.id, &photo.id))?;
     blobs::delete_prefix(&format!("{}/{}/", album.id, photo.blob))?;
@@ -180,90 +179,20 @@ pub fn remove_photo(album: &Album, photo: &Photo) -> Result<(), Error> {
         if a.cover.as_deref() == Some(gone.as_str()) {
             a.cover = None;
         }
-        true
     })?;
     Ok(())
 }
 
-pub fn update_album(id: &str, mut change: impl FnMut(&mut Album) -> bool) -> Result<Option<Album>, Error> {
-    let mut result = None;
-    kv::update(&album_key(id), |current| {
-        let mut album: Album = serde_json::from_slice(current?).ok()?;
-        if !change(&mut album) {
-            result = Some(album);
-            return None;
-        }
-        let bytes = serde_json::to_vec(&album).ok()?;
-        result = Some(album);
-        Some(bytes)
-    })?;
-    Ok(result)
-}
-
-/// The caller, with their groups looked up once when first needed.
-pub struct Viewer {
-    pub caller: Caller,
-    groups: Option<Vec<String>>,
-}
-
-impl Viewer {
-    pub fn new(caller: Caller) -> Viewer {
-        Viewer { caller, groups: None }
-    }
-
-    /// Sees and manages every album: porch owners and the app's editors.
-    pub fn is_admin(&self) -> bool {
-        self.caller.is_owner || self.caller.role == Role::Editor
-    }
-
-    /// May make albums of their own.
-    pub fn can_create(&self) -> bool {
-        self.is_admin() || self.caller.role == Role::Contributor
-    }
-
-    fn groups(&mut self) -> &[String] {
-        let id = self.caller.id;
-        self.groups.get_or_insert_with(|| {
-            people::list().into_iter().find(|p| p.id == id).map(|p| p.groups).unwrap_or_default()
-        })
-    }
-
-    /// What this caller may do with `album`; `None` means it does not
-    /// exist for them (answered with 404, like a missing album).
-    pub fn access(&mut self, album: &Album) -> Option<Access> {
-        if album.owner == self.caller.id || self.is_admin() {
-            return Some(Access::Manage);
-        }
-        let id = self.caller.id;
-        let mut best: Option<ShareRole> = None;
-        for share in &album.shares {
-            let applies = match &share.with {
-                Who::Person(p) => *p == id,
-                Who::Group(g) => self.groups().iter().any(|mine| mine == g),
-            };
-            if applies {
-                best = best.max(Some(share.role));
-            }
-        }
-        best.map(|role| match role {
-            ShareRole::Viewer => Access::View,
-            ShareRole::Contributor => Access::Contribute,
-        })
-    }
-}
-
-/// A new random id: 16 hex digits.
-pub fn random_id() -> String {
-    let mut bytes = [0u8; 8];
-    wstd::rand::get_random_bytes(&mut bytes);
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+pub fn update_album(id: &str, change: impl Fn(&mut Album)) -> Result<Option<Album>, HostError> {
+    kv::update_json(&album_key(id), |album: Option<Album>| {
+        let mut album = album?;
+        change(&mut album);
+        Some(album)
+    })
 }
 
 pub fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
+    porch_app::dates::now()
 }
 
 pub fn now_millis() -> u64 {
@@ -276,13 +205,11 @@ pub fn now_millis() -> u64 {
 
 /// `2023-07-14 15:04`, for a Unix time (the camera's clock, shown as is).
 pub fn format_time(t: i64) -> String {
-    let days = t.div_euclid(86_400);
-    let secs = t.rem_euclid(86_400);
-    let (y, m, d) = civil_from_days(days);
-    format!("{y:04}-{m:02}-{d:02} {:02}:{:02}", secs / 3600, (secs % 3600) / 60)
+    let (y, m, d, hh, mm) = porch_app::dates::civil(t);
+    format!("{y:04}-{m:02}-{d:02} {hh:02}:{mm:02}")
 }
 
-/// Month names for the viewer's date line.
+/// `14 July 2023, 15:04`, for the viewer's date line.
 pub fn format_date_long(t: i64) -> String {
     const MONTHS: [&str; 12] = [
         "January",
@@ -298,36 +225,18 @@ pub fn format_date_long(t: i64) -> String {
         "November",
         "December",
     ];
-    let days = t.div_euclid(86_400);
-    let secs = t.rem_euclid(86_400);
-    let (y, m, d) = civil_from_days(days);
+    let (y, m, d, hh, mm) = porch_app::dates::civil(t);
     let month = MONTHS.get((m as usize).saturating_sub(1)).copied().unwrap_or("?");
-    format!("{d} {month} {y}, {:02}:{:02}", secs / 3600, (secs % 3600) / 60)
+    format!("{d} {month} {y}, {hh:02}:{mm:02}")
 }
 
 /// The MS-DOS date and time a zip entry carries.
 pub fn dos_time(t: i64) -> (u16, u16) {
-    let (y, m, d) = civil_from_days(t.div_euclid(86_400));
-    let secs = t.rem_euclid(86_400);
+    let (y, m, d, hh, mm) = porch_app::dates::civil(t);
     if !(1980..=2107).contains(&y) {
         return (0, (1 << 5) | 1);
     }
-    let time = ((secs / 3600) << 11) | (((secs % 3600) / 60) << 5) | ((secs % 60) / 2);
+    let time = (i64::from(hh) << 11) | (i64::from(mm) << 5) | (t.rem_euclid(60) / 2);
     let date = ((y - 1980) << 9) | (i64::from(m) << 5) | i64::from(d);
     (time as u16, date as u16)
-}
-
-/// Days since 1970-01-01 to (year, month, day), after Howard Hinnant's
-/// public-domain `civil_from_days`.
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
 }

@@ -4,15 +4,15 @@
 //! thumbnailed by porch. Any failure removes what this upload wrote and
 //! answers with a JSON error the page shows next to that file.
 
-use porch_app::{HostError, blobs, kv, media};
+use porch_app::sharing::Access;
+use porch_app::{Cx, Error, HostError, Reply, blobs, kv, media, web};
+use serde::Deserialize;
 use serde_json::json;
-use wstd::http::{Body, BodyExt, Request};
 
-use crate::model::{self, Album, Kind, Photo, Viewer};
-use crate::web::{Fail, Reply, json, param};
+use crate::model::{self, Album, Caller, Kind, Photo, Role};
 
-/// Host writes are batched to this size.
-const BATCH: usize = 1 << 20;
+/// The largest upload (app.toml's limits.request_body).
+const MAX_UPLOAD: u64 = 8 << 30;
 /// Long edges of the grid thumbnail and the view-size preview.
 pub const THUMB_EDGE: u32 = 400;
 pub const VIEW_EDGE: u32 = 2048;
@@ -59,21 +59,38 @@ pub fn clean_name(raw: &str) -> String {
 }
 
 fn failed(status: u16, message: &str) -> Reply {
-    json(status, &json!({ "ok": false, "error": message }))
+    web::json(status, &json!({ "ok": false, "error": message }))
 }
 
-pub async fn upload(me: &Viewer, album: &Album, request: Request<Body>) -> Reply {
-    let query = request.uri().query().unwrap_or("").to_owned();
-    let name = clean_name(&param(&query, "name").unwrap_or_default());
-    let blob_id = model::random_id();
-    let prefix = format!("{}/{blob_id}/", album.id);
-    let original = format!("{prefix}o");
+#[derive(Deserialize)]
+struct UploadQuery {
+    #[serde(default)]
+    name: String,
+}
 
-    let stored = match receive(&original, request.into_body()).await {
-        Ok(stored) => stored,
+/// One photo or video, sent by the page's script as the body (its name in
+/// the query). Every answer is JSON the page shows beside that file.
+pub async fn upload(cx: Cx<Role>) -> Reply {
+    let (album, _) = match model::album(&cx.caller, &cx.param("album")?, Access::Contribute) {
+        Ok(found) => found,
         Err(e) => return failed(e.status(), &e.message()),
     };
-    let (kind, content_type, info) = stored;
+    let query: UploadQuery = cx.query()?;
+    let name = clean_name(&query.name);
+    let blob_id = porch_app::random_id();
+    let prefix = format!("{}/{blob_id}/", album.id);
+    let original = format!("{prefix}o");
+    let me = cx.caller.clone();
+
+    // Refused as soon as its first bytes show it is not a photo or video.
+    let sniffed = |head: &[u8]| sniff(head).map(|(_, content_type)| content_type.to_owned());
+    let info = match blobs::save_body(&original, cx.request.into_body(), MAX_UPLOAD, sniffed).await {
+        Ok(info) => info,
+        Err(e) => return failed(e.status(), &e.message()),
+    };
+    let kind = if info.content_type.starts_with("video/") { Kind::Video } else { Kind::Image };
+    let content_type = info.content_type.clone();
+    let album = &album;
 
     // The same file already in this album (a photo that really exists) is
     // not stored twice.
@@ -82,7 +99,7 @@ pub async fn upload(me: &Viewer, album: &Album, request: Request<Body>) -> Reply
         blobs::delete(&original)?;
         return duplicate(&existing);
     }
-    match finish(me, album, &blob_id, &name, kind, content_type, &info) {
+    match finish(&me, album, &blob_id, &name, kind, &content_type, &info) {
         Ok(photo) => {
             // Only now, with the photo recorded, does the content hash name
             // it. An upload that another one of the same file beat to this
@@ -94,7 +111,7 @@ pub async fn upload(me: &Viewer, album: &Album, request: Request<Body>) -> Reply
                 return duplicate(&winner);
             }
             let base = format!("/a/{}/p/{}", album.id, photo.id);
-            json(
+            web::json(
                 200,
                 &json!({
                     "ok": true,
@@ -111,7 +128,7 @@ pub async fn upload(me: &Viewer, album: &Album, request: Request<Body>) -> Reply
             let _ = blobs::delete_prefix(&prefix);
             let status = e.status();
             let message = match &e {
-                Fail::Host(HostError::Invalid(m) | HostError::Unsupported(m)) => {
+                Error::Host(HostError::Invalid(m) | HostError::Unsupported(m)) => {
                     format!("{name} cannot be used as a photo: {m}")
                 }
                 other => other.message(),
@@ -123,7 +140,7 @@ pub async fn upload(me: &Viewer, album: &Album, request: Request<Body>) -> Reply
 
 /// The answer for a file this album already has.
 fn duplicate(existing: &str) -> Reply {
-    json(
+    web::json(
         200,
         &json!({ "ok": true, "duplicate": true, "id": existing, "message": "Already in this album; not stored again." }),
     )
@@ -159,58 +176,16 @@ fn settle(album: &str, hash_key: &str, photo_id: &str) -> Result<Option<String>,
     Err(HostError::Internal("the album is too busy; try again".into()))
 }
 
-/// Streams the request body into the blob `name`, refusing it as soon as
-/// its first bytes show it is not a photo or video.
-async fn receive(name: &str, body: Body) -> Result<(Kind, &'static str, blobs::BlobInfo), Fail> {
-    let mut body = body.into_boxed_body();
-    let mut pending: Vec<u8> = Vec::with_capacity(BATCH);
-    let mut writer: Option<(blobs::Writer, Kind, &'static str)> = None;
-    loop {
-        let frame = match body.frame().await {
-            None => break,
-            Some(Ok(frame)) => frame,
-            Some(Err(e)) => {
-                return Err(Fail::Bad(format!("The upload was cut off before it finished: {e}")));
-            }
-        };
-        let Ok(data) = frame.into_data() else { continue };
-        pending.extend_from_slice(&data);
-        if writer.is_none() && pending.len() >= 16 {
-            let (kind, content_type) = sniff(&pending).map_err(Fail::NotMedia)?;
-            writer = Some((blobs::Writer::new(name, content_type), kind, content_type));
-        }
-        if let Some((w, _, _)) = &writer
-            && pending.len() >= BATCH
-        {
-            w.write(&pending)?;
-            pending.clear();
-        }
-    }
-    let (w, kind, content_type) = match writer {
-        Some(w) => w,
-        None if pending.is_empty() => return Err(Fail::Bad("The file is empty.".into())),
-        None => {
-            let (kind, content_type) = sniff(&pending).map_err(Fail::NotMedia)?;
-            (blobs::Writer::new(name, content_type), kind, content_type)
-        }
-    };
-    if !pending.is_empty() {
-        w.write(&pending)?;
-    }
-    let info = w.finish()?;
-    Ok((kind, content_type, info))
-}
-
 /// Probes and thumbnails a stored upload and records it in the album.
 fn finish(
-    me: &Viewer,
+    me: &Caller,
     album: &Album,
     blob_id: &str,
     name: &str,
     kind: Kind,
     content_type: &str,
     info: &blobs::BlobInfo,
-) -> Result<Photo, Fail> {
+) -> Result<Photo, Error> {
     let now = model::now();
     let mut photo = Photo {
         id: String::new(),
@@ -224,8 +199,8 @@ fn finish(
         height: 0,
         taken_at: None,
         uploaded_at: now,
-        uploader: me.caller.id,
-        uploader_name: me.caller.name.clone(),
+        uploader: me.id,
+        uploader_name: me.name.clone(),
     };
     if kind == Kind::Image {
         let original = photo.original(&album.id);
@@ -246,7 +221,7 @@ fn finish(
     // keep photos taken in the same second in the order they came.
     let when = photo.taken_at.unwrap_or(now).clamp(0, 99_999_999_999);
     photo.id = format!("{when:011}-{:013}-{blob_id}", model::now_millis());
-    model::put_json(&model::photo_key(&album.id, &photo.id), &photo)?;
+    kv::put_json(&model::photo_key(&album.id, &photo.id), &photo)?;
     let size = info.size;
     let id = photo.id.clone();
     let updated = model::update_album(&album.id, |a| {
@@ -255,12 +230,11 @@ fn finish(
         if a.cover.is_none() && kind == Kind::Image {
             a.cover = Some(id.clone());
         }
-        true
     });
     let failure = match updated {
         Ok(Some(_)) => return Ok(photo),
         // The album was deleted while this file arrived.
-        Ok(None) => Fail::NotFound,
+        Ok(None) => Error::NotFound,
         Err(e) => e.into(),
     };
     let _ = kv::delete(&model::photo_key(&album.id, &photo.id));

@@ -8,21 +8,24 @@
 
 use std::collections::HashSet;
 
-use porch_app::{blobs, kv};
+use porch_app::sharing::Access;
+use porch_app::web::encode;
+use porch_app::{Cx, Reply, blobs, kv};
 use wstd::http::{Body, Response};
 
 use crate::files::original_for;
-use crate::model::{self, Album, Photo, Viewer};
-use crate::web::{Reply, encode};
+use crate::model::{self, Album, Photo, Role};
 
 const CHUNK: u32 = 1 << 20;
 const VERSION: u16 = 45;
 /// Sizes in a data descriptor, UTF-8 names.
 const FLAGS: u16 = 0x0008 | 0x0800;
 
-pub fn album_zip(me: &Viewer, album: &Album) -> Reply {
+pub async fn album_zip(cx: Cx<Role>) -> Reply {
+    let (album, _) = model::album(&cx.caller, &cx.param("album")?, Access::View)?;
+    let album = &album;
     let name = format!("{}.zip", zip_safe(&album.title));
-    let state = Zip::new(me.caller.id, album.clone());
+    let state = Zip::new(cx.caller.id, album.clone());
     let chunks = futures_lite::stream::unfold(state, |mut zip| async move {
         match zip.next_chunk() {
             Ok(Some(bytes)) => Some((Ok(bytes), zip)),
@@ -167,7 +170,7 @@ impl Zip {
             self.after = keys.last().cloned();
             let mut batch = Vec::with_capacity(keys.len());
             for key in &keys {
-                if let Some(p) = model::get_json::<Photo>(key).map_err(|e| e.to_string())? {
+                if let Some(p) = kv::get_json::<Photo>(key).map_err(|e| e.to_string())? {
                     batch.push(p);
                 }
             }

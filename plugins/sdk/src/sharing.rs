@@ -88,7 +88,7 @@ pub fn access<R: Role>(caller: &Caller<R>, admin: bool, owner: i64, shares: &[Sh
 /// One row of a share page: a person or a group and what they have now.
 #[derive(Debug, Clone, Serialize)]
 pub struct Choice {
-    /// The form field: `p:<id>` or `g:<group>`.
+    /// The form field: `person:<id>` or `group:<group>`.
     pub field: String,
     pub label: String,
     pub is_group: bool,
@@ -106,10 +106,15 @@ pub fn choices(owner: i64, shares: &[Share]) -> Vec<Choice> {
     groups.dedup();
     let mut rows: Vec<Choice> = groups
         .into_iter()
-        .map(|g| Choice { field: format!("g:{g}"), role: role_of(&Who::Group(g.clone())), label: g, is_group: true })
+        .map(|g| Choice {
+            field: format!("group:{g}"),
+            role: role_of(&Who::Group(g.clone())),
+            label: g,
+            is_group: true,
+        })
         .collect();
     rows.extend(everyone.into_iter().filter(|p| p.id != owner).map(|p| Choice {
-        field: format!("p:{}", p.id),
+        field: format!("person:{}", p.id),
         role: role_of(&Who::Person(p.id)),
         label: p.name,
         is_group: false,
@@ -117,8 +122,8 @@ pub fn choices(owner: i64, shares: &[Share]) -> Vec<Choice> {
     rows
 }
 
-/// The shares a share page's form asks for: fields `p:<id>` and
-/// `g:<group>` with `viewer` or `contributor` (anything else: not shared).
+/// The shares a share page's form asks for: fields `person:<id>` and
+/// `group:<group>` with `viewer` or `contributor` (anything else: not shared).
 /// Only people and groups that exist count.
 pub fn from_form(fields: &[(String, String)]) -> Vec<Share> {
     let everyone = people::list();
@@ -126,11 +131,11 @@ pub fn from_form(fields: &[(String, String)]) -> Vec<Share> {
     for (field, value) in fields {
         let Some(role) = ShareRole::parse(value) else { continue };
         let with = match field.split_once(':') {
-            Some(("p", id)) => match id.parse::<i64>() {
+            Some(("person", id)) => match id.parse::<i64>() {
                 Ok(id) if everyone.iter().any(|p| p.id == id) => Who::Person(id),
                 _ => continue,
             },
-            Some(("g", g)) if everyone.iter().any(|p| p.groups.iter().any(|x| x == g)) => Who::Group(g.to_owned()),
+            Some(("group", g)) if everyone.iter().any(|p| p.groups.iter().any(|x| x == g)) => Who::Group(g.to_owned()),
             _ => continue,
         };
         if !shares.iter().any(|s: &Share| s.with == with) {
