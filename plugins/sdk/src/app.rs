@@ -30,15 +30,18 @@ pub struct App<R: Role + 'static> {
 }
 
 impl<R: Role + 'static> App<R> {
+    /// An app called `name` (shown on its pages), with no routes yet.
     pub fn new(name: &'static str) -> App<R> {
         App { name, router: Router::new(), templates: Templates::new(&[]) }
     }
 
+    /// The app's templates (see [`templates!`](crate::templates)).
     pub fn templates(mut self, templates: Templates) -> App<R> {
         self.templates = templates;
         self
     }
 
+    /// A route for `method`; see [`Router::route`] for patterns.
     pub fn route<F, Fut>(mut self, method: Method, pattern: &str, handler: F) -> App<R>
     where
         F: Fn(Cx<R>) -> Fut + 'static,
@@ -57,6 +60,7 @@ impl<R: Role + 'static> App<R> {
         self.route(Method::GET, pattern, handler)
     }
 
+    /// A POST route; see [`Router::route`] for patterns.
     pub fn post<F, Fut>(self, pattern: &str, handler: F) -> App<R>
     where
         F: Fn(Cx<R>) -> Fut + 'static,

@@ -12,18 +12,22 @@ use wstd::http::{Body, BodyExt, Request, Response};
 /// Reads and writes go in pieces of this size.
 const CHUNK: usize = 1 << 20;
 
+/// The blob `name`'s size, hash, type and time, if it exists.
 pub fn stat(name: &str) -> Result<Option<BlobInfo>, Error> {
     blobs::stat(name)
 }
 
+/// Up to `len` bytes (at most 4 MiB) of the blob `name` from `offset`.
 pub fn read(name: &str, offset: u64, len: u32) -> Result<Vec<u8>, Error> {
     blobs::read(name, offset, len)
 }
 
+/// Deletes the blob `name`; false if there was none.
 pub fn delete(name: &str) -> Result<bool, Error> {
     blobs::delete(name)
 }
 
+/// Blobs whose names start with `prefix`, in order, after `after`, at most `limit`.
 pub fn list(prefix: &str, after: Option<&str>, limit: u32) -> Result<Vec<BlobInfo>, Error> {
     blobs::list_blobs(prefix, after, limit)
 }

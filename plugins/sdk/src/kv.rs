@@ -9,14 +9,17 @@ use serde::de::DeserializeOwned;
 use crate::host::kv;
 use crate::host::types::Error;
 
+/// The bytes under `key`, if any.
 pub fn get(key: &str) -> Result<Option<Vec<u8>>, Error> {
     kv::get(key)
 }
 
+/// Stores `value` under `key`, replacing what was there.
 pub fn set(key: &str, value: &[u8]) -> Result<(), Error> {
     kv::set(key, value)
 }
 
+/// Deletes `key`; false if it was not there.
 pub fn delete(key: &str) -> Result<bool, Error> {
     kv::delete(key)
 }
@@ -71,6 +74,7 @@ pub fn get_json<T: DeserializeOwned>(key: &str) -> Result<Option<T>, Error> {
     }
 }
 
+/// Stores `value` as JSON under `key`, replacing what was there.
 pub fn put_json<T: Serialize>(key: &str, value: &T) -> Result<(), Error> {
     kv::set(key, &to_json(value)?)
 }

@@ -46,6 +46,8 @@
 //!   contributors, and who may do what with it.
 //! - [`dates`]: the time, and dates written for people.
 
+#![deny(missing_docs)]
+
 pub use minijinja::context;
 pub use wstd;
 
@@ -66,6 +68,7 @@ pub use router::{Cx, Router};
 pub use templates::Templates;
 pub use web::{Error, Reply};
 
+#[allow(missing_docs)]
 mod bindings {
     wit_bindgen::generate!({
         path: "../wit",
@@ -84,10 +87,12 @@ pub mod media {
     pub use super::host::media::{ImageFormat, ProbeInfo, ThumbnailSize};
     use super::{HostError as Error, blobs::BlobInfo, host::media};
 
+    /// Format, size, orientation and date of an image blob, without decoding it.
     pub fn probe(blob: &str) -> Result<ProbeInfo, Error> {
         media::probe(blob)
     }
 
+    /// A smaller copy of an image blob (upright, no metadata) as the blob `target`.
     pub fn thumbnail(blob: &str, target: &str, max_edge: u32, format: ImageFormat) -> Result<BlobInfo, Error> {
         media::thumbnail(blob, target, max_edge, format)
     }
@@ -98,6 +103,7 @@ pub mod media {
         media::thumbnails(blob, sizes)
     }
 
+    /// A copy of an image blob without location, camera serials or comments, as `target`.
     pub fn strip_metadata(blob: &str, target: &str) -> Result<BlobInfo, Error> {
         media::strip_metadata(blob, target)
     }
@@ -107,6 +113,7 @@ pub mod media {
 pub mod people {
     pub use super::host::people::Person;
 
+    /// Everyone who may use this app, with their groups and role.
     pub fn list() -> Vec<Person> {
         super::host::people::list_people()
     }

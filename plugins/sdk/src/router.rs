@@ -35,6 +35,7 @@ impl<R: Role> Default for Router<R> {
 }
 
 impl<R: Role + 'static> Router<R> {
+    /// No routes yet.
     pub fn new() -> Router<R> {
         Router::default()
     }
@@ -59,6 +60,7 @@ impl<R: Role + 'static> Router<R> {
         self
     }
 
+    /// A GET (and HEAD) route.
     pub fn get<F, Fut>(self, pattern: &str, handler: F) -> Router<R>
     where
         F: Fn(Cx<R>) -> Fut + 'static,
@@ -67,6 +69,7 @@ impl<R: Role + 'static> Router<R> {
         self.route(Method::GET, pattern, handler)
     }
 
+    /// A POST route.
     pub fn post<F, Fut>(self, pattern: &str, handler: F) -> Router<R>
     where
         F: Fn(Cx<R>) -> Fut + 'static,
@@ -140,7 +143,9 @@ fn decode(segment: &str) -> Option<String> {
 
 /// One request as a handler sees it.
 pub struct Cx<R: Role> {
+    /// The request as the app received it (porch's identity headers set).
     pub request: Request<Body>,
+    /// Who is calling, with their role in this app.
     pub caller: Caller<R>,
     params: Vec<(String, String)>,
     templates: Rc<Templates>,

@@ -11,6 +11,7 @@ use crate::people;
 /// Who a thing is shared with.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Who {
+    /// One person, by porch's id for them.
     Person(i64),
     /// Everyone in a porch group (set by the owner on the people page).
     Group(String),
@@ -26,6 +27,7 @@ pub enum ShareRole {
 }
 
 impl ShareRole {
+    /// `viewer` or `contributor`.
     pub fn parse(s: &str) -> Option<ShareRole> {
         match s {
             "viewer" => Some(ShareRole::Viewer),
@@ -34,6 +36,7 @@ impl ShareRole {
         }
     }
 
+    /// The role's name in forms and templates.
     pub fn name(self) -> &'static str {
         match self {
             ShareRole::Viewer => "viewer",
@@ -43,15 +46,20 @@ impl ShareRole {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// One person or group and what they were given.
 pub struct Share {
+    /// Who it is shared with.
     pub with: Who,
+    /// What they may do.
     pub role: ShareRole,
 }
 
 /// What a caller may do with a shared thing, least first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 pub enum Access {
+    /// See it and take copies.
     View,
+    /// Also add to it.
     Contribute,
     /// Rename, share, delete: its owner, and the app's admins.
     Manage,
@@ -90,7 +98,9 @@ pub fn access<R: Role>(caller: &Caller<R>, admin: bool, owner: i64, shares: &[Sh
 pub struct Choice {
     /// The form field: `person:<id>` or `group:<group>`.
     pub field: String,
+    /// The person's name or the group's.
     pub label: String,
+    /// Whether the row is a group.
     pub is_group: bool,
     /// `viewer`, `contributor` or empty.
     pub role: &'static str,

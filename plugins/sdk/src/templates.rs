@@ -43,6 +43,7 @@ impl Templates {
         Templates { env, broken }
     }
 
+    /// Whether there is a template called `name`.
     pub fn has(&self, name: &str) -> bool {
         self.env.get_template(name).is_ok()
     }

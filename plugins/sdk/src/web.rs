@@ -60,6 +60,7 @@ impl From<minijinja::Error> for Error {
 }
 
 impl Error {
+    /// The HTTP status this failure is answered with.
     pub fn status(&self) -> u16 {
         match self {
             Error::NotFound | Error::Host(HostError::NotFound) => 404,
@@ -102,6 +103,7 @@ pub fn html(page: String) -> Reply {
         .body(page.into())?)
 }
 
+/// Plain text with `status`.
 pub fn text(status: u16, message: &str) -> Reply {
     Ok(Response::builder()
         .status(status)
