@@ -183,6 +183,7 @@ pub async fn run(settings: Settings) -> Result<(), ServeError> {
     gate::password::configure(settings.passwords.parallel_checks(), settings.passwords.queue_wait);
     let gate = Gate::new(store.clone(), settings, base_url, apps, certificates, backups)?;
     let sweeper = tokio::spawn(sweep(gate.clone(), keep));
+    let scheduler = tokio::spawn(crate::apps::schedule::Scheduler::new(gate.apps.clone(), gate.base_url.clone()).run());
     let mut listeners = vec![edge::Listener {
         tcp: listener,
         tls: tls.as_ref().map(|t| t.server_tls()).transpose().map_err(EdgeError::from)?,
@@ -197,6 +198,7 @@ pub async fn run(settings: Settings) -> Result<(), ServeError> {
     }
     let served = edge::serve(listeners, shutdown, options).await;
     sweeper.abort();
+    scheduler.abort();
     if let Some(metrics) = metrics {
         metrics.abort();
     }

@@ -14,6 +14,7 @@ mod packages;
 mod pairing;
 mod photos;
 mod recovery;
+mod schedule;
 mod security;
 mod tidy;
 mod tls;

@@ -141,8 +141,15 @@ impl Porch {
     /// Stops (cleanly) and starts again on the same data folder and port,
     /// as a real restart would.
     pub fn restart(&mut self) {
+        self.restart_after(|_| {});
+    }
+
+    /// Stops porch cleanly, runs `meanwhile` on its data folder (porch is
+    /// down), and starts it again on the same port.
+    pub fn restart_after(&mut self, meanwhile: impl FnOnce(&Path)) {
         let status = self.stop();
         assert!(status.success(), "porch exited with {status}");
+        meanwhile(&self.data());
         let port = self.url.rsplit(':').next().expect("port").to_owned();
         self.spawn(&[], &format!("127.0.0.1:{port}"));
     }
@@ -380,8 +387,10 @@ pub const DESKTOP: &str =
 
 /// App hosts tests visit. Browsers resolve `*.localhost` to loopback by
 /// themselves; reqwest asks the system resolver, so these are pinned.
-pub const APP_HOSTS: &[&str] =
-    &["hello", "echo", "hostile", "snoop", "broken", "nope", "photos", "files", "notes", "flaky", "jotter"];
+pub const APP_HOSTS: &[&str] = &[
+    "hello", "echo", "hostile", "snoop", "broken", "nope", "photos", "files", "notes", "flaky", "jotter", "ticker",
+    "sleeper", "looper",
+];
 
 impl Browser {
     pub fn new(base: &str, user_agent: &str) -> Browser {

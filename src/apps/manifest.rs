@@ -28,7 +28,23 @@ pub struct Manifest {
     /// A Content-Security-Policy porch sends beside its own default on every
     /// response of this app. Browsers enforce both, so it can only tighten.
     pub csp: Option<String>,
+    /// Named triggers porch delivers on a schedule (`[schedule]`).
+    pub schedule: Vec<Trigger>,
 }
+
+/// One scheduled trigger: porch sends `POST path` with a `porch-trigger:
+/// name` header whenever `at` says (a cron pattern, UTC).
+#[derive(Debug, Clone)]
+pub struct Trigger {
+    pub name: String,
+    /// The pattern as written (`0 3 * * *`, `@hourly`, or with seconds first).
+    pub at: String,
+    pub cron: croner::Cron,
+    pub path: String,
+}
+
+/// At most this many triggers per app.
+pub const MAX_TRIGGERS: usize = 16;
 
 /// Host capabilities the app may use; anything else it imports is refused.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -70,6 +86,15 @@ struct RawManifest {
     capabilities: RawCapabilities,
     #[serde(default)]
     limits: RawLimits,
+    #[serde(default)]
+    schedule: std::collections::BTreeMap<String, RawTrigger>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTrigger {
+    at: String,
+    path: String,
 }
 
 #[derive(Deserialize, Default)]
@@ -133,6 +158,9 @@ impl Manifest {
         }
         if c.people {
             lines.push("people: sees the names of the people who may use it".to_owned());
+        }
+        for t in &self.schedule {
+            lines.push(format!("schedule: porch runs its \"{}\" job at {} (UTC), at {}", t.name, t.at, t.path));
         }
         lines
     }
@@ -248,6 +276,7 @@ impl Manifest {
         {
             return Err(bad("csp", csp, "a Content-Security-Policy of 1 to 2048 printable ASCII characters"));
         }
+        let schedule = triggers(raw.schedule)?;
         Ok(Manifest {
             id: raw.id,
             name: raw.name.trim().to_owned(),
@@ -257,6 +286,7 @@ impl Manifest {
             capabilities: Capabilities { kv, blobs, media: caps.media, people: caps.people },
             limits,
             csp: raw.csp.map(|c| c.trim().to_owned()),
+            schedule,
         })
     }
 
@@ -272,6 +302,39 @@ impl Manifest {
             _ => false,
         }
     }
+}
+
+/// Checks `[schedule]`: names like role names, patterns croner reads (five
+/// fields, or six with seconds first, or `@hourly` and the like), paths on
+/// the app's host.
+fn triggers(raw: std::collections::BTreeMap<String, RawTrigger>) -> Result<Vec<Trigger>, AppError> {
+    if raw.len() > MAX_TRIGGERS {
+        return Err(AppError::Manifest(format!("`schedule` may name at most {MAX_TRIGGERS} triggers")));
+    }
+    let parser = croner::parser::CronParser::builder().seconds(croner::parser::Seconds::Optional).build();
+    let mut out = Vec::new();
+    for (name, t) in raw {
+        if !crate::common::names::valid_name(&name) {
+            return Err(bad("schedule", &name, "trigger names of 1 to 32 lower-case letters, digits, '-' or '_'"));
+        }
+        let key = format!("schedule.{name}.at");
+        let cron = parser.parse(t.at.trim()).map_err(|e| {
+            AppError::Manifest(format!(
+                "`{key}` = {:?} is not a schedule porch reads ({e}): use a cron pattern such as \"0 3 * * *\" (03:00 UTC daily) or @hourly",
+                t.at
+            ))
+        })?;
+        let path_ok = t.path.starts_with('/') && t.path.len() <= 200 && t.path.bytes().all(|b| b.is_ascii_graphic());
+        if !path_ok {
+            return Err(bad(
+                &format!("schedule.{name}.path"),
+                &t.path,
+                "a path on the app's host such as /jobs/nightly",
+            ));
+        }
+        out.push(Trigger { name, at: t.at.trim().to_owned(), cron, path: t.path });
+    }
+    Ok(out)
 }
 
 /// A byte count as a person reads it: the largest binary unit it is a whole
@@ -307,6 +370,24 @@ mod tests {
         memory = "128MiB"
         time = "30s"
     "#;
+
+    #[test]
+    fn schedules_are_checked_when_the_manifest_is_read() {
+        let with = |table: &str| Manifest::parse(&format!("{GOOD}\n[schedule]\n{table}"));
+        let m = with(
+            "nightly = { at = \"0 3 * * *\", path = \"/jobs/nightly\" }\ntidy = { at = \"@hourly\", path = \"/t\" }",
+        )
+        .expect("valid");
+        assert_eq!(m.schedule.len(), 2);
+        assert!(m.capabilities_text().iter().any(|l| l.contains("\"nightly\" job at 0 3 * * *")));
+        let err = |table: &str| with(table).expect_err(table).to_string();
+        assert!(err("x = { at = \"61 * * * *\", path = \"/x\" }").contains("schedule.x.at"));
+        assert!(err("x = { at = \"@hourly\", path = \"x\" }").contains("schedule.x.path"));
+        assert!(err("X = { at = \"@hourly\", path = \"/x\" }").contains("trigger names"));
+        assert!(err("x = { at = \"@hourly\" }").contains("path"));
+        let many: String = (0..17).map(|i| format!("t{i} = {{ at = \"@daily\", path = \"/\" }}\n")).collect();
+        assert!(err(&many).contains("at most 16"));
+    }
 
     #[test]
     fn a_good_manifest_parses_with_defaults() {

@@ -6,7 +6,8 @@
 //! `package` (signed `.porchapp` files and publisher keys), `catalogue`
 //! (signed indexes of apps to install and update from), `staging`
 //! (uploads waiting for the owner's confirmation), `scaffold` (`porch app
-//! new`) and `manifest` (`app.toml`).
+//! new`), `schedule` (triggers delivered on their schedule) and `manifest`
+//! (`app.toml`).
 
 mod bindings;
 mod bundled;
@@ -18,6 +19,7 @@ mod registry;
 mod run;
 mod runtime;
 pub mod scaffold;
+pub mod schedule;
 mod staging;
 
 pub use bundled::build_publisher;

@@ -111,6 +111,11 @@ impl Apps {
         })
     }
 
+    /// The store the apps keep their data in.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
     pub fn allocator(&self) -> Allocator {
         self.runtime.allocator
     }

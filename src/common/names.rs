@@ -68,6 +68,21 @@ pub fn valid_name(s: &str) -> bool {
         && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
 }
 
+/// The origin of app `app` under porch's `base_url`:
+/// `https://example.org` → `https://photos.example.org`.
+pub fn app_origin(base_url: &str, app: &str) -> String {
+    match url::Url::parse(base_url) {
+        Ok(mut url) => {
+            let host = format!("{app}.{}", url.host_str().unwrap_or_default());
+            if url.set_host(Some(&host)).is_err() {
+                return base_url.to_owned();
+            }
+            url.as_str().trim_end_matches('/').to_owned()
+        }
+        Err(_) => base_url.to_owned(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -48,18 +48,7 @@ pub fn app_cookie_name(gate: &Gate) -> &'static str {
 }
 
 /// `http://photos.localhost:8080` for app `photos` under `http://localhost:8080`.
-pub fn app_origin(base_url: &str, app: &str) -> String {
-    match url::Url::parse(base_url) {
-        Ok(mut url) => {
-            let host = format!("{app}.{}", url.host_str().unwrap_or_default());
-            if url.set_host(Some(&host)).is_err() {
-                return base_url.to_owned();
-            }
-            url.as_str().trim_end_matches('/').to_owned()
-        }
-        Err(_) => base_url.to_owned(),
-    }
-}
+pub use crate::common::names::app_origin;
 
 #[derive(Deserialize)]
 pub struct EnterQuery {

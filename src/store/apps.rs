@@ -178,11 +178,34 @@ impl Store {
             .fetch_all(&mut *tx)
             .await?;
         sqlx::query("DELETE FROM apps WHERE id = ?").bind(id).execute(&mut *tx).await?;
-        for table in ["grants", "app_sessions", "app_kv", "app_blobs", "app_usage", "app_publishers"] {
+        for table in ["grants", "app_sessions", "app_triggers", "app_kv", "app_blobs", "app_usage", "app_publishers"] {
             sqlx::query(&format!("DELETE FROM {table} WHERE app_id = ?")).bind(id).execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(hashes)
+    }
+
+    /// When porch last ran an app's trigger, if ever.
+    pub async fn trigger_last_run(&self, app_id: &str, name: &str) -> Result<Option<i64>> {
+        Ok(sqlx::query_scalar("SELECT last_run FROM app_triggers WHERE app_id = ? AND name = ?")
+            .bind(app_id)
+            .bind(name)
+            .fetch_optional(self.pool())
+            .await?)
+    }
+
+    /// Records that an app's trigger ran (or is taken as run) at `at`.
+    pub async fn set_trigger_run(&self, app_id: &str, name: &str, at: i64) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO app_triggers (app_id, name, last_run) VALUES (?, ?, ?) \
+             ON CONFLICT(app_id, name) DO UPDATE SET last_run = excluded.last_run",
+        )
+        .bind(app_id)
+        .bind(name)
+        .bind(at)
+        .execute(self.pool())
+        .await?;
+        Ok(())
     }
 
     /// Component hashes some installed or previous version uses.
@@ -231,6 +254,7 @@ impl Store {
         }
         sqlx::query("DELETE FROM grants WHERE app_id = ?").bind(id).execute(&mut *tx).await?;
         sqlx::query("DELETE FROM app_sessions WHERE app_id = ?").bind(id).execute(&mut *tx).await?;
+        sqlx::query("DELETE FROM app_triggers WHERE app_id = ?").bind(id).execute(&mut *tx).await?;
         let mut hashes = Vec::new();
         if purge {
             hashes = sqlx::query_scalar("SELECT DISTINCT sha256 FROM app_blobs WHERE app_id = ?")

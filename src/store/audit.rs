@@ -107,6 +107,7 @@ actions! {
     AppUpdated => "app.updated",
     AppRolledBack => "app.rolled_back",
     AppInstallRefused => "app.install_refused",
+    AppTriggerFailed => "app.trigger_failed",
     AppRemoved => "app.removed",
     AppDenied => "app.denied",
     AppFailed => "app.failed",

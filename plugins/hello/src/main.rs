@@ -1,7 +1,8 @@
-//! hello: greets the signed-in person by name and counts their visits in
-//! kv. The smallest whole app: roles, a route, a record and a template.
+//! hello: greets the signed-in person by name, counts their visits in kv,
+//! and counts the hourly job porch runs. The smallest whole app: roles, a
+//! route, a record, a template and a scheduled job.
 
-use porch_app::{App, Cx, Reply, context, kv};
+use porch_app::{App, Cx, Job, Reply, context, kv, web};
 use wstd::http::{Body, Error, Request, Response};
 
 porch_app::roles! {
@@ -13,6 +14,7 @@ async fn main(request: Request<Body>) -> Result<Response<Body>, Error> {
     App::<Role>::new("Hello")
         .templates(porch_app::templates!["hello.html"])
         .get("/{*anywhere}", home)
+        .job("stretch", stretch)
         .serve(request)
         .await
 }
@@ -22,5 +24,12 @@ async fn main(request: Request<Body>) -> Result<Response<Body>, Error> {
 async fn home(cx: Cx<Role>) -> Reply {
     let key = format!("visits/{}", cx.caller.id);
     let visits = kv::update_json(&key, |n: Option<u64>| Some(n.unwrap_or(0) + 1))?;
-    cx.render("hello.html", context! { visits })
+    let jobs: u64 = kv::get_json("jobs")?.unwrap_or(0);
+    cx.render("hello.html", context! { visits, jobs })
+}
+
+/// The hourly job: counts that it ran.
+async fn stretch(_job: Job) -> Reply {
+    kv::update_json("jobs", |n: Option<u64>| Some(n.unwrap_or(0) + 1))?;
+    web::text(200, "stretched")
 }

@@ -27,12 +27,24 @@ pub struct App<R: Role + 'static> {
     name: &'static str,
     router: Router<R>,
     templates: Templates,
+    jobs: Vec<(String, JobHandler)>,
+}
+
+type JobHandler = Box<dyn Fn(Job) -> std::pin::Pin<Box<dyn Future<Output = Reply>>>>;
+
+/// One run of a scheduled trigger (`[schedule]` in `app.toml`): porch
+/// sends it with no caller, under the app's usual limits.
+pub struct Job {
+    /// The trigger's name in `app.toml`.
+    pub name: String,
+    /// The request porch sent (`POST` to the trigger's path).
+    pub request: Request<Body>,
 }
 
 impl<R: Role + 'static> App<R> {
     /// An app called `name` (shown on its pages), with no routes yet.
     pub fn new(name: &'static str) -> App<R> {
-        App { name, router: Router::new(), templates: Templates::new(&[]) }
+        App { name, router: Router::new(), templates: Templates::new(&[]), jobs: Vec::new() }
     }
 
     /// The app's templates (see [`templates!`](crate::templates)).
@@ -69,10 +81,34 @@ impl<R: Role + 'static> App<R> {
         self.route(Method::POST, pattern, handler)
     }
 
-    /// Answers one request: 401 without a caller porch vouched for, the
-    /// route's answer, or the failure as a page (the app's `error.html`
-    /// with `status`, `title` and `message`, else a plain one).
+    /// What to do when porch runs the scheduled trigger `name` (declared in
+    /// `app.toml`'s `[schedule]`). Only porch can send these: it removes
+    /// every `porch-*` header from what visitors send.
+    pub fn job<F, Fut>(mut self, name: &str, handler: F) -> App<R>
+    where
+        F: Fn(Job) -> Fut + 'static,
+        Fut: Future<Output = Reply> + 'static,
+    {
+        self.jobs.push((name.to_owned(), Box::new(move |job| Box::pin(handler(job)))));
+        self
+    }
+
+    /// Answers one request: a scheduled trigger's job; else 401 without a
+    /// caller porch vouched for, the route's answer, or the failure as a
+    /// page (the app's `error.html` with `status`, `title` and `message`,
+    /// else a plain one).
     pub async fn serve(self, request: Request<Body>) -> Result<Response<Body>, wstd::http::Error> {
+        let trigger = request.headers().get("porch-trigger").and_then(|v| v.to_str().ok()).map(str::to_owned);
+        if let Some(name) = trigger {
+            let Some((_, handler)) = self.jobs.iter().find(|(n, _)| *n == name) else {
+                let message = format!("{} has no job called {name}", self.name);
+                return Ok(Response::builder().status(404).body(message.into())?);
+            };
+            return match handler(Job { name, request }).await {
+                Ok(response) => Ok(response),
+                Err(e) => Ok(Response::builder().status(e.status()).body(e.message().into())?),
+            };
+        }
         let Some(caller) = Caller::<R>::from_headers(request.headers()) else {
             let message = format!("porch did not say who you are; open {} from porch.", self.name);
             return Ok(Response::builder()

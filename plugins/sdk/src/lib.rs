@@ -42,6 +42,7 @@
 //!   `app.toml`.
 //! - [`kv`]: bytes and JSON records, with compare-and-swap updates.
 //! - [`blobs`]: files streamed in and out, with byte ranges and caching.
+//! - [`App::job`]: what to do when porch runs a scheduled trigger.
 //! - [`sharing`]: one thing shared with people or groups as viewers or
 //!   contributors, and who may do what with it.
 //! - [`dates`]: the time, and dates written for people.
@@ -62,7 +63,7 @@ pub mod sharing;
 mod templates;
 pub mod web;
 
-pub use app::App;
+pub use app::{App, Job};
 pub use caller::{Caller, Role};
 pub use router::{Cx, Router};
 pub use templates::Templates;
