@@ -160,6 +160,10 @@ async fn albums_are_visible_only_to_the_people_they_are_shared_with() {
     let f = family().await;
     let album = new_album(&f.rita, "Lake weekend").await;
     let photo = upload_ok(&f.rita, &album, "lake.jpg", jpeg(640, 480, 10)).await;
+    // Links are plain paths, not entity-escaped ones (what a scraper, or
+    // the durability test, reads).
+    let grid = f.rita.get(&app(&f.rita, &format!("/a/{album}"))).await;
+    assert!(grid.body.contains(&format!("href=\"/a/{album}/p/{photo}\"")), "{}", grid.body);
     let victor_id = person_id(&f.porch, "Victor Viewer");
     let owner_id = person_id(&f.porch, OWNER);
     share(&f.rita, &album, &[(&format!("person:{victor_id}"), "viewer")]).await;

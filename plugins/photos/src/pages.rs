@@ -16,7 +16,6 @@ const MAX_FORM: usize = 64 * 1024;
 /// A photo as the grid shows it.
 #[derive(Serialize)]
 struct Tile {
-    href: String,
     photo: Photo,
     video: bool,
 }
@@ -30,8 +29,7 @@ fn grid(album: &Album, after: Option<&str>) -> Result<(Vec<Tile>, Option<String>
     let mut tiles = Vec::new();
     for key in keys.iter().take(model::PAGE as usize) {
         if let Some(photo) = kv::get_json::<Photo>(key)? {
-            let href = format!("/a/{}/p/{}", album.id, photo.id);
-            tiles.push(Tile { href, video: photo.kind == Kind::Video, photo });
+            tiles.push(Tile { video: photo.kind == Kind::Video, photo });
         }
     }
     let next = if keys.len() > model::PAGE as usize { tiles.last().map(|t| t.photo.id.clone()) } else { None };
@@ -142,7 +140,6 @@ pub async fn photo(cx: Cx<Role>) -> Reply {
     cx.render(
         "photo.html",
         context! {
-            base => format!("/a/{}/p/{}", album.id, photo.id),
             prev => neighbour(&album.id, &photo.id, false)?,
             next => neighbour(&album.id, &photo.id, true)?,
             taken => photo.taken_at.map(model::format_date_long),
