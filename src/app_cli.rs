@@ -194,7 +194,16 @@ pub async fn with_store(store: &Store, settings: &Settings, cmd: AppCommand) -> 
                     println!("{} {} is installed already; nothing to do.", m.name, m.version);
                     return Ok(());
                 }
-                Ok(Plan::Upgrade { from }) => println!("This updates {} from {from} to {}.", m.name, m.version),
+                Ok(Plan::Upgrade { from }) => {
+                    println!("This updates {} from {from} to {}.", m.name, m.version);
+                    let new = apps.new_asks(&package).await?;
+                    if !new.is_empty() {
+                        println!("It asks for more than {from} did:");
+                        for line in new {
+                            println!("    - NEW: {line}");
+                        }
+                    }
+                }
                 Ok(Plan::Reinstall) => println!("This brings {} back, with the data it had here.", m.name),
                 Ok(Plan::New) => {}
                 // Said by install_package, which also records the refusal.

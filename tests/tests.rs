@@ -10,6 +10,7 @@ mod files;
 mod identity;
 mod limits;
 mod media;
+mod outbound;
 mod packages;
 mod pairing;
 mod photos;

@@ -1,5 +1,6 @@
 //! What an app instance can reach: the per-request store state (WASI context
-//! with no preopens, no environment and no network; memory limits) and
+//! with no preopens, no environment and no sockets; outgoing HTTP only as
+//! `outbound.rs` allows; memory limits) and
 //! porch's own imports `kv`, `blobs`, `media` and `people`, each scoped to
 //! the calling app's namespace and refused unless its manifest declared it.
 
@@ -12,11 +13,12 @@ use std::sync::Arc;
 use wasmtime::ResourceLimiter;
 use wasmtime::component::{Resource, ResourceTable};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
-use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use super::bindings::porch::app::types::Error;
 use super::bindings::porch::app::{blobs, kv, media, people, types};
 use super::manifest::Manifest;
+use super::outbound;
 use crate::common::clock::now;
 use crate::media::{MediaError, MediaLimits, ThumbFormat};
 use crate::store::blobfiles::{BlobFiles, TempBlob};
@@ -28,6 +30,8 @@ pub struct AppScope {
     pub store: Store,
     pub blobs: BlobFiles,
     pub media: Arc<MediaWork>,
+    /// Where its outgoing HTTP requests may go (nowhere unless declared).
+    pub outbound: Arc<outbound::Rules>,
 }
 
 /// Image jobs: run on the blocking pool, a bounded number at once, each
@@ -95,7 +99,7 @@ pub struct AppState {
     wasi: WasiCtx,
     http: WasiHttpCtx,
     table: ResourceTable,
-    hooks: NoNetwork,
+    hooks: outbound::Hooks,
     pub(super) limits: InstanceLimits,
     scope: Arc<AppScope>,
     /// Blob writers of this instance that hold a temporary file.
@@ -110,7 +114,8 @@ impl AppState {
         let wasi = WasiCtx::builder().build();
         let mut table = ResourceTable::new();
         table.set_max_capacity(MAX_RESOURCES);
-        AppState { wasi, http: WasiHttpCtx::new(), table, hooks: NoNetwork, limits, scope, open_writers: 0 }
+        let hooks = outbound::Hooks::new(scope.outbound.clone());
+        AppState { wasi, http: WasiHttpCtx::new(), table, hooks, limits, scope, open_writers: 0 }
     }
 }
 
@@ -177,30 +182,6 @@ impl WasiView for AppState {
 impl WasiHttpView for AppState {
     fn http(&mut self) -> WasiHttpCtxView<'_> {
         WasiHttpCtxView { ctx: &mut self.http, table: &mut self.table, hooks: &mut self.hooks }
-    }
-}
-
-/// Apps get no network: every outgoing HTTP request is refused.
-pub struct NoNetwork;
-
-impl WasiHttpHooks for NoNetwork {
-    fn send_request(
-        &mut self,
-        _request: http::Request<wasmtime_wasi_http::WasiBody>,
-        _options: Option<wasmtime_wasi_http::RequestOptions>,
-        _fut: Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>,
-    ) -> Box<
-        dyn Future<
-                Output = Result<
-                    (
-                        http::Response<wasmtime_wasi_http::WasiBody>,
-                        Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>,
-                    ),
-                    wasmtime_wasi_http::Error,
-                >,
-            > + Send,
-    > {
-        Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) })
     }
 }
 

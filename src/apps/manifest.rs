@@ -4,7 +4,10 @@
 //! strictly: an unknown key or a bad value is refused with a message naming
 //! the key, the value and what is allowed.
 
-use crate::common::limits::{MAX_APP_BODY, MAX_APP_MEMORY, MAX_APP_TIME, MAX_BLOB_QUOTA, MAX_KV_QUOTA};
+use crate::common::limits::{
+    MAX_APP_BODY, MAX_APP_MEMORY, MAX_APP_TIME, MAX_BLOB_QUOTA, MAX_KV_QUOTA, MAX_OUTBOUND_BYTES, MAX_OUTBOUND_HOSTS,
+    MAX_OUTBOUND_REQUESTS,
+};
 pub use crate::common::names::valid_app_id;
 use std::time::Duration;
 
@@ -55,6 +58,82 @@ pub struct Capabilities {
     pub blobs: Option<u64>,
     pub media: bool,
     pub people: bool,
+    /// Where it may send HTTP(S) requests, if `outbound` is declared.
+    pub outbound: Option<Outbound>,
+}
+
+/// `[capabilities.outbound]`: the exact hosts an app may call and how much
+/// one of its requests may send and receive that way.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outbound {
+    pub hosts: Vec<OutboundHost>,
+    /// Outgoing requests per request the app serves.
+    pub requests: u32,
+    /// Bytes sent and received (bodies) per request the app serves.
+    pub bytes: u64,
+}
+
+/// One allowed host: a DNS name or an IP address, lower-case, and its port
+/// (none: 443 for https and 80 for http).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboundHost {
+    pub host: String,
+    pub port: Option<u16>,
+}
+
+impl OutboundHost {
+    /// Reads `name`, `name:port`, `1.2.3.4`, `[2001:db8::1]:8443`: no
+    /// scheme, path, user or wildcard.
+    pub fn parse(text: &str) -> Option<OutboundHost> {
+        let text = text.trim().to_ascii_lowercase();
+        let (host, port) = match text.rsplit_once(':') {
+            Some((h, p)) if !h.ends_with(':') && (h.starts_with('[') || !h.contains(':')) => {
+                (h.to_owned(), Some(p.parse::<u16>().ok().filter(|p| *p != 0)?))
+            }
+            _ => (text.clone(), None),
+        };
+        let host = match host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+            Some(v6) => v6.parse::<std::net::Ipv6Addr>().ok()?.to_string(),
+            None if host.parse::<std::net::Ipv4Addr>().is_ok() => host,
+            None if host.contains(':') => return None,
+            None => {
+                let name = host.strip_suffix('.').unwrap_or(&host).to_owned();
+                let label_ok = |l: &str| {
+                    (1..=63).contains(&l.len())
+                        && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                        && !l.starts_with('-')
+                        && !l.ends_with('-')
+                };
+                if name.len() > 253 || !name.split('.').all(label_ok) {
+                    return None;
+                }
+                name
+            }
+        };
+        Some(OutboundHost { host, port })
+    }
+
+    /// Whether a request to `host` (lower-case, as in the URL) on `port`
+    /// with that scheme is this entry.
+    pub fn matches(&self, host: &str, port: u16, https: bool) -> bool {
+        let host = host.strip_suffix('.').unwrap_or(host);
+        let host = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host);
+        let same_host = match (self.host.parse::<std::net::IpAddr>(), host.parse::<std::net::IpAddr>()) {
+            (Ok(a), Ok(b)) => a == b,
+            _ => self.host.eq_ignore_ascii_case(host),
+        };
+        same_host && self.port.unwrap_or(if https { 443 } else { 80 }) == port
+    }
+}
+
+impl std::fmt::Display for OutboundHost {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let host = if self.host.contains(':') { format!("[{}]", self.host) } else { self.host.clone() };
+        match self.port {
+            Some(port) => write!(f, "{host}:{port}"),
+            None => write!(f, "{host}"),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -106,6 +185,15 @@ struct RawCapabilities {
     media: bool,
     #[serde(default)]
     people: bool,
+    outbound: Option<RawOutbound>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawOutbound {
+    hosts: Vec<String>,
+    requests: Option<u32>,
+    bytes: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -158,6 +246,14 @@ impl Manifest {
         }
         if c.people {
             lines.push("people: sees the names of the people who may use it".to_owned());
+        }
+        if let Some(o) = &c.outbound {
+            let hosts = o.hosts.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
+            lines.push(format!(
+                "outbound: sends requests to {hosts} (only these; up to {} requests and {} per request)",
+                o.requests,
+                size_text(o.bytes)
+            ));
         }
         for t in &self.schedule {
             lines.push(format!("schedule: porch runs its \"{}\" job at {} (UTC), at {}", t.name, t.at, t.path));
@@ -223,6 +319,7 @@ impl Manifest {
             )?),
             None => None,
         };
+        let outbound = caps.outbound.map(outbound).transpose()?;
         let l = raw.limits;
         let memory = size(
             "limits.memory",
@@ -283,7 +380,7 @@ impl Manifest {
             version: raw.version,
             component,
             roles: raw.roles,
-            capabilities: Capabilities { kv, blobs, media: caps.media, people: caps.people },
+            capabilities: Capabilities { kv, blobs, media: caps.media, people: caps.people, outbound },
             limits,
             csp: raw.csp.map(|c| c.trim().to_owned()),
             schedule,
@@ -302,6 +399,46 @@ impl Manifest {
             _ => false,
         }
     }
+}
+
+/// Checks `[capabilities.outbound]`: 1 to [`MAX_OUTBOUND_HOSTS`] exact
+/// hosts, the request count and the byte budget.
+fn outbound(raw: RawOutbound) -> Result<Outbound, AppError> {
+    if raw.hosts.is_empty() || raw.hosts.len() > MAX_OUTBOUND_HOSTS {
+        return Err(AppError::Manifest(format!(
+            "`capabilities.outbound.hosts` must list 1 to {MAX_OUTBOUND_HOSTS} hosts, such as [\"api.example.org\"]"
+        )));
+    }
+    let mut hosts = Vec::new();
+    for text in &raw.hosts {
+        let host = OutboundHost::parse(text).ok_or_else(|| {
+            bad(
+                "capabilities.outbound.hosts",
+                text,
+                "exact host names or IP addresses, each with an optional :port (no scheme, path or wildcard), such as \"api.example.org\" or \"tiles.example.org:8443\"",
+            )
+        })?;
+        if !hosts.contains(&host) {
+            hosts.push(host);
+        }
+    }
+    let requests = match raw.requests {
+        None => 8,
+        Some(n) if (1..=MAX_OUTBOUND_REQUESTS).contains(&n) => n,
+        Some(n) => {
+            let allowed = format!("a whole number from 1 to {MAX_OUTBOUND_REQUESTS}");
+            return Err(bad("capabilities.outbound.requests", &n.to_string(), &allowed));
+        }
+    };
+    let bytes = size(
+        "capabilities.outbound.bytes",
+        raw.bytes.as_deref(),
+        4 << 20,
+        1024,
+        MAX_OUTBOUND_BYTES,
+        "a size from 1KiB to 1GiB",
+    )?;
+    Ok(Outbound { hosts, requests, bytes })
 }
 
 /// Checks `[schedule]`: names like role names, patterns croner reads (five
@@ -387,6 +524,26 @@ mod tests {
         assert!(err("x = { at = \"@hourly\" }").contains("path"));
         let many: String = (0..17).map(|i| format!("t{i} = {{ at = \"@daily\", path = \"/\" }}\n")).collect();
         assert!(err(&many).contains("at most 16"));
+    }
+
+    #[test]
+    fn outbound_lists_exact_hosts_and_its_budget() {
+        let with = |table: &str| Manifest::parse(&format!("{GOOD}\n[capabilities.outbound]\n{table}"));
+        let m = with("hosts = [\"API.example.org\", \"tiles.example.org:8443\", \"[2001:db8::1]:443\", \"192.0.2.7\"]")
+            .expect("valid");
+        let o = m.capabilities.outbound.as_ref().expect("declared");
+        let shown: Vec<String> = o.hosts.iter().map(ToString::to_string).collect();
+        assert_eq!(shown, ["api.example.org", "tiles.example.org:8443", "[2001:db8::1]:443", "192.0.2.7"]);
+        assert_eq!((o.requests, o.bytes), (8, 4 << 20));
+        assert!(m.capabilities_text().iter().any(|l| l.starts_with("outbound: sends requests to api.example.org")));
+        let err = |table: &str| with(table).expect_err(table).to_string();
+        for host in ["https://api.example.org", "*.example.org", "api.example.org/path", "a b", "x:0", "x:99999", ""] {
+            assert!(err(&format!("hosts = [{host:?}]")).contains("capabilities.outbound.hosts"), "{host}");
+        }
+        assert!(err("hosts = []").contains("1 to 32 hosts"));
+        assert!(err("hosts = [\"a.org\"]\nrequests = 0").contains("capabilities.outbound.requests"));
+        assert!(err("hosts = [\"a.org\"]\nbytes = \"2GiB\"").contains("capabilities.outbound.bytes"));
+        assert!(err("hosts = [\"a.org\"]\nproxy = true").contains("unknown field"));
     }
 
     #[test]

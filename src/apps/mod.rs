@@ -1,7 +1,8 @@
 //! The apps layer: sharing apps as WebAssembly components run by wasmtime.
-//! Each request gets a fresh instance with no network, no filesystem and only
+//! Each request gets a fresh instance with no sockets, no filesystem and only
 //! the porch capabilities its manifest declared; see `runtime` (engine,
-//! linker, cache), `host` (what an instance can reach), `run` (one request),
+//! linker, cache), `host` (what an instance can reach), `outbound` (the
+//! HTTP requests an app may send), `run` (one request),
 //! `registry` (install, update, roll back, replace, remove, bundled apps),
 //! `package` (signed `.porchapp` files and publisher keys), `catalogue`
 //! (signed indexes of apps to install and update from), `staging`
@@ -14,6 +15,7 @@ mod bundled;
 pub mod catalogue;
 mod host;
 pub mod manifest;
+mod outbound;
 pub mod package;
 mod registry;
 mod run;

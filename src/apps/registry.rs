@@ -13,6 +13,7 @@ use super::bundled::BUNDLED;
 use super::catalogue::{self, Catalogues, Found, Listing};
 use super::host::{AppScope, MediaWork};
 use super::manifest::Manifest;
+use super::outbound;
 use super::package::{Package, Publisher};
 use super::run::LoadedApp;
 use super::runtime::{Allocator, Runtime};
@@ -49,6 +50,8 @@ pub struct Apps {
     /// What the last look in the catalogues found, and when (for the admin
     /// page, which never waits on a catalogue to show itself).
     last_look: RwLock<Option<(i64, Found)>>,
+    /// `apps.outbound_lan`: private networks outbound requests may reach.
+    outbound_lan: Arc<Vec<ipnet::IpNet>>,
 }
 
 /// What an install does to what is here (shown before the owner confirms).
@@ -108,6 +111,7 @@ impl Apps {
             staging,
             catalogues,
             last_look: RwLock::new(None),
+            outbound_lan: Arc::new(config.outbound_lan.clone()),
         })
     }
 
@@ -140,8 +144,23 @@ impl Apps {
             store: self.store.clone(),
             blobs: self.blobs.clone(),
             media: self.media.clone(),
+            outbound: Arc::new(outbound::Rules {
+                app: manifest.id.clone(),
+                outbound: manifest.capabilities.outbound.clone(),
+                lan: self.outbound_lan.clone(),
+            }),
         });
         Ok(LoadedApp::new(manifest, sha, pre, scope))
+    }
+
+    /// What `package` asks for that the installed version of its app does
+    /// not (a new outbound host, a bigger quota, a new job), so the owner
+    /// sees what an update changes; everything when nothing is installed.
+    pub async fn new_asks(&self, package: &Package) -> Result<Vec<String>, AppError> {
+        let asks = package.manifest.capabilities_text();
+        let Some(row) = self.store.app(&package.manifest.id).await? else { return Ok(asks) };
+        let before = Manifest::parse(&row.manifest).map(|m| m.capabilities_text()).unwrap_or_default();
+        Ok(asks.into_iter().filter(|line| !before.contains(line)).collect())
     }
 
     /// What installing `package` would do here, or why it may not: an app

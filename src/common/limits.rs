@@ -54,6 +54,22 @@ pub const MAX_APP_BODY: u64 = 64 << 30;
 /// The largest kv quota a manifest may ask for.
 pub const MAX_KV_QUOTA: u64 = 1 << 30;
 
+/// The most hosts `[capabilities.outbound]` may list.
+pub const MAX_OUTBOUND_HOSTS: usize = 32;
+
+/// The most outgoing requests one app request may send.
+pub const MAX_OUTBOUND_REQUESTS: u32 = 64;
+
+/// The most bytes one app request may send and receive outbound.
+pub const MAX_OUTBOUND_BYTES: u64 = 1 << 30;
+
+/// How long an outgoing request may take to connect, for its answer to
+/// start, and between two pieces of it (an app may ask for less, never
+/// more; its own `limits.time` bounds all of it too).
+pub const OUTBOUND_CONNECT: std::time::Duration = std::time::Duration::from_secs(10);
+pub const OUTBOUND_FIRST_BYTE: std::time::Duration = std::time::Duration::from_secs(30);
+pub const OUTBOUND_BETWEEN_BYTES: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// The largest blob quota a manifest may ask for.
 pub const MAX_BLOB_QUOTA: u64 = 16 << 40;
 

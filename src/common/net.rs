@@ -66,6 +66,47 @@ pub fn network_of(ip: IpAddr) -> String {
     network(ip).to_string()
 }
 
+/// Whether an address is reachable from the internet: IPv4 outside the
+/// private, shared, loopback, link-local, documentation, benchmarking,
+/// multicast and reserved ranges; IPv6 in global unicast (2000::/3) but not
+/// documentation, and not a form that carries an IPv4 address which is not
+/// itself public (IPv4-mapped, 6to4 2002::/16, Teredo 2001::/32, the NAT64
+/// prefix). The DNS zone publishes only these, and apps' outbound requests
+/// reach only these (unless the owner lists a network).
+pub fn is_public(ip: &IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            let o = v4.octets();
+            !(v4.is_private()
+                || v4.is_loopback()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || v4.is_documentation()
+                || v4.is_multicast()
+                || o[0] == 0
+                || o[0] >= 240
+                || (o[0] == 100 && (64..128).contains(&o[1]))
+                || (o[0] == 192 && o[1] == 0 && o[2] == 0)
+                || (o[0] == 198 && (o[1] == 18 || o[1] == 19)))
+        }
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return is_public(&IpAddr::V4(v4));
+            }
+            let s = v6.segments();
+            let embedded = |hi: u16, lo: u16| IpAddr::V4(Ipv4Addr::from(((hi as u32) << 16) | lo as u32));
+            match (s[0], s[1]) {
+                // 6to4 carries the IPv4 address right after the prefix.
+                (0x2002, _) => is_public(&embedded(s[1], s[2])),
+                // Teredo (relays to anywhere) and documentation.
+                (0x2001, 0x0000) | (0x2001, 0x0db8) => false,
+                _ => (s[0] & 0xe000) == 0x2000,
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

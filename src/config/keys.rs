@@ -291,6 +291,12 @@ sections! {
         };
         /// How long fetching one catalogue index or one package may take.
         download_timeout: Duration = "5m", Dur("5s", "1h");
+        /// Private networks that apps with the outbound capability may reach, such as 192.168.1.0/24 for a device
+        /// at home (empty: only public addresses). An app still reaches only the hosts its app.toml lists.
+        outbound_lan: Vec<ipnet::IpNet> = "", Custom {
+            allowed: "empty, or IP addresses and networks separated by commas, such as 192.168.1.20, 10.0.0.0/8",
+            parse: networks,
+        };
     }
     /// `[media]`: hard limits for image work on untrusted bytes (the media layer reads them).
     media: MediaLimits = "media" {

@@ -4,7 +4,7 @@
 //! instance per request, behind its door: every request comes from a
 //! signed-in person porch names ([`Caller`]), and the app reaches only the
 //! porch capabilities its `app.toml` declares ([`kv`], [`blobs`], [`media`],
-//! [`people`]).
+//! [`people`], [`outbound`]).
 //!
 //! What an app writes is its routes, its records and its templates:
 //!
@@ -43,6 +43,7 @@
 //! - [`kv`]: bytes and JSON records, with compare-and-swap updates.
 //! - [`blobs`]: files streamed in and out, with byte ranges and caching.
 //! - [`App::job`]: what to do when porch runs a scheduled trigger.
+//! - [`outbound`]: requests to the other sites the app's `app.toml` lists.
 //! - [`sharing`]: one thing shared with people or groups as viewers or
 //!   contributors, and who may do what with it.
 //! - [`dates`]: the time, and dates written for people.
@@ -58,6 +59,7 @@ pub mod blobs;
 pub mod caller;
 pub mod dates;
 pub mod kv;
+pub mod outbound;
 mod router;
 pub mod sharing;
 mod templates;

@@ -31,6 +31,9 @@ pub enum Error {
     Conflict(String),
     /// A porch capability failed (quota, invalid input, not found, ...).
     Host(HostError),
+    /// Another site (see [`crate::outbound`]) could not be reached or did
+    /// not answer as expected; the text says which and why.
+    Outbound(String),
     /// The request could not be read or the answer not built.
     Http(String),
 }
@@ -69,6 +72,7 @@ impl Error {
             Error::TooLarge(_) => 413,
             Error::Unsupported(_) => 415,
             Error::Conflict(_) => 409,
+            Error::Outbound(_) => 502,
             Error::Host(HostError::QuotaExceeded(_)) => 507,
             Error::Host(HostError::Invalid(_) | HostError::Unsupported(_)) => 422,
             Error::Host(HostError::Internal(_)) | Error::Http(_) => 500,
@@ -90,6 +94,7 @@ impl Error {
             }
             Error::Host(HostError::NotFound) => "That is gone.".into(),
             Error::Host(HostError::Internal(m)) => format!("porch could not finish this: {m}. Try again later."),
+            Error::Outbound(m) => format!("Another site could not help with this: {m}."),
             Error::Http(m) => format!("That could not be done: {m}"),
         }
     }

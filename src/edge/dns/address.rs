@@ -10,6 +10,7 @@
 //! routable addresses are ever published.
 
 use crate::common::limits::MAX_ADDRESS_ANSWER;
+use crate::common::net::is_public;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -80,36 +81,6 @@ fn addresses_in(text: &str) -> Result<Vec<IpAddr>, String> {
         ));
     }
     Ok(public)
-}
-
-/// Whether an address is reachable from the internet: IPv4 outside the
-/// private, shared, loopback, link-local, documentation, multicast and
-/// reserved ranges; IPv6 in global unicast (2000::/3) but not documentation.
-pub fn is_public(ip: &IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => {
-            let o = v4.octets();
-            !(v4.is_private()
-                || v4.is_loopback()
-                || v4.is_link_local()
-                || v4.is_unspecified()
-                || v4.is_broadcast()
-                || v4.is_documentation()
-                || v4.is_multicast()
-                || o[0] == 0
-                || o[0] >= 240
-                || (o[0] == 100 && (64..128).contains(&o[1]))
-                || (o[0] == 192 && o[1] == 0 && o[2] == 0)
-                || (o[0] == 198 && (o[1] == 18 || o[1] == 19)))
-        }
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => is_public(&IpAddr::V4(v4)),
-            None => {
-                let s = v6.segments();
-                (s[0] & 0xe000) == 0x2000 && !(s[0] == 0x2001 && s[1] == 0x0db8)
-            }
-        },
-    }
 }
 
 /// Re-checks `source` every `every` and updates the zone when it changes.

@@ -190,7 +190,13 @@ async fn confirmation(gate: &Gate, visitor: &Visitor, bytes: &[u8]) -> Result<Re
         Ok(put) => put,
         Err(e) => return Err(GateError::Invalid(e.to_string())),
     };
-    let (plan, refused) = match gate.apps.plan(&package).await {
+    let plan = gate.apps.plan(&package).await;
+    // What an update asks for that the installed version did not.
+    let new_asks = match &plan {
+        Ok(Plan::Upgrade { .. }) => gate.apps.new_asks(&package).await.map_err(|e| GateError::App(e.to_string()))?,
+        _ => Vec::new(),
+    };
+    let (plan, refused) = match plan {
         Ok(Plan::New) => ("a new app".to_owned(), None),
         Ok(Plan::Reinstall) => (format!("brings {} back, with the data it had here", package.manifest.name), None),
         Ok(Plan::Upgrade { from }) => (format!("updates it from {from} to {}", package.manifest.version), None),
@@ -199,7 +205,7 @@ async fn confirmation(gate: &Gate, visitor: &Visitor, bytes: &[u8]) -> Result<Re
     };
     let page = gate.pages.render(
         "admin_app_install.html",
-        context! { app => describe(&package), staged, plan, refused, ..visitor.page_context() },
+        context! { app => describe(&package), staged, plan, refused, new_asks, ..visitor.page_context() },
     )?;
     Ok(page.into_response())
 }

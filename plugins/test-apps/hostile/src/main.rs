@@ -25,6 +25,12 @@ async fn main(mut request: Request<Body>) -> Result<Response<Body>, Error> {
             _ => Response::builder().status(404).body("no such blob".into())?,
         });
     }
+    if let Some(how) = path.strip_prefix("/fetch") {
+        // `/fetch?URL`, `/fetch-3?URL` (three times), `/fetch-host?URL` (with
+        // a Host header of its own): outbound requests (issue 23).
+        let url = request.uri().query().unwrap_or("").to_owned();
+        return Ok(Response::new(fetch(how, &url).await.into()));
+    }
     if path == "/cookies" {
         // Cookies for the whole domain, a nameless porch_session, and an
         // order to clear every cookie of the site (review finding L2).
@@ -56,6 +62,27 @@ async fn main(mut request: Request<Body>) -> Result<Response<Body>, Error> {
         _ => "I am hostile, but this path is harmless.".to_owned(),
     };
     Ok(Response::new(text.into()))
+}
+
+/// Sends outbound requests as `how` says and reports each outcome.
+async fn fetch(how: &str, url: &str) -> String {
+    let times = how.strip_prefix('-').and_then(|n| n.parse().ok()).unwrap_or(1);
+    let mut said = Vec::new();
+    for _ in 0..times {
+        let sent = if how == "-host" {
+            match Request::get(url).header("host", "unlisted.example").body(Vec::new()) {
+                Ok(request) => porch_app::outbound::send(request).await,
+                Err(e) => Err(e.into()),
+            }
+        } else {
+            porch_app::outbound::get(url).await
+        };
+        said.push(match sent {
+            Ok(f) => format!("status {} from {}: {}", f.status, f.url, String::from_utf8_lossy(&f.body)),
+            Err(e) => format!("refused: {}", e.message()),
+        });
+    }
+    said.join("\n")
 }
 
 /// Bytes that start as 0xA5 (the data segment, so the memory image) and
