@@ -25,6 +25,9 @@ const SCHEDULER: i64 = 0;
 
 type Key = (String, String);
 
+/// An app's manifest text and the triggers read from it.
+type Parsed = (String, Arc<[Trigger]>);
+
 /// The triggers of every installed app, checked each second.
 pub struct Scheduler {
     apps: Arc<Apps>,
@@ -33,6 +36,9 @@ pub struct Scheduler {
     last: Mutex<HashMap<Key, i64>>,
     running: Mutex<HashSet<Key>>,
     failing: Mutex<HashSet<Key>>,
+    /// Each app's triggers, parsed once per manifest text (the check runs
+    /// every second; parsing cron patterns every time was wasted work).
+    parsed: Mutex<HashMap<String, Parsed>>,
 }
 
 impl Scheduler {
@@ -43,6 +49,7 @@ impl Scheduler {
             last: Mutex::default(),
             running: Mutex::default(),
             failing: Mutex::default(),
+            parsed: Mutex::default(),
         })
     }
 
@@ -61,9 +68,20 @@ impl Scheduler {
         let store = self.apps.store();
         let Ok(rows) = store.apps().await else { return };
         let now = now();
-        for row in rows {
-            let Ok(manifest) = Manifest::parse(&row.manifest) else { continue };
-            for trigger in manifest.schedule {
+        let mut parsed = std::mem::take(&mut *self.parsed.lock().unwrap_or_else(PoisonError::into_inner));
+        parsed.retain(|id, _| rows.iter().any(|r| r.id == *id));
+        for row in &rows {
+            let cached = parsed.get(&row.id).filter(|(text, _)| *text == row.manifest).map(|(_, t)| t.clone());
+            let triggers = match cached {
+                Some(triggers) => triggers,
+                None => {
+                    let triggers: Arc<[Trigger]> =
+                        Manifest::parse(&row.manifest).map(|m| m.schedule).unwrap_or_default().into();
+                    parsed.insert(row.id.clone(), (row.manifest.clone(), triggers.clone()));
+                    triggers
+                }
+            };
+            for trigger in triggers.iter().cloned() {
                 let key = (row.id.clone(), trigger.name.clone());
                 if self.running.lock().unwrap_or_else(PoisonError::into_inner).contains(&key) {
                     continue;
@@ -100,6 +118,7 @@ impl Scheduler {
                 });
             }
         }
+        *self.parsed.lock().unwrap_or_else(PoisonError::into_inner) = parsed;
     }
 
     async fn deliver(&self, app_id: &str, trigger: &Trigger) {
