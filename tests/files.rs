@@ -24,7 +24,7 @@ async fn person(porch: &Porch, name: &str, args: &[&str]) -> Browser {
 }
 
 async fn upload(b: &Browser, folder: &str, name: &str, bytes: Vec<u8>) -> (u16, serde_json::Value) {
-    let page = b.post_bytes(&app(b, &format!("/f/{folder}/upload?name={name}")), bytes).await;
+    let page = b.post_upload(&app(b, &format!("/f/{folder}/upload?name={name}")), bytes).await;
     (page.status, serde_json::from_str(&page.body).unwrap_or(serde_json::Value::Null))
 }
 
@@ -91,8 +91,13 @@ async fn folders_are_shared_like_albums_and_files_only_ever_download() {
     assert_eq!(victor.get_with_headers(&cake_url, &[("range", "bytes=9999-")]).await.status, 416);
 
     // Viewers do not add; contributors add and change only their own.
+    // The refusal is JSON the page's script shows beside the file (a review
+    // finding of issue 23: it was an HTML page the script could not read).
     let (status, reply) = upload(&victor, &folder, "x.txt", b"hello".to_vec()).await;
-    assert_eq!(status, 403, "{reply}");
+    assert_eq!((status, reply["ok"].as_bool()), (403, Some(false)), "{reply}");
+    assert!(reply["error"].as_str().is_some_and(|e| !e.is_empty()), "{reply}");
+    let (status, reply) = upload(&nora, &folder, "x.txt", b"hello".to_vec()).await;
+    assert_eq!((status, reply["ok"].as_bool()), (404, Some(false)), "{reply}");
     let (status, reply) = upload(&rita, &folder, "notes.txt", b"flour, eggs".to_vec()).await;
     assert_eq!(status, 200, "{reply}");
     let notes = reply["id"].as_str().expect("id").to_owned();

@@ -520,6 +520,13 @@ impl Browser {
         read(self.client.post(self.url(url)).body(body).send().await.expect("POST")).await
     }
 
+    /// POSTs `body` as the apps' upload scripts do: the file as the body,
+    /// asking for a JSON answer (so refusals come back as JSON too).
+    pub async fn post_upload(&self, url: &str, body: Vec<u8>) -> Page {
+        let request = self.client.post(self.url(url)).header("accept", "application/json").body(body);
+        read(request.send().await.expect("POST")).await
+    }
+
     /// Like `post_bytes`, but a connection that breaks (a server killed
     /// mid-request) is `None` rather than a panic.
     pub async fn try_post_bytes(&self, url: &str, body: Vec<u8>) -> Option<Page> {

@@ -106,7 +106,8 @@ struct UploadQuery {
 }
 
 /// One file, streamed into its blob as it arrives (the page's script sends
-/// each chosen file as the body, its name in the query).
+/// each chosen file as the body, its name in the query, and asks for JSON,
+/// so a refusal here comes back as `{"ok": false, "error": ...}`).
 async fn upload(cx: Cx<Role>) -> Reply {
     let (folder, _) = model::folder(&cx.caller, &cx.param("folder")?, Access::Contribute)?;
     let query: UploadQuery = cx.query()?;
@@ -114,10 +115,7 @@ async fn upload(cx: Cx<Role>) -> Reply {
     let id = porch_app::random_id();
     let blob = model::blob_name(&folder.id, &id);
     let stored = blobs::save_body(&blob, cx.request.into_body(), MAX_FILE, |head| Ok(model::kind_of(head).to_owned()));
-    let info = match stored.await {
-        Ok(info) => info,
-        Err(e) => return web::json(e.status(), &context! { ok => false, error => e.message() }),
-    };
+    let info = stored.await?;
     let file = File {
         id,
         name,
@@ -127,10 +125,8 @@ async fn upload(cx: Cx<Role>) -> Reply {
         uploader_name: cx.caller.name.clone(),
         uploaded_at: porch_app::dates::now(),
     };
-    match model::add_file(&folder.id, &file) {
-        Ok(()) => web::json(200, &context! { ok => true, id => file.id, name => file.name }),
-        Err(e) => web::json(e.status(), &context! { ok => false, error => e.message() }),
-    }
+    model::add_file(&folder.id, &file)?;
+    web::json(200, &context! { ok => true, id => file.id, name => file.name })
 }
 
 /// Every file goes out as a download of opaque bytes: the browser saves it

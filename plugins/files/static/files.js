@@ -27,6 +27,7 @@ document.addEventListener("DOMContentLoaded", () => {
     }
     const xhr = new XMLHttpRequest();
     xhr.open("POST", form.dataset.action + "?name=" + encodeURIComponent(file.name));
+    xhr.setRequestHeader("Accept", "application/json");
     xhr.upload.onprogress = (e) => { if (e.lengthComputable) bar.value = e.loaded / e.total; };
     xhr.onload = () => {
       let answer = {};

@@ -69,12 +69,10 @@ struct UploadQuery {
 }
 
 /// One photo or video, sent by the page's script as the body (its name in
-/// the query). Every answer is JSON the page shows beside that file.
+/// the query). Every answer is JSON the page shows beside that file (the
+/// script asks for JSON, so the SDK answers a failure with it too).
 pub async fn upload(cx: Cx<Role>) -> Reply {
-    let (album, _) = match model::album(&cx.caller, &cx.param("album")?, Access::Contribute) {
-        Ok(found) => found,
-        Err(e) => return failed(e.status(), &e.message()),
-    };
+    let (album, _) = model::album(&cx.caller, &cx.param("album")?, Access::Contribute)?;
     let query: UploadQuery = cx.query()?;
     let name = clean_name(&query.name);
     let blob_id = porch_app::random_id();
@@ -84,10 +82,7 @@ pub async fn upload(cx: Cx<Role>) -> Reply {
 
     // Refused as soon as its first bytes show it is not a photo or video.
     let sniffed = |head: &[u8]| sniff(head).map(|(_, content_type)| content_type.to_owned());
-    let info = match blobs::save_body(&original, cx.request.into_body(), MAX_UPLOAD, sniffed).await {
-        Ok(info) => info,
-        Err(e) => return failed(e.status(), &e.message()),
-    };
+    let info = blobs::save_body(&original, cx.request.into_body(), MAX_UPLOAD, sniffed).await?;
     let kind = if info.content_type.starts_with("video/") { Kind::Video } else { Kind::Image };
     let content_type = info.content_type.clone();
     let album = &album;

@@ -96,7 +96,9 @@ impl<R: Role + 'static> App<R> {
     /// Answers one request: a scheduled trigger's job; else 401 without a
     /// caller porch vouched for, the route's answer, or the failure as a
     /// page (the app's `error.html` with `status`, `title` and `message`,
-    /// else a plain one).
+    /// else a plain one). A script that asks for JSON (`Accept:
+    /// application/json`) gets the failure as `{"ok": false, "error": ...}`
+    /// with the same status instead.
     pub async fn serve(self, request: Request<Body>) -> Result<Response<Body>, wstd::http::Error> {
         let trigger = request.headers().get("porch-trigger").and_then(|v| v.to_str().ok()).map(str::to_owned);
         if let Some(name) = trigger {
@@ -116,10 +118,23 @@ impl<R: Role + 'static> App<R> {
                 .header("content-type", "text/plain; charset=utf-8")
                 .body(message.into())?);
         };
+        let wants_json = request
+            .headers()
+            .get(http::header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|accept| accept.trim_start().starts_with("application/json"));
         let templates = Rc::new(self.templates);
         let answer = self.router.dispatch(request, caller.clone(), templates.clone()).await;
         match answer {
             Ok(response) => Ok(response),
+            Err(e) if wants_json => {
+                let body = serde_json::json!({ "ok": false, "error": e.message(), "status": e.status() });
+                Ok(Response::builder()
+                    .status(e.status())
+                    .header("content-type", "application/json")
+                    .header("cache-control", "no-store")
+                    .body(body.to_string().into())?)
+            }
             Err(e) => Ok(error_page(self.name, &templates, &caller, &e)?),
         }
     }
