@@ -454,6 +454,7 @@ async fn invite(store: &Store, settings: &Settings, cmd: InviteCommand) -> Resul
                 grants: apps.iter().map(|a| invites::parse_grant(a)).collect::<Result<_, _>>()?,
                 expires,
                 uses: uses.unwrap_or(settings.invites.uses),
+                app: None,
             };
             let base = base_url(store, settings).await?;
             let created = invites::create(store, &base, request, Actor::Console).await?;

@@ -66,7 +66,7 @@ pub(crate) async fn new_album(b: &Browser, title: &str) -> String {
 
 pub(crate) async fn upload(b: &Browser, album: &str, name: &str, bytes: Vec<u8>) -> (u16, Value) {
     let url = app(b, &format!("/a/{album}/upload?name={name}"));
-    let page = b.post_bytes(&url, bytes).await;
+    let page = b.post_upload(&url, bytes).await;
     let value = serde_json::from_str(&page.body).unwrap_or(Value::Null);
     (page.status, value)
 }
@@ -520,4 +520,86 @@ async fn lost_retry_an_upload_cut_off_half_way_never_makes_a_retry_say_already_h
     assert_eq!(f.rita.get(&app(&f.rita, &format!("/a/{album}/p/{dup_id}"))).await.status, 200);
     let page = f.rita.get(&app(&f.rita, &format!("/a/{album}"))).await;
     assert_eq!(page.body.matches("class=\"tile\"").count(), 2, "the first copy and the retry");
+}
+
+/// Issue 24, sharing in one step: "Invite someone new" on an album's Share
+/// page makes a single-use link (with a QR code) that admits one new
+/// person, lands them in that album and shows them it and nothing else.
+/// The invite is porch's: audited, listed under Admin → Invites with the
+/// app and the person who made it, dead once used.
+#[tokio::test]
+async fn an_album_is_shared_with_someone_new_in_one_step() {
+    let f = family().await;
+    let album = new_album(&f.rita, "Beach 2026").await;
+    upload_ok(&f.rita, &album, "sea.jpg", jpeg(400, 300, 1)).await;
+    let private = new_album(&f.rita, "Only mine").await;
+
+    let share = f.rita.get(&app(&f.rita, &format!("/a/{album}/share"))).await;
+    assert!(share.body.contains("Invite someone new"), "{}", share.body);
+    let made = post_form(&f.rita, &format!("/a/{album}/invite"), &[("note", "Aunt May"), ("role", "viewer")]).await;
+    assert_eq!(made.status, 200, "{}", made.body);
+    let link = crate::util::between(&made.body, "id=\"invite-link\" class=\"copy\" value=\"", "\"").expect("the link");
+    assert!(link.contains("/join/"), "{link}");
+    assert!(made.body.contains("<svg"), "a QR code to scan");
+
+    // Aunt May, on her own phone: one form, and she is in the album.
+    let may = f.porch.browser();
+    let joined = may.join(&link, "May", PASSWORD).await;
+    assert_eq!(joined.status, 303, "{}", joined.body);
+    let lands = joined.location.expect("where she lands");
+    assert_eq!(lands, app(&may, &format!("/a/{album}")));
+    let page = may.follow(&lands).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains("Beach 2026") && page.body.contains("/thumb"), "{}", page.body);
+    let list = may.follow(&app(&may, "/")).await;
+    assert!(list.body.contains("Beach 2026") && !list.body.contains("Only mine"), "{}", list.body);
+    assert_eq!(may.get(&app(&may, &format!("/a/{private}"))).await.status, 404);
+    let (status, reply) = upload(&may, &album, "mine.jpg", jpeg(10, 10, 2)).await;
+    assert_eq!(status, 403, "a viewer adds nothing: {reply}");
+
+    // The link worked once; Rita's share page now has May as a viewer.
+    let dead = f.porch.browser().get(&link).await;
+    assert!(matches!(dead.status, 404 | 429) && !dead.body.contains("password"), "a used link is dead: {}", dead.body);
+    let share = f.rita.get(&app(&f.rita, &format!("/a/{album}/share"))).await;
+    assert!(!share.body.contains("Invited, not here yet"), "{}", share.body);
+    let row = crate::util::between(&share.body, "<td>May</td>", "</tr>").expect("May's row");
+    assert!(row.contains("value=\"viewer\" selected"), "{row}");
+
+    // The owner sees who made it through which app, and the audit log has it.
+    let invites = f.owner.get("/admin/invites").await;
+    assert!(
+        invites.body.contains("by Rita Relative") && invites.body.contains("through the app photos"),
+        "{}",
+        invites.body
+    );
+    let audit = f.porch.cli(&["audit", "--limit", "50"]).stdout;
+    assert!(audit.contains("made through the app photos"), "{audit}");
+
+    // An invite nobody used yet can be taken back.
+    let made = post_form(&f.rita, &format!("/a/{album}/invite"), &[("note", "Cousin"), ("role", "contributor")]).await;
+    let second = crate::util::between(&made.body, "id=\"invite-link\" class=\"copy\" value=\"", "\"").expect("link");
+    let share = f.rita.get(&app(&f.rita, &format!("/a/{album}/share"))).await;
+    assert!(share.body.contains("Cousin"), "{}", share.body);
+    let id = crate::util::between(&share.body, "/invite/", "/revoke").expect("revoke form");
+    let back = post_form(&f.rita, &format!("/a/{album}/invite/{id}/revoke"), &[]).await;
+    assert_eq!(back.status, 303, "{}", back.body);
+    let dead = f.porch.browser().get(&second).await;
+    assert!(matches!(dead.status, 404 | 429) && !dead.body.contains("password"), "a revoked link is dead: {}", dead.body);
+}
+
+/// `invites.from_apps` is the owner's: with it empty, no app role invites.
+#[tokio::test]
+async fn the_owner_decides_who_may_invite_through_an_app() {
+    let porch = Porch::start_with_config("[invites]\nfrom_apps = \"\"\n", "127.0.0.1:0");
+    let owner = porch.owner().await;
+    enter(&owner).await;
+    let rita = person(&porch, "Rita Relative", &["--app", "photos:contributor"]).await;
+    let album = new_album(&rita, "Ours").await;
+    let refused = post_form(&rita, &format!("/a/{album}/invite"), &[("note", "May"), ("role", "viewer")]).await;
+    assert_eq!(refused.status, 422, "{}", refused.body);
+    assert!(refused.body.contains("has not let people invite through this app"), "{}", refused.body);
+    // porch's owners still may.
+    let own = new_album(&owner, "Owner's").await;
+    let made = post_form(&owner, &format!("/a/{own}/invite"), &[("note", "May"), ("role", "contributor")]).await;
+    assert_eq!(made.status, 200, "{}", made.body);
 }

@@ -32,6 +32,8 @@ pub struct AppScope {
     pub media: Arc<MediaWork>,
     /// Where its outgoing HTTP requests may go (nowhere unless declared).
     pub outbound: Arc<outbound::Rules>,
+    /// Who makes invites for it (the gate, once started).
+    pub inviter: super::invites::InviterSlot,
 }
 
 /// Image jobs: run on the blocking pool, a bounded number at once, each
@@ -104,10 +106,13 @@ pub struct AppState {
     scope: Arc<AppScope>,
     /// Blob writers of this instance that hold a temporary file.
     open_writers: u32,
+    /// The person whose request this instance serves (`None`: a scheduled
+    /// job).
+    person: Option<i64>,
 }
 
 impl AppState {
-    pub fn new(scope: Arc<AppScope>) -> AppState {
+    pub fn new(scope: Arc<AppScope>, person: Option<i64>) -> AppState {
         let limits = InstanceLimits::new(scope.manifest.limits.memory);
         // No preopened folders, no environment variables, no arguments, no
         // stdin; stdout/stderr go nowhere. Clocks and random are real.
@@ -115,7 +120,7 @@ impl AppState {
         let mut table = ResourceTable::new();
         table.set_max_capacity(MAX_RESOURCES);
         let hooks = outbound::Hooks::new(scope.outbound.clone());
-        AppState { wasi, http: WasiHttpCtx::new(), table, hooks, limits, scope, open_writers: 0 }
+        AppState { wasi, http: WasiHttpCtx::new(), table, hooks, limits, scope, open_writers: 0, person }
     }
 }
 
@@ -223,6 +228,16 @@ fn check_key(kind: &str, key: &str, max: usize) -> Result<(), Error> {
 impl AppState {
     fn app(&self) -> &str {
         &self.scope.manifest.id
+    }
+
+    /// What the app may reach (a handle the caller may keep across awaits).
+    pub(super) fn scope(&self) -> Arc<AppScope> {
+        self.scope.clone()
+    }
+
+    /// The person whose request this is, if any.
+    pub(super) fn person(&self) -> Option<i64> {
+        self.person
     }
 
     fn kv_quota(&self) -> Result<u64, Error> {

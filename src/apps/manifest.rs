@@ -60,6 +60,8 @@ pub struct Capabilities {
     pub people: bool,
     /// Where it may send HTTP(S) requests, if `outbound` is declared.
     pub outbound: Option<Outbound>,
+    /// Whether it may ask porch for invite links (`invites = true`).
+    pub invites: bool,
 }
 
 /// `[capabilities.outbound]`: the exact hosts an app may call and how much
@@ -185,6 +187,8 @@ struct RawCapabilities {
     media: bool,
     #[serde(default)]
     people: bool,
+    #[serde(default)]
+    invites: bool,
     outbound: Option<RawOutbound>,
 }
 
@@ -246,6 +250,12 @@ impl Manifest {
         }
         if c.people {
             lines.push("people: sees the names of the people who may use it".to_owned());
+        }
+        if c.invites {
+            lines.push(
+                "invites: makes invite links that bring someone new into this app (single-use, at most at the inviter's role, as the owner allows)"
+                    .to_owned(),
+            );
         }
         if let Some(o) = &c.outbound {
             let hosts = o.hosts.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
@@ -380,7 +390,14 @@ impl Manifest {
             version: raw.version,
             component,
             roles: raw.roles,
-            capabilities: Capabilities { kv, blobs, media: caps.media, people: caps.people, outbound },
+            capabilities: Capabilities {
+                kv,
+                blobs,
+                media: caps.media,
+                people: caps.people,
+                outbound,
+                invites: caps.invites,
+            },
             limits,
             csp: raw.csp.map(|c| c.trim().to_owned()),
             schedule,
@@ -396,6 +413,7 @@ impl Manifest {
             // media works on blobs, so it needs them too.
             "media" => self.capabilities.media && self.capabilities.blobs.is_some(),
             "people" => self.capabilities.people,
+            "invites" => self.capabilities.invites,
             _ => false,
         }
     }

@@ -14,6 +14,7 @@ mod bindings;
 mod bundled;
 pub mod catalogue;
 mod host;
+pub mod invites;
 pub mod manifest;
 mod outbound;
 pub mod package;

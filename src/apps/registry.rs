@@ -12,6 +12,7 @@ use super::AppError;
 use super::bundled::BUNDLED;
 use super::catalogue::{self, Catalogues, Found, Listing};
 use super::host::{AppScope, MediaWork};
+use super::invites::{Inviter, InviterSlot};
 use super::manifest::Manifest;
 use super::outbound;
 use super::package::{Package, Publisher};
@@ -52,6 +53,8 @@ pub struct Apps {
     last_look: RwLock<Option<(i64, Found)>>,
     /// `apps.outbound_lan`: private networks outbound requests may reach.
     outbound_lan: Arc<Vec<ipnet::IpNet>>,
+    /// Who makes invites for apps that declare `invites` (set at start).
+    inviter: InviterSlot,
 }
 
 /// What an install does to what is here (shown before the owner confirms).
@@ -112,7 +115,14 @@ impl Apps {
             catalogues,
             last_look: RwLock::new(None),
             outbound_lan: Arc::new(config.outbound_lan.clone()),
+            inviter: InviterSlot::default(),
         })
+    }
+
+    /// Hands the apps layer the one who makes invites (the gate does, at
+    /// start); apps that declare `invites` can ask from then on.
+    pub fn set_inviter(&self, inviter: Arc<dyn Inviter>) {
+        let _ = self.inviter.set(inviter);
     }
 
     /// The store the apps keep their data in.
@@ -149,6 +159,7 @@ impl Apps {
                 outbound: manifest.capabilities.outbound.clone(),
                 lan: self.outbound_lan.clone(),
             }),
+            inviter: self.inviter.clone(),
         });
         Ok(LoadedApp::new(manifest, sha, pre, scope))
     }

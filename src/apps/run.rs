@@ -168,7 +168,8 @@ impl LoadedApp {
         };
         let deadline = Instant::now() + limits.time;
 
-        let mut store = Store::new(self.pre.engine(), AppState::new(self.scope.clone()));
+        let mut store =
+            Store::new(self.pre.engine(), AppState::new(self.scope.clone(), (person != 0).then_some(person)));
         store.limiter(|state| &mut state.limits);
         store.epoch_deadline_async_yield_and_update(1);
 

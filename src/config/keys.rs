@@ -192,6 +192,13 @@ sections! {
         expires: Duration = "7d", Dur("1m", "365d");
         /// How many people one invite link admits unless its creator picks otherwise.
         uses: u32 = "1", Whole(1, 1000);
+        /// Which app roles may invite someone new through their app (the `invites` capability, such as Photos'
+        /// "Invite someone new" on an album): the role named and those after it in the app's list. Empty: only
+        /// porch's owners invite. The new person gets that app only, at most at the inviter's role.
+        from_apps: Vec<(String, String)> = "photos:contributor", Custom {
+            allowed: "empty, or APP:ROLE pairs separated by commas, such as photos:contributor",
+            parse: crate::config::values::app_roles,
+        };
     }
     /// `[recovery]`: the one-time "sign in again" links the owner makes.
     recovery: Recovery = "recovery" {

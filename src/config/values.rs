@@ -103,6 +103,19 @@ pub fn networks(v: &str) -> Option<Vec<ipnet::IpNet>> {
         .collect()
 }
 
+/// `APP:ROLE, APP:ROLE`: app roles, such as who may invite through an app.
+pub fn app_roles(v: &str) -> Option<Vec<(String, String)>> {
+    v.split(',')
+        .map(|r| r.trim().to_ascii_lowercase())
+        .filter(|r| !r.is_empty())
+        .map(|r| {
+            let (app, role) = r.split_once(':')?;
+            let ok = crate::common::names::valid_app_id(app) && crate::common::names::valid_name(role);
+            ok.then(|| (app.to_owned(), role.to_owned()))
+        })
+        .collect()
+}
+
 /// An app catalogue: where its index is, and the key it must be signed by.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Catalogue {

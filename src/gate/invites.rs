@@ -24,6 +24,8 @@ pub struct InviteRequest {
     pub grants: Vec<(String, String)>,
     pub expires: Duration,
     pub uses: u32,
+    /// Made through an app's `invites` capability: (app id, landing path).
+    pub app: Option<(String, String)>,
 }
 
 /// A new invite: its id and the link, which exists nowhere else.
@@ -58,6 +60,12 @@ pub fn parse_grant(text: &str) -> Result<(String, String), GateError> {
             "\"{text}\" is not an app grant: write it as APP:ROLE, for example photos:viewer"
         ))),
     }
+}
+
+/// A link as an inline SVG QR code, made here (no outside service).
+pub fn qr_svg(link: &str) -> Option<String> {
+    let code = qrcode::QrCode::new(link.as_bytes()).ok()?;
+    Some(code.render::<qrcode::render::svg::Color<'_>>().min_dimensions(240, 240).quiet_zone(true).build())
 }
 
 pub fn join_link(base_url: &str, token: &str) -> String {
@@ -95,10 +103,11 @@ pub async fn create(store: &Store, base_url: &str, req: InviteRequest, by: Actor
             max_uses: i64::from(req.uses),
             groups: req.groups.clone(),
             grants: req.grants.clone(),
+            app: req.app.clone(),
         })
         .await?;
     let grants: Vec<String> = req.grants.iter().map(|(a, r)| format!("{a}:{r}")).collect();
-    let detail = format!(
+    let mut detail = format!(
         "note {note:?}, role {}, groups [{}], apps [{}], {} use(s), expires in {}",
         req.role,
         req.groups.join(", "),
@@ -106,6 +115,9 @@ pub async fn create(store: &Store, base_url: &str, req: InviteRequest, by: Actor
         req.uses,
         humantime::format_duration(req.expires)
     );
+    if let Some((app, landing)) = &req.app {
+        detail += &format!(", made through the app {app} (lands on {landing})");
+    }
     record(store, by, Action::InviteCreated, &format!("invite {id}"), &detail).await;
     Ok(CreatedInvite { id, link: join_link(base_url, secret.text()) })
 }
@@ -136,6 +148,7 @@ pub async fn ensure_owner_setup(
             max_uses: 1,
             groups: Vec::new(),
             grants: owner_grants(store).await?,
+            app: None,
         })
         .await?;
     record(store, Actor::System, Action::InviteCreated, &format!("invite {id}"), "owner setup link").await;

@@ -6,6 +6,7 @@
 //! headers.
 
 mod app_door;
+mod app_invites;
 
 pub mod backups;
 pub mod budget;
@@ -80,6 +81,7 @@ impl Gate {
         let pages = pages::Pages::load()?;
         let budgets = budget::Budgets::new(&settings.limits);
         let throttle = throttle::Throttle::new(settings.signin.clone());
+        apps.set_inviter(app_invites::AppInviter::new(store.clone(), settings.clone(), base_url.clone()));
         Ok(Gate(Arc::new(GateInner {
             store,
             settings,

@@ -19,6 +19,8 @@ pub struct NewInvite {
     pub groups: Vec<String>,
     /// (app id, app role)
     pub grants: Vec<(String, String)>,
+    /// Made by an app (`invites` capability): (app id, landing path).
+    pub app: Option<(String, String)>,
 }
 
 #[derive(Debug, Clone, Serialize, FromRow)]
@@ -40,6 +42,10 @@ pub struct InviteRow {
     pub groups: String,
     /// Comma-separated `app:role` pairs.
     pub grants: String,
+    /// The app that made it (the `invites` capability), if one did.
+    pub app_id: Option<String>,
+    /// Where in that app the new person lands.
+    pub landing: Option<String>,
 }
 
 /// Why an invite can or cannot be used right now.
@@ -100,14 +106,15 @@ const INVITE_COLUMNS: &str = "i.id, i.token_hash, i.purpose, i.note, i.role, i.c
      (SELECT display_name FROM people WHERE id = i.created_by) AS created_by_name, \
      i.created_at, i.expires_at, i.max_uses, i.uses, i.revoked_at, \
      COALESCE((SELECT group_concat(group_name, ',') FROM invite_groups WHERE invite_id = i.id), '') AS groups, \
-     COALESCE((SELECT group_concat(app_id || ':' || app_role, ',') FROM invite_grants WHERE invite_id = i.id), '') AS grants";
+     COALESCE((SELECT group_concat(app_id || ':' || app_role, ',') FROM invite_grants WHERE invite_id = i.id), '') AS grants, \
+     i.app_id, i.landing";
 
 impl Store {
     pub async fn create_invite(&self, new: &NewInvite) -> Result<i64> {
         let mut tx = self.pool().begin().await?;
         let id: i64 = sqlx::query_scalar(
-            "INSERT INTO invites (token_hash, purpose, note, role, created_by, created_at, expires_at, max_uses) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+            "INSERT INTO invites (token_hash, purpose, note, role, created_by, created_at, expires_at, max_uses, app_id, landing) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
         )
         .bind(&new.token_hash[..])
         .bind(if new.owner_setup { "owner-setup" } else { "invite" })
@@ -117,6 +124,8 @@ impl Store {
         .bind(new.created_at)
         .bind(new.expires_at)
         .bind(new.max_uses)
+        .bind(new.app.as_ref().map(|(app, _)| app))
+        .bind(new.app.as_ref().map(|(_, landing)| landing))
         .fetch_one(&mut *tx)
         .await?;
         for group in &new.groups {
@@ -198,12 +207,13 @@ impl Store {
             return Ok(Redemption::NoLongerValid);
         }
         let inserted = sqlx::query_scalar::<_, i64>(
-            "INSERT INTO people (display_name, role, created_by, created_at) VALUES (?, ?, ?, ?) RETURNING id",
+            "INSERT INTO people (display_name, role, created_by, created_at, invite_id) VALUES (?, ?, ?, ?, ?) RETURNING id",
         )
         .bind(display_name)
         .bind(invite.role)
         .bind(invite.created_by)
         .bind(at)
+        .bind(invite.id)
         .fetch_one(&mut *tx)
         .await;
         let person_id = match inserted {
@@ -227,5 +237,34 @@ impl Store {
         .await?;
         tx.commit().await?;
         Ok(Redemption::Joined(person_id))
+    }
+
+    /// The people (not disabled) who joined through `invite`, if `app` made it.
+    pub async fn joined_through(&self, app: &str, invite: i64) -> Result<Vec<i64>> {
+        Ok(sqlx::query_scalar(
+            "SELECT p.id FROM people p JOIN invites i ON p.invite_id = i.id \
+             WHERE i.id = ? AND i.app_id = ? AND p.disabled_at IS NULL ORDER BY p.id",
+        )
+        .bind(invite)
+        .bind(app)
+        .fetch_all(self.pool())
+        .await?)
+    }
+
+    /// Revokes `invite` if `app` made it and it is still live, and (unless
+    /// `by` is `None`, an owner) only if `by` made it; true if it did.
+    pub async fn revoke_app_invite(&self, app: &str, invite: i64, by: Option<i64>, at: i64) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE invites SET revoked_at = ? WHERE id = ? AND app_id = ? AND revoked_at IS NULL \
+             AND (? IS NULL OR created_by = ?)",
+        )
+        .bind(at)
+        .bind(invite)
+        .bind(app)
+        .bind(by)
+        .bind(by)
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected() == 1)
     }
 }

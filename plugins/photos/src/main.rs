@@ -34,6 +34,7 @@ async fn main(request: Request<Body>) -> Result<Response<Body>, Error> {
             "photo.html",
             "share.html",
             "delete.html",
+            "invited.html",
         ])
         .get("/", pages::albums)
         .post("/albums", pages::create_album)
@@ -49,6 +50,8 @@ async fn main(request: Request<Body>) -> Result<Response<Body>, Error> {
         .post("/a/{album}/cover", pages::set_cover)
         .get("/a/{album}/share", pages::share_page)
         .post("/a/{album}/share", pages::save_shares)
+        .post("/a/{album}/invite", pages::invite_someone_new)
+        .post("/a/{album}/invite/{invite}/revoke", pages::revoke_invite)
         .get("/a/{album}/p/{photo}", pages::photo)
         .get("/a/{album}/p/{photo}/thumb", files::thumb)
         .get("/a/{album}/p/{photo}/view", files::view)

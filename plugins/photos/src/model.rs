@@ -8,7 +8,7 @@
 //! A photo's id starts with its taken-at time, so listing keys in order
 //! pages through the album chronologically.
 
-use porch_app::sharing::{self, Access, Share};
+use porch_app::sharing::{self, Access, Invited, Share, Who};
 use porch_app::{Error, HostError, blobs, kv};
 use serde::{Deserialize, Serialize};
 
@@ -41,6 +41,9 @@ pub struct Album {
     /// Whether others get originals with location and camera serials.
     #[serde(default)]
     pub keep_location: bool,
+    /// People invited to this album who have not come yet.
+    #[serde(default)]
+    pub invited: Vec<Invited>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -146,11 +149,29 @@ pub fn access(me: &Caller, album: &Album) -> Option<Access> {
 /// for them, 403 when they may see it but not do what needs `needs`.
 pub fn album(me: &Caller, id: &Id, needs: Access) -> Result<(Album, Access), Error> {
     let album: Album = kv::get_json(&album_key(&id.0))?.ok_or(Error::NotFound)?;
-    let access = access(me, &album).ok_or(Error::NotFound)?;
+    let (album, access) = match access(me, &album) {
+        Some(access) => (album, access),
+        None => claim_invite(me, album)?.ok_or(Error::NotFound)?,
+    };
     if access < needs {
         return Err(forbidden());
     }
     Ok((album, access))
+}
+
+/// Someone who joined porch through one of the album's invites, opening it
+/// for the first time: the invite becomes their share of the album.
+fn claim_invite(me: &Caller, album: Album) -> Result<Option<(Album, Access)>, Error> {
+    let Some(index) = sharing::claim(me, &album.invited)? else { return Ok(None) };
+    let invite = album.invited[index].invite;
+    let updated = update_album(&album.id, |a| {
+        if let Some(at) = a.invited.iter().position(|i| i.invite == invite) {
+            let invited = a.invited.remove(at);
+            a.shares.retain(|s| s.with != Who::Person(me.id));
+            a.shares.push(Share { with: Who::Person(me.id), role: invited.role });
+        }
+    })?;
+    Ok(updated.and_then(|album| access(me, &album).map(|access| (album, access))))
 }
 
 pub fn forbidden() -> Error {

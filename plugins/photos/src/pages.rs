@@ -86,6 +86,7 @@ pub async fn create_album(mut cx: Cx<Role>) -> Reply {
         bytes: 0,
         shares: Vec::new(),
         keep_location: false,
+        invited: Vec::new(),
     };
     kv::put_json(&model::album_key(&album.id), &album)?;
     web::see_other(&format!("/a/{}", album.id))
@@ -226,7 +227,50 @@ pub async fn delete_photo(cx: Cx<Role>) -> Reply {
 pub async fn share_page(cx: Cx<Role>) -> Reply {
     let (album, _) = model::album(&cx.caller, &cx.param("album")?, Access::Manage)?;
     let choices = sharing::choices(album.owner, &album.shares);
-    cx.render("share.html", context! { album, choices })
+    let now = model::now();
+    let invited: Vec<_> = album.invited.iter().filter(|i| i.expires_at > now).collect();
+    cx.render("share.html", context! { album, choices, invited })
+}
+
+#[derive(Deserialize)]
+struct InviteForm {
+    #[serde(default)]
+    note: String,
+    role: String,
+}
+
+/// "Invite someone new": porch makes a single-use invite that gives them
+/// Photos and lands them in this album, which is shared with them once
+/// they come (`model::album` claims it). The link is shown once, with a QR.
+pub async fn invite_someone_new(mut cx: Cx<Role>) -> Reply {
+    let (album, _) = model::album(&cx.caller, &cx.param("album")?, Access::Manage)?;
+    let form: InviteForm = cx.form(MAX_FORM).await?;
+    let role = sharing::ShareRole::parse(&form.role).ok_or_else(|| Error::Bad("Pick what they may do.".into()))?;
+    let note = form.note.trim();
+    if note.chars().count() > 100 {
+        return Err(Error::Bad("Their name can be at most 100 characters.".into()));
+    }
+    let note = if note.is_empty() { format!("Invited to the album “{}”", album.title) } else { note.to_owned() };
+    let landing = format!("/a/{}", album.id);
+    let (invite, invited) = sharing::invite_someone_new(role, &note, cx.caller.id, &landing)?;
+    model::update_album(&album.id, |a| {
+        let now = model::now();
+        a.invited.retain(|i| i.expires_at > now);
+        a.invited.push(invited.clone());
+    })?;
+    let (link, qr, expires_at) = (invite.link, invite.qr_svg, invite.expires_at);
+    cx.render("invited.html", context! { album, link, qr, expires_at, note, role => role.name() })
+}
+
+/// Takes back an invite to this album that nobody used yet.
+pub async fn revoke_invite(cx: Cx<Role>) -> Reply {
+    let (album, _) = model::album(&cx.caller, &cx.param("album")?, Access::Manage)?;
+    let invite: i64 = cx.param("invite")?;
+    if album.invited.iter().any(|i| i.invite == invite) {
+        porch_app::invites::revoke(invite)?;
+        model::update_album(&album.id, |a| a.invited.retain(|i| i.invite != invite))?;
+    }
+    web::see_other(&format!("/a/{}/share", album.id))
 }
 
 pub async fn save_shares(mut cx: Cx<Role>) -> Reply {

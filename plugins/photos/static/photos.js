@@ -1,6 +1,7 @@
 // photos.js: what the album pages add when JavaScript runs. Uploads with a
 // progress bar per file and overall, endless scrolling of the grid, arrow
-// keys and swipes in the photo view, and confirmations before deleting.
+// keys and swipes in the photo view, confirmations before deleting, and
+// copying an invite link.
 // Every page works without it.
 "use strict";
 
@@ -56,6 +57,7 @@
       running++;
       const xhr = new XMLHttpRequest();
       xhr.open("POST", url + "?name=" + encodeURIComponent(job.file.name));
+      xhr.setRequestHeader("Accept", "application/json");
       xhr.upload.onprogress = (e) => {
         job.sent = e.loaded;
         job.bar.max = Math.max(e.total || job.file.size, 1);
@@ -199,6 +201,17 @@
   for (const form of document.querySelectorAll("form[data-confirm]")) {
     form.addEventListener("submit", (e) => {
       if (!window.confirm(form.dataset.confirm)) e.preventDefault();
+    });
+  }
+
+  // Copy buttons (the invite link): the text of the field they name.
+  for (const button of document.querySelectorAll("[data-copy]")) {
+    button.addEventListener("click", () => {
+      const field = document.getElementById(button.dataset.copy);
+      field.select();
+      const done = () => { button.textContent = "Copied"; };
+      if (navigator.clipboard) navigator.clipboard.writeText(field.value).then(done, () => document.execCommand("copy"));
+      else if (document.execCommand("copy")) done();
     });
   }
 })();

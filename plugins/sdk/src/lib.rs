@@ -45,7 +45,8 @@
 //! - [`App::job`]: what to do when porch runs a scheduled trigger.
 //! - [`outbound`]: requests to the other sites the app's `app.toml` lists.
 //! - [`sharing`]: one thing shared with people or groups as viewers or
-//!   contributors, and who may do what with it.
+//!   contributors, and who may do what with it; inviting someone new to it
+//!   in one step ([`invites`]).
 //! - [`dates`]: the time, and dates written for people.
 
 #![deny(missing_docs)]
@@ -119,6 +120,34 @@ pub mod people {
     /// Everyone who may use this app, with their groups and role.
     pub fn list() -> Vec<Person> {
         super::host::people::list_people()
+    }
+}
+
+/// Invite links that bring someone new into this app (`invites = true`
+/// under `[capabilities]`). porch makes and keeps the invite; the app hands
+/// the link on and later learns who joined through it. For sharing one
+/// thing with someone new, [`sharing::invite_someone_new`] does it all.
+pub mod invites {
+    pub use super::host::invites::Invite;
+    use super::{HostError as Error, host::invites};
+
+    /// An invite made on behalf of the calling person: whoever joins through
+    /// it gets `role` in this app (no higher than the caller's own) and
+    /// lands on `landing`, a path of this app. Refused (with a sentence to
+    /// show) when the porch owner does not let the caller's role invite.
+    pub fn create(role: &str, note: &str, landing: &str) -> Result<Invite, Error> {
+        invites::create(role, note, landing)
+    }
+
+    /// The people who joined through `invite` (one this app made).
+    pub fn joined(invite: i64) -> Result<Vec<i64>, Error> {
+        invites::joined(invite)
+    }
+
+    /// Revokes `invite` (one the caller made, or any when they own the
+    /// porch); true if it was still live.
+    pub fn revoke(invite: i64) -> Result<bool, Error> {
+        invites::revoke(invite)
     }
 }
 

@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::caller::{Caller, Role};
-use crate::people;
+use crate::{HostError, invites, people};
 
 /// Who a thing is shared with.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -153,4 +153,50 @@ pub fn from_form(fields: &[(String, String)]) -> Vec<Share> {
         }
     }
     shares
+}
+
+/// Someone new invited to one shared thing, until they join: kept in the
+/// thing's record (beside its shares).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Invited {
+    /// porch's id for the invite.
+    pub invite: i64,
+    /// What joining gives them here.
+    pub role: ShareRole,
+    /// Who they are, as the inviter wrote it.
+    pub note: String,
+    /// Who invited them.
+    pub by: i64,
+    /// When the link stops working, Unix seconds.
+    pub expires_at: i64,
+}
+
+/// Invites someone new to one thing: porch makes a single-use invite that
+/// gives them this app at `role` (an app role of the same name) and lands
+/// them on `landing` (the thing's page); the returned [`Invited`] goes into
+/// the thing's record, and [`claim`] turns it into a share once they come.
+/// The [`invites::Invite`] holds the link and its QR code to show once.
+pub fn invite_someone_new(
+    role: ShareRole,
+    note: &str,
+    by: i64,
+    landing: &str,
+) -> Result<(invites::Invite, Invited), HostError> {
+    let invite = invites::create(role.name(), note, landing)?;
+    let invited = Invited { invite: invite.id, role, note: note.trim().to_owned(), by, expires_at: invite.expires_at };
+    Ok((invite, invited))
+}
+
+/// Whether `caller` joined through one of `invited`: its index, so the
+/// caller's record moves it into the shares as `Who::Person(caller.id)`.
+/// Asks porch only about invites still worth asking about (at most the
+/// first 20), and only when called, which is when someone without access
+/// opens the thing.
+pub fn claim<R: Role>(caller: &Caller<R>, invited: &[Invited]) -> Result<Option<usize>, HostError> {
+    for (index, pending) in invited.iter().enumerate().take(20) {
+        if invites::joined(pending.invite)?.contains(&caller.id) {
+            return Ok(Some(index));
+        }
+    }
+    Ok(None)
 }

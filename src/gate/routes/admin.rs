@@ -85,7 +85,7 @@ pub async fn person_recover(
     let person = person(&gate, id).await?;
     let lasts = gate.settings.recovery.expires;
     let created = recovery::create(&gate.store, &gate.base_url, &person, lasts, visitor.actor()).await?;
-    let qr = qr_svg(&created.link);
+    let qr = invites::qr_svg(&created.link);
     let ctx = context! { link => created.link, qr, person, expires_at => created.expires_at, ..visitor.page_context() };
     Ok(gate.pages.render("admin_recovery_created.html", ctx)?.into_response())
 }
@@ -192,6 +192,7 @@ fn invite_request(form: &InviteForm) -> Result<InviteRequest, GateError> {
         grants,
         expires: Duration::from_secs(expires),
         uses,
+        app: None,
     })
 }
 
@@ -213,16 +214,10 @@ pub async fn invite_create(
         }
         Err(e) => return Err(e),
     };
-    let qr = qr_svg(&created.link);
+    let qr = invites::qr_svg(&created.link);
     let invite = gate.store.invite(created.id).await?.ok_or(GateError::NotFound)?;
     let ctx = context! { link => created.link, qr, invite, ..visitor.page_context() };
     Ok(gate.pages.render("admin_invite_created.html", ctx)?.into_response())
-}
-
-/// The link as an inline SVG QR code, made here (no outside service).
-pub(super) fn qr_svg(link: &str) -> Option<String> {
-    let code = qrcode::QrCode::new(link.as_bytes()).ok()?;
-    Some(code.render::<qrcode::render::svg::Color<'_>>().min_dimensions(240, 240).quiet_zone(true).build())
 }
 
 pub async fn invite_revoke(

@@ -216,7 +216,13 @@ pub async fn join_submit(
             {
                 jar = jar.add(device);
             }
-            Ok((jar, Redirect::to("/?welcome=1")).into_response())
+            // Invited through an app: straight to the page of it they were
+            // invited to (the app door signs them in there).
+            let landing = match (&invite.app_id, &invite.landing) {
+                (Some(app), Some(path)) => format!("{}{path}", crate::gate::app_origin(&gate.base_url, app)),
+                _ => "/?welcome=1".to_owned(),
+            };
+            Ok((jar, Redirect::to(&landing)).into_response())
         }
         JoinResult::Retry(message) => {
             let page = render_join(&gate, &visitor, &invite, Some(message), form.name.trim())?;

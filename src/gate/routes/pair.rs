@@ -27,7 +27,7 @@ pub async fn create(
     let person = &caller.person;
     let created =
         pairing::create(&gate.store, &gate.base_url, person.id, &person.display_name, visitor.actor()).await?;
-    let qr = super::admin::qr_svg(&created.link);
+    let qr = crate::gate::invites::qr_svg(&created.link);
     let ctx = context! {
         link => created.link,
         qr,
