@@ -431,3 +431,29 @@ async fn a_purge_from_the_command_line_leaves_files_to_the_running_porch() {
     assert!(again.status.success(), "{}", String::from_utf8_lossy(&again.stderr));
     assert!(String::from_utf8_lossy(&again.stdout).contains("its data was deleted."));
 }
+
+/// Issue 24: every app page has the porch bar, added by porch (no app
+/// copies it), and only HTML pages: files, JSON and plain text are left
+/// exactly as the app sent them.
+#[tokio::test]
+async fn porch_adds_its_bar_to_app_pages_and_nothing_else() {
+    let porch = Porch::start();
+    let owner = porch.owner().await;
+    let page = owner.follow(&owner.app_url("hello", "/")).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.trim_end().ends_with("<script src=\"/.porch/static/bar.js\" defer></script>"), "{}", page.body);
+    assert_eq!(page.body.matches("bar.js").count(), 1);
+    let script = owner.get(&owner.app_url("hello", "/.porch/static/bar.js")).await;
+    assert_eq!(script.status, 200);
+    assert!(script.headers["content-type"].to_str().expect("type").contains("javascript"));
+    assert!(script.body.contains("porch-bar"));
+    let style = owner.get(&owner.app_url("hello", "/.porch/static/bar.css")).await;
+    assert_eq!(style.status, 200);
+
+    // Not HTML: untouched, to the byte.
+    porch.install_and_open(&owner, "echo", "viewer").await;
+    let echo = owner.get(&owner.app_url("echo", "/")).await;
+    assert!(!echo.body.contains("bar.js"), "{}", echo.body);
+    let hostile = porch.install_and_open(&owner, "hostile", "victim").await;
+    assert!(!hostile.body.contains("bar.js"), "plain text stays plain: {}", hostile.body);
+}

@@ -21,7 +21,9 @@
 //! `porch-app-role` and `porch-user-role` (`owner` or `member`) set by porch
 //! (any sent by the client are removed) and without porch's cookie.
 //! State-changing requests a browser marks as coming from another origin,
-//! a sibling app included, are refused before the app runs.
+//! a sibling app included, are refused before the app runs. Every whole
+//! HTML page an app answers gets the porch bar (`static/bar.js`: home,
+//! account, sign out) appended, so no app copies it.
 
 use crate::common::limits::{HANDSHAKE_STATE_SECS, TICKET_SECS};
 use axum::extract::{Query, Request, State};
@@ -221,6 +223,7 @@ pub async fn proxy(gate: &Gate, app_id: &str, mut request: Request) -> Response 
         owner: person.person_role == "owner",
     };
     rewrite_headers(request.headers_mut(), cookie_name, &who);
+    let head = request.method() == Method::HEAD;
     let https = gate.base_url.starts_with("https:");
     let (served, failed_probation) = app.serve(request, https, person.person_id).await;
     if failed_probation {
@@ -235,7 +238,7 @@ pub async fn proxy(gate: &Gate, app_id: &str, mut request: Request) -> Response 
             strip_porch_cookies(response.headers_mut());
             crate::apps::harden(response.headers_mut(), app.manifest.csp.as_deref());
             response.extensions_mut().insert(AppResponse);
-            response
+            with_porch_bar(response, head)
         }
         Err(failure) => {
             if failure.status().is_server_error() {
@@ -252,6 +255,39 @@ pub async fn proxy(gate: &Gate, app_id: &str, mut request: Request) -> Response 
             error_page(gate, failure.status(), &failure.message(), &visitor)
         }
     }
+}
+
+/// What porch appends to every whole HTML page an app answers: the porch
+/// bar (home, account, sign out), served by porch on every host.
+pub const PORCH_BAR: &str = "\n<script src=\"/.porch/static/bar.js\" defer></script>\n";
+
+/// Appends [`PORCH_BAR`] to a whole (200), unencoded HTML page, so every
+/// app page leads home without the app copying anything. After `</html>`
+/// browsers still run it (it joins the body); the length changes, so the
+/// app's Content-Length goes.
+fn with_porch_bar(response: Response, head: bool) -> Response {
+    let headers = response.headers();
+    let html = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.trim_start().to_ascii_lowercase().starts_with("text/html"));
+    let encoded = headers.get(header::CONTENT_ENCODING).is_some_and(|e| e.as_bytes() != b"identity");
+    if !html || encoded || response.status() != StatusCode::OK {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let length =
+        parts.headers.remove(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok().and_then(|v| v.parse::<u64>().ok()));
+    if head {
+        if let Some(n) = length.and_then(|n| HeaderValue::from_str(&(n + PORCH_BAR.len() as u64).to_string()).ok()) {
+            parts.headers.insert(header::CONTENT_LENGTH, n);
+        }
+        return Response::from_parts(parts, body);
+    }
+    use futures::StreamExt;
+    let tail = futures::stream::once(async { Ok::<_, axum::Error>(bytes::Bytes::from_static(PORCH_BAR.as_bytes())) });
+    let body = axum::body::Body::from_stream(body.into_data_stream().chain(tail));
+    Response::from_parts(parts, body)
 }
 
 /// Who a request to an app comes from, as porch vouches for it.
