@@ -78,6 +78,18 @@ pub fn free_port() -> u16 {
     listener.local_addr().expect("addr").port()
 }
 
+/// The child's exit status if it ends within `within`.
+fn wait_exit(child: &mut Child, within: Duration) -> std::io::Result<Option<std::process::ExitStatus>> {
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        if let Some(status) = child.try_wait()? {
+            return Ok(Some(status));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Ok(None)
+}
+
 /// Waits until something accepts connections on `port`.
 fn wait_for_port(port: u16, who: &str, child: &mut Child) {
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -119,16 +131,24 @@ impl WasmtimeServe {
     /// Serves `component` with `-O options` (the anchor is
     /// `pooling-allocator`).
     pub fn start(tools: &Tools, component: &Path, options: &str) -> WasmtimeServe {
+        assert!(component.is_file(), "no component to give wasmtime serve at {}", component.display());
         let port = free_port();
+        // What it says goes to a file the panic below names (it once exited
+        // at once, silently, given a path that did not exist).
+        let log = std::env::temp_dir().join(format!("porch-bench-wasmtime-{port}.log"));
         let mut child = Command::new(&tools.wasmtime)
             // `-S cli`: the wasi:cli imports a wstd component carries
             // (porch links them too, with nothing behind them).
             .args(["serve", "-O", options, "-S", "cli", "--addr", &format!("127.0.0.1:{port}")])
             .arg(component)
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(std::fs::File::create(&log).map(Stdio::from).unwrap_or_else(|_| Stdio::null()))
             .spawn()
             .expect("wasmtime serve");
+        if let Ok(Some(status)) = wait_exit(&mut child, Duration::from_millis(500)) {
+            let said = std::fs::read_to_string(&log).unwrap_or_default();
+            panic!("wasmtime serve exited at once ({status}): {said}");
+        }
         wait_for_port(port, "wasmtime serve", &mut child);
         WasmtimeServe { running: Running { child, port }, url: format!("http://127.0.0.1:{port}/") }
     }

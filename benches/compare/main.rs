@@ -177,7 +177,8 @@ fn apps_and_footprint(bench: &Bench, report: &mut Report, apps: bool, footprint:
     let (idle_rss, _) = server.memory_mib();
 
     if apps {
-        let wasm = bare.join("bare.wasm");
+        // The same component porch runs, as built (the package holds it).
+        let wasm = Path::new(env!("TEST_APPS_DIR")).join("bare").join("bare.wasm");
         let wasmtime = anchors::WasmtimeServe::start(&bench.tools, &wasm, "pooling-allocator");
         let host = format!("bare.localhost:{}", server.port);
         let porch_url = format!("http://127.0.0.1:{}/", server.port);
