@@ -511,3 +511,60 @@ async fn a_relative_adds_her_new_phone_from_the_one_she_has() {
         c.close().await.expect("close");
     }
 }
+
+/// Issue 24 (sharing in one step), on 360 px phones: Rita shares her album
+/// with Aunt May, who is not on porch yet, from the album's Share page;
+/// May opens the link on her own phone, picks a name and password and is
+/// in the album, with the porch bar leading home.
+#[tokio::test]
+async fn an_album_is_shared_with_someone_new_from_its_share_page() {
+    let Some(driver) = driver() else { return };
+    let porch = Porch::start();
+    let _owner = porch.owner().await;
+    let photos = |path: &str| porch.url.replacen("://", "://photos.", 1) + path;
+    let link = porch.invite(&["--app", "photos:contributor"]);
+    let (p1, p2) = (TempDir::new().expect("p"), TempDir::new().expect("p"));
+    let rita = browser(&driver, &p1).await;
+    join(&rita, &link, "Rita").await;
+    assert_eq!(text_of(&rita, "#home-name").await, "Rita");
+
+    // Rita: Photos → new album → Share → Invite someone new (1 form).
+    rita.goto(&photos("/")).await.expect("photos");
+    fill(&rita, "#title", "Beach day").await;
+    click(&rita, "form.new-album button").await;
+    assert_eq!(text_of(&rita, "#album-title").await, "Beach day");
+    let album = rita.current_url().await.expect("url").to_string();
+    rita.goto(&format!("{album}/share")).await.expect("share page");
+    fill(&rita, "form.invite input[name=note]", "Aunt May").await;
+    screenshot(&rita, "share-invite-someone-new").await;
+    click(&rita, "#invite").await;
+    let field = rita.wait().for_element(Locator::Css("#invite-link")).await.expect("the link");
+    let invite = field.prop("value").await.expect("value").expect("a link");
+    assert!(invite.starts_with(&format!("{}/join/", porch.url)), "{invite}");
+    assert!(rita.find(Locator::Css("#invite-qr svg")).await.is_ok(), "QR code shown");
+    screenshot(&rita, "share-invite-link").await;
+
+    // May, on her phone: the link, a name and a password, and she is in.
+    let may = browser(&driver, &p2).await;
+    join(&may, &invite, "May").await;
+    assert_eq!(text_of(&may, "#album-title").await, "Beach day");
+    assert_eq!(may.current_url().await.expect("url").as_str(), album);
+    screenshot(&may, "share-new-person-in-the-album").await;
+
+    // The porch bar (added by porch, not by Photos) leads home.
+    let home = "return document.getElementById('porch-bar').shadowRoot.querySelector('a.home').href";
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let href = loop {
+        match may.execute(home, vec![]).await {
+            Ok(v) if v.as_str().is_some() => break v.as_str().unwrap_or_default().to_owned(),
+            _ if Instant::now() < deadline => tokio::time::sleep(Duration::from_millis(100)).await,
+            other => panic!("no porch bar: {other:?}"),
+        }
+    };
+    assert_eq!(href, format!("{}/", porch.url));
+    may.goto(&href).await.expect("home");
+    assert_eq!(text_of(&may, "#home-name").await, "May");
+    for c in [rita, may] {
+        c.close().await.expect("close");
+    }
+}

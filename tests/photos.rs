@@ -546,9 +546,13 @@ async fn an_album_is_shared_with_someone_new_in_one_step() {
     let may = f.porch.browser();
     let joined = may.join(&link, "May", PASSWORD).await;
     assert_eq!(joined.status, 303, "{}", joined.body);
-    let lands = joined.location.expect("where she lands");
-    assert_eq!(lands, app(&may, &format!("/a/{album}")));
-    let page = may.follow(&lands).await;
+    // The start page sends her on (a redirect off porch's origin after a
+    // form is what browsers refuse under `form-action 'self'`).
+    let start = may.get(&joined.location.expect("where she lands")).await;
+    let lands =
+        crate::util::between(&start.body, "<meta http-equiv=\"refresh\" content=\"0; url=", "\"").expect("sent on");
+    assert_eq!(crate::util::unescape(&lands), app(&may, &format!("/a/{album}")));
+    let page = may.follow(&crate::util::unescape(&lands)).await;
     assert_eq!(page.status, 200, "{}", page.body);
     assert!(page.body.contains("Beach 2026") && page.body.contains("/thumb"), "{}", page.body);
     let list = may.follow(&app(&may, "/")).await;
@@ -584,7 +588,11 @@ async fn an_album_is_shared_with_someone_new_in_one_step() {
     let back = post_form(&f.rita, &format!("/a/{album}/invite/{id}/revoke"), &[]).await;
     assert_eq!(back.status, 303, "{}", back.body);
     let dead = f.porch.browser().get(&second).await;
-    assert!(matches!(dead.status, 404 | 429) && !dead.body.contains("password"), "a revoked link is dead: {}", dead.body);
+    assert!(
+        matches!(dead.status, 404 | 429) && !dead.body.contains("password"),
+        "a revoked link is dead: {}",
+        dead.body
+    );
 }
 
 /// `invites.from_apps` is the owner's: with it empty, no app role invites.
@@ -602,4 +610,75 @@ async fn the_owner_decides_who_may_invite_through_an_app() {
     let own = new_album(&owner, "Owner's").await;
     let made = post_form(&owner, &format!("/a/{own}/invite"), &[("note", "May"), ("role", "contributor")]).await;
     assert_eq!(made.status, 200, "{}", made.body);
+}
+
+/// Issue 24 (a home that looks like the family's): the start page shows,
+/// under Photos, the albums this person can see with small covers, and
+/// nothing of albums not shared with them.
+#[tokio::test]
+async fn the_start_page_shows_the_albums_a_person_can_see_with_covers() {
+    let f = family().await;
+    let beach = new_album(&f.rita, "Beach 2026").await;
+    upload_ok(&f.rita, &beach, "sea.jpg", jpeg(1200, 900, 1)).await;
+    new_album(&f.rita, "Rita's secret").await;
+    let victor = format!("person:{}", person_id(&f.porch, "Victor Viewer"));
+    let share = post_form(&f.rita, &format!("/a/{beach}/share"), &[(victor.as_str(), "viewer")]).await;
+    assert_eq!(share.status, 303);
+
+    let home = f.rita.get("/").await;
+    let cards = crate::util::between(&home.body, "id=\"cards-photos\"", "</section>").expect("Photos' cards");
+    assert!(cards.contains("Beach 2026") && cards.contains("1 photo"), "{cards}");
+    assert!(cards.contains("Rita&#x27;s secret") || cards.contains("Rita's secret"), "her own albums too: {cards}");
+    assert!(cards.contains("src=\"data:image/jpeg;base64,"), "a cover: {cards}");
+    assert!(cards.contains(&format!("{}\"", app(&f.rita, &format!("/a/{beach}")))), "{cards}");
+    let csp = home.headers["content-security-policy"].to_str().expect("csp");
+    assert!(csp.contains("img-src 'self' data:"), "{csp}");
+
+    // Victor sees the album shared with him, not Rita's own.
+    let victor = f.victor.get("/").await;
+    assert!(victor.body.contains("Beach 2026") && !victor.body.contains("secret"), "{}", victor.body);
+
+    // Nora sees neither album; her start page has no cards for Photos.
+    let nora = f.nora.get("/").await;
+    assert!(!nora.body.contains("Beach 2026") && !nora.body.contains("secret"), "{}", nora.body);
+}
+
+/// An app whose start-page cards never come (it loops) costs the start page
+/// at most its wait, and the page still comes.
+#[tokio::test]
+async fn an_app_that_hangs_on_its_cards_does_not_hold_up_the_start_page() {
+    let porch = Porch::start();
+    let owner = porch.owner().await;
+    let manifest = "id = \"hostile\"\nname = \"Hostile\"\nversion = \"0.2.0\"\ncomponent = \"hostile.wasm\"\n\
+                    roles = [\"victim\"]\nhome = \"/loop\"\n[capabilities]\nkv = { quota = \"64KiB\" }\n\
+                    blobs = { quota = \"1MiB\" }\npeople = true\nmedia = true\n[limits]\ntime = \"30s\"\n";
+    let key = porch.author_key("looper");
+    let package = porch.pack(&porch.app_variant("hostile", "home-loop", manifest), &key);
+    assert!(porch.install_package(&package).success);
+    porch.grant(OWNER, "hostile:victim");
+    let started = std::time::Instant::now();
+    let home = owner.get("/").await;
+    assert_eq!(home.status, 200);
+    assert!(home.body.contains("Hostile") && !home.body.contains("cards-hostile"), "{}", home.body);
+    assert!(started.elapsed() < std::time::Duration::from_secs(10), "took {:?}", started.elapsed());
+}
+
+/// Issue 24: Photos installs to a phone's home screen as its own app (its
+/// own manifest, opening standalone at the album list, porch's icons).
+#[tokio::test]
+async fn photos_can_be_added_to_a_phones_home_screen() {
+    let porch = Porch::start();
+    let owner = porch.owner().await;
+    let page = owner.follow(&app(&owner, "/")).await;
+    let href = crate::util::between(&page.body, "<link rel=\"manifest\" href=\"", "\"").expect("a manifest link");
+    let manifest = owner.get(&app(&owner, &href)).await;
+    assert_eq!(manifest.status, 200);
+    assert!(manifest.headers["content-type"].to_str().expect("type").starts_with("application/manifest+json"));
+    let json: Value = serde_json::from_str(&manifest.body).expect("valid JSON");
+    assert_eq!((json["name"].as_str(), json["display"].as_str()), (Some("Photos"), Some("standalone")));
+    for icon in json["icons"].as_array().expect("icons") {
+        let src = icon["src"].as_str().expect("src");
+        let bytes = owner.get_bytes(&app(&owner, src)).await;
+        assert!(image::load_from_memory(&bytes).is_ok(), "{src} is a real image on Photos' host");
+    }
 }

@@ -33,6 +33,9 @@ pub struct Manifest {
     pub csp: Option<String>,
     /// Named triggers porch delivers on a schedule (`[schedule]`).
     pub schedule: Vec<Trigger>,
+    /// A path porch asks (as the signed-in person) for the cards it shows
+    /// under the app's tile on its start page (`home = "/home.json"`).
+    pub home: Option<String>,
 }
 
 /// One scheduled trigger: porch sends `POST path` with a `porch-trigger:
@@ -163,6 +166,7 @@ struct RawManifest {
     component: Option<String>,
     roles: Vec<String>,
     csp: Option<String>,
+    home: Option<String>,
     #[serde(default)]
     capabilities: RawCapabilities,
     #[serde(default)]
@@ -384,6 +388,11 @@ impl Manifest {
             return Err(bad("csp", csp, "a Content-Security-Policy of 1 to 2048 printable ASCII characters"));
         }
         let schedule = triggers(raw.schedule)?;
+        if let Some(home) = &raw.home
+            && !app_path(home)
+        {
+            return Err(bad("home", home, "a path on the app's host such as /home.json"));
+        }
         Ok(Manifest {
             id: raw.id,
             name: raw.name.trim().to_owned(),
@@ -401,6 +410,7 @@ impl Manifest {
             limits,
             csp: raw.csp.map(|c| c.trim().to_owned()),
             schedule,
+            home: raw.home,
         })
     }
 
@@ -479,8 +489,7 @@ fn triggers(raw: std::collections::BTreeMap<String, RawTrigger>) -> Result<Vec<T
                 t.at
             ))
         })?;
-        let path_ok = t.path.starts_with('/') && t.path.len() <= 200 && t.path.bytes().all(|b| b.is_ascii_graphic());
-        if !path_ok {
+        if !app_path(&t.path) {
             return Err(bad(
                 &format!("schedule.{name}.path"),
                 &t.path,
@@ -490,6 +499,11 @@ fn triggers(raw: std::collections::BTreeMap<String, RawTrigger>) -> Result<Vec<T
         out.push(Trigger { name, at: t.at.trim().to_owned(), cron, path: t.path });
     }
     Ok(out)
+}
+
+/// A path on the app's own host: one leading `/`, printable ASCII, short.
+fn app_path(path: &str) -> bool {
+    path.starts_with('/') && !path.starts_with("//") && path.len() <= 200 && path.bytes().all(|b| b.is_ascii_graphic())
 }
 
 /// A byte count as a person reads it: the largest binary unit it is a whole

@@ -7,7 +7,7 @@
 use http::{HeaderMap, HeaderName, HeaderValue, header};
 
 /// porch's own pages: its own files only, no inline scripts, no framing.
-pub const PORCH_CSP: &str = "default-src 'self'; img-src 'self'; style-src 'self'; script-src 'self'; \
+pub const PORCH_CSP: &str = "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; \
      form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'";
 
 /// porch's policy for every app response: nothing from other hosts, no

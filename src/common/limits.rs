@@ -70,6 +70,14 @@ pub const OUTBOUND_CONNECT: std::time::Duration = std::time::Duration::from_secs
 pub const OUTBOUND_FIRST_BYTE: std::time::Duration = std::time::Duration::from_secs(30);
 pub const OUTBOUND_BETWEEN_BYTES: std::time::Duration = std::time::Duration::from_secs(30);
 
+/// Cards an app may show under its tile on the start page, the largest
+/// picture one may carry (decoded), the largest answer porch reads for
+/// them and how long it waits: the start page must stay quick on a phone.
+pub const HOME_CARDS_MAX: usize = 6;
+pub const HOME_CARD_IMAGE: usize = 24 * 1024;
+pub const HOME_CARDS_BODY: usize = 256 * 1024;
+pub const HOME_CARDS_TIME: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// The largest blob quota a manifest may ask for.
 pub const MAX_BLOB_QUOTA: u64 = 16 << 40;
 

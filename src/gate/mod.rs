@@ -14,6 +14,7 @@ pub mod certificates;
 mod error;
 pub mod forms;
 pub mod grants;
+mod home_cards;
 pub mod invites;
 mod pages;
 pub mod pairing;

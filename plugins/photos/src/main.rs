@@ -37,9 +37,13 @@ async fn main(request: Request<Body>) -> Result<Response<Body>, Error> {
             "invited.html",
         ])
         .get("/", pages::albums)
+        .get("/home.json", pages::home_cards)
         .post("/albums", pages::create_album)
         .get("/static/photos.js", |_| async { web::asset("text/javascript", include_str!("../static/photos.js")) })
         .get("/static/photos.css", |_| async { web::asset("text/css", include_str!("../static/photos.css")) })
+        .get("/static/manifest.webmanifest", |_| async {
+            web::asset("application/manifest+json", include_str!("../static/manifest.webmanifest"))
+        })
         .get("/a/{album}", pages::album)
         .get("/a/{album}/grid", pages::grid_page)
         .post("/a/{album}/upload", upload::upload)

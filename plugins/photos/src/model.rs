@@ -159,6 +159,36 @@ pub fn album(me: &Caller, id: &Id, needs: Access) -> Result<(Album, Access), Err
     Ok((album, access))
 }
 
+/// Every album `me` can see.
+pub fn visible_albums(me: &Caller) -> Result<Vec<Album>, Error> {
+    let mut albums = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let page = kv::list_json::<Album>("albums/", after.as_deref(), 500)?;
+        let full = page.len() == 500;
+        after = page.last().map(|(key, _)| key.clone());
+        albums.extend(page.into_iter().map(|(_, album)| album).filter(|a| access(me, a).is_some()));
+        if !full {
+            break;
+        }
+    }
+    Ok(albums)
+}
+
+/// The edge of an album's cover on porch's start page.
+const COVER_EDGE: u32 = 160;
+
+/// The album's cover, small, as a `data:` URL for porch's start page: made
+/// from the photo's thumbnail the first time it is asked for, then kept.
+pub fn small_cover(album: &str, cover: &str) -> Result<Option<String>, Error> {
+    let Some(photo) = kv::get_json::<Photo>(&photo_key(album, cover))? else { return Ok(None) };
+    let small = format!("{album}/{}/c", photo.blob);
+    if porch_app::blobs::stat(&small)?.is_none() {
+        porch_app::media::thumbnail(&photo.thumb(album), &small, COVER_EDGE, porch_app::media::ImageFormat::Jpeg)?;
+    }
+    Ok(porch_app::home::picture(&small)?)
+}
+
 /// Someone who joined porch through one of the album's invites, opening it
 /// for the first time: the invite becomes their share of the album.
 fn claim_invite(me: &Caller, album: Album) -> Result<Option<(Album, Access)>, Error> {

@@ -5,7 +5,7 @@
 //! scrolling, keys and swipes.
 
 use porch_app::sharing::{self, Access};
-use porch_app::{Cx, Error, Reply, blobs, context, kv, web};
+use porch_app::{Cx, Error, Reply, blobs, context, home, kv, web};
 use serde::{Deserialize, Serialize};
 
 use crate::model::{self, Album, Comment, Id, Kind, Photo, Role};
@@ -42,18 +42,29 @@ pub struct Page {
 }
 
 pub async fn albums(cx: Cx<Role>) -> Reply {
-    let mut albums = Vec::new();
-    let mut after: Option<String> = None;
-    loop {
-        let page = kv::list_json::<Album>("albums/", after.as_deref(), 500)?;
-        let full = page.len() == 500;
-        after = page.last().map(|(key, _)| key.clone());
-        albums.extend(page.into_iter().map(|(_, album)| album).filter(|a| model::access(&cx.caller, a).is_some()));
-        if !full {
-            break;
-        }
-    }
+    let albums = model::visible_albums(&cx.caller)?;
     cx.render("albums.html", context! { albums, can_create => model::can_create(&cx.caller) })
+}
+
+/// The cards porch shows under Photos on its start page: the albums this
+/// person can see, newest first, each with a small cover (made once per
+/// cover from its thumbnail).
+pub async fn home_cards(cx: Cx<Role>) -> Reply {
+    let mut albums = model::visible_albums(&cx.caller)?;
+    albums.sort_by_key(|a| std::cmp::Reverse(a.created_at));
+    let mut cards = Vec::new();
+    for album in albums.into_iter().take(home::MAX_CARDS) {
+        let image = match &album.cover {
+            Some(cover) => model::small_cover(&album.id, cover).unwrap_or(None),
+            None => None,
+        };
+        let note = match album.count {
+            1 => "1 photo".to_owned(),
+            n => format!("{n} photos"),
+        };
+        cards.push(home::Card { title: album.title, note, path: format!("/a/{}", album.id), image });
+    }
+    home::reply(cards)
 }
 
 #[derive(Deserialize)]

@@ -44,6 +44,7 @@
 //! - [`blobs`]: files streamed in and out, with byte ranges and caching.
 //! - [`App::job`]: what to do when porch runs a scheduled trigger.
 //! - [`outbound`]: requests to the other sites the app's `app.toml` lists.
+//! - [`home`]: cards under the app's tile on porch's start page.
 //! - [`sharing`]: one thing shared with people or groups as viewers or
 //!   contributors, and who may do what with it; inviting someone new to it
 //!   in one step ([`invites`]).
@@ -59,6 +60,7 @@ pub mod blobs;
 #[doc(hidden)]
 pub mod caller;
 pub mod dates;
+pub mod home;
 pub mod kv;
 pub mod outbound;
 mod router;

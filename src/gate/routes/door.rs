@@ -216,10 +216,15 @@ pub async fn join_submit(
             {
                 jar = jar.add(device);
             }
-            // Invited through an app: straight to the page of it they were
-            // invited to (the app door signs them in there).
+            // Invited through an app: the start page sends them on to the
+            // page of it they were invited to. Not a redirect from here:
+            // the join form's `form-action 'self'` forbids leaving porch's
+            // origin in its redirects, and Chromium enforces that.
             let landing = match (&invite.app_id, &invite.landing) {
-                (Some(app), Some(path)) => format!("{}{path}", crate::gate::app_origin(&gate.base_url, app)),
+                (Some(app), Some(path)) => {
+                    let at: String = url::form_urlencoded::byte_serialize(path.as_bytes()).collect();
+                    format!("/?welcome=1&open={app}&at={at}")
+                }
                 _ => "/?welcome=1".to_owned(),
             };
             Ok((jar, Redirect::to(&landing)).into_response())

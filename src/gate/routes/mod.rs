@@ -67,6 +67,10 @@ pub fn porch_routes(gate: Gate) -> Router<Gate> {
 struct HomeQuery {
     recovered: Option<String>,
     welcome: Option<String>,
+    /// After joining through an app's invite: the app and the path in it
+    /// to go on to.
+    open: Option<String>,
+    at: Option<String>,
 }
 
 async fn home(
@@ -74,20 +78,32 @@ async fn home(
     visitor: Visitor,
     Query(q): Query<HomeQuery>,
 ) -> Result<Html<String>, GateError> {
-    // One tile per app the person may use, named as its manifest names it.
+    // One tile per app the person may use, named as its manifest names it,
+    // with the cards the app has for them (its albums, say), asked at once.
+    let mut ids: Vec<String> = Vec::new();
     let apps: Vec<_> = match &visitor.caller {
         Some(c) => {
             let names: std::collections::HashMap<String, String> =
                 gate.store.apps().await?.into_iter().map(|a| (a.id, a.name)).collect();
-            gate.store
+            let tiles: Vec<(String, String, String)> = gate
+                .store
                 .grants(c.person.id)
                 .await?
                 .into_iter()
-                .filter_map(|(id, role)| {
-                    let name = names.get(&id)?.clone();
+                .filter_map(|(id, role)| Some((names.get(&id)?.clone(), id, role)))
+                .collect();
+            ids = tiles.iter().map(|(_, id, _)| id.clone()).collect();
+            let cards = futures::future::join_all(
+                tiles.iter().map(|(_, id, role)| super::home_cards::cards(&gate, c, id, role)),
+            )
+            .await;
+            tiles
+                .into_iter()
+                .zip(cards)
+                .map(|((name, id, role), cards)| {
                     let url = format!("{}/", super::app_door::app_origin(&gate.base_url, &id));
                     let initial = name.chars().next().map(|c| c.to_uppercase().to_string()).unwrap_or_default();
-                    Some(context! { id, name, initial, role, url })
+                    context! { id, name, initial, role, url, cards }
                 })
                 .collect()
         }
@@ -96,5 +112,18 @@ async fn home(
     let signed_in = visitor.caller.is_some();
     let recovered = q.recovered.is_some() && signed_in;
     let welcome = q.welcome.is_some() && signed_in;
-    gate.pages.render("home.html", context! { apps, recovered, welcome, ..visitor.page_context() })
+    // Only on to one of their own apps, to a path on its host.
+    let landing = match (&q.open, &q.at) {
+        (Some(app), Some(at))
+            if welcome
+                && at.starts_with('/')
+                && !at.starts_with("//")
+                && at.bytes().all(|b| b.is_ascii_graphic() && b != b'\\')
+                && ids.contains(app) =>
+        {
+            Some(format!("{}{at}", super::app_door::app_origin(&gate.base_url, app)))
+        }
+        _ => None,
+    };
+    gate.pages.render("home.html", context! { apps, recovered, welcome, landing, ..visitor.page_context() })
 }
