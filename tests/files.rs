@@ -142,3 +142,32 @@ async fn a_viewer_cannot_make_folders_and_errors_are_pages() {
     assert_eq!(missing.status, 404);
     assert!(missing.body.contains("<h1>Not found</h1>"), "{}", missing.body);
 }
+
+/// Issue 24 (sharing in one step), in Files as in Photos: a folder's Share
+/// page invites someone new, who joins and finds the folder shared with
+/// them as a contributor, and only that folder.
+#[tokio::test]
+async fn a_folder_is_shared_with_someone_new_in_one_step() {
+    let porch = Porch::start();
+    let _owner = porch.owner().await;
+    let rita = person(&porch, "Rita Relative", &["--app", "files:contributor"]).await;
+    let made = post(&rita, "/folders", &[("name", "Recipes")]).await;
+    let folder = made.location.expect("location").trim_start_matches("/f/").to_owned();
+    let other = post(&rita, "/folders", &[("name", "Taxes")]).await;
+    let other = other.location.expect("location").trim_start_matches("/f/").to_owned();
+
+    let invited = post(&rita, &format!("/f/{folder}/invite"), &[("note", "Cousin Ben"), ("role", "contributor")]).await;
+    assert_eq!(invited.status, 200, "{}", invited.body);
+    let link = crate::util::between(&invited.body, "id=\"invite-link\" class=\"copy\" value=\"", "\"").expect("link");
+    let ben = porch.browser();
+    let joined = ben.join(&link, "Ben", PASSWORD).await;
+    let start = ben.get(&joined.location.expect("start page")).await;
+    let on =
+        crate::util::between(&start.body, "<meta http-equiv=\"refresh\" content=\"0; url=", "\"").expect("sent on");
+    let page = ben.follow(&crate::util::unescape(&on)).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains("Recipes"), "{}", page.body);
+    let (status, reply) = upload(&ben, &folder, "bread.txt", b"flour, water, salt".to_vec()).await;
+    assert_eq!(status, 200, "a contributor adds: {reply}");
+    assert_eq!(ben.get(&app(&ben, &format!("/f/{other}"))).await.status, 404, "only that folder");
+}

@@ -195,7 +195,7 @@ sections! {
         /// Which app roles may invite someone new through their app (the `invites` capability, such as Photos'
         /// "Invite someone new" on an album): the role named and those after it in the app's list. Empty: only
         /// porch's owners invite. The new person gets that app only, at most at the inviter's role.
-        from_apps: Vec<(String, String)> = "photos:contributor", Custom {
+        from_apps: Vec<(String, String)> = "photos:contributor, files:contributor", Custom {
             allowed: "empty, or APP:ROLE pairs separated by commas, such as photos:contributor",
             parse: crate::config::values::app_roles,
         };

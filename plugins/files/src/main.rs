@@ -35,6 +35,7 @@ async fn main(request: Request<Body>) -> Result<Response<Body>, wstd::http::Erro
             "folders.html",
             "folder.html",
             "share.html",
+            "invited.html",
             "delete.html"
         ])
         .get("/", folders)
@@ -46,6 +47,8 @@ async fn main(request: Request<Body>) -> Result<Response<Body>, wstd::http::Erro
         .post("/f/{folder}/rename", rename_folder)
         .get("/f/{folder}/share", share_page)
         .post("/f/{folder}/share", save_shares)
+        .post("/f/{folder}/invite", invite_someone_new)
+        .post("/f/{folder}/invite/{invite}/revoke", revoke_invite)
         .get("/f/{folder}/delete", confirm_delete)
         .post("/f/{folder}/delete", delete_folder)
         .get("/f/{folder}/{file}", download)
@@ -189,7 +192,49 @@ async fn rename_folder(mut cx: Cx<Role>) -> Reply {
 async fn share_page(cx: Cx<Role>) -> Reply {
     let (folder, _) = model::folder(&cx.caller, &cx.param("folder")?, Access::Manage)?;
     let choices = sharing::choices(folder.owner, &folder.shares);
-    cx.render("share.html", context! { folder, choices })
+    let now = porch_app::dates::now();
+    let invited: Vec<_> = folder.invited.iter().filter(|i| i.expires_at > now).collect();
+    cx.render("share.html", context! { folder, choices, invited })
+}
+
+#[derive(Deserialize)]
+struct InviteForm {
+    #[serde(default)]
+    note: String,
+    role: String,
+}
+
+/// "Invite someone new": one link for one person, who joins porch with
+/// Files and finds this folder shared with them.
+async fn invite_someone_new(mut cx: Cx<Role>) -> Reply {
+    let (folder, _) = model::folder(&cx.caller, &cx.param("folder")?, Access::Manage)?;
+    let form: InviteForm = cx.form(MAX_FORM).await?;
+    let role = sharing::ShareRole::parse(&form.role).ok_or_else(|| Error::Bad("Pick what they may do.".into()))?;
+    let note = form.note.trim();
+    if note.chars().count() > 100 {
+        return Err(Error::Bad("Their name can be at most 100 characters.".into()));
+    }
+    let note = if note.is_empty() { format!("Invited to the folder “{}”", folder.name) } else { note.to_owned() };
+    let landing = format!("/f/{}", folder.id);
+    let (invite, invited) = sharing::invite_someone_new(role, &note, cx.caller.id, &landing)?;
+    model::change_folder(&folder.id, |f| {
+        let now = porch_app::dates::now();
+        f.invited.retain(|i| i.expires_at > now);
+        f.invited.push(invited.clone());
+    })?;
+    let (link, qr, expires_at) = (invite.link, invite.qr_svg, invite.expires_at);
+    cx.render("invited.html", context! { folder, link, qr, expires_at, note, role => role.name() })
+}
+
+/// Takes back an invite to this folder that nobody used yet.
+async fn revoke_invite(cx: Cx<Role>) -> Reply {
+    let (folder, _) = model::folder(&cx.caller, &cx.param("folder")?, Access::Manage)?;
+    let invite: i64 = cx.param("invite")?;
+    if folder.invited.iter().any(|i| i.invite == invite) {
+        porch_app::invites::revoke(invite)?;
+        model::change_folder(&folder.id, |f| f.invited.retain(|i| i.invite != invite))?;
+    }
+    web::see_other(&format!("/f/{}/share", folder.id))
 }
 
 async fn save_shares(mut cx: Cx<Role>) -> Reply {

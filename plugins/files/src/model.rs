@@ -2,7 +2,7 @@
 //! files in each (`files/<folder>/<id>`, the bytes in the blob
 //! `<folder>/<id>`), and who may do what with them.
 
-use porch_app::sharing::{self, Access, Share};
+use porch_app::sharing::{self, Access, Invited, Share, Who};
 use porch_app::{Caller, Error, HostError, blobs, kv};
 use serde::{Deserialize, Serialize};
 
@@ -24,6 +24,9 @@ pub struct Folder {
     pub shares: Vec<Share>,
     pub files: u64,
     pub bytes: u64,
+    /// People invited to this folder who have not come yet.
+    #[serde(default)]
+    pub invited: Vec<Invited>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -76,8 +79,25 @@ pub fn blob_name(folder: &str, id: &str) -> String {
 /// A folder and what `me` may do with it; `NotFound` when it does not
 /// exist for them, `Forbidden` when they may see it but need `needs`.
 pub fn folder(me: &Caller<Role>, id: &Id, needs: Access) -> Result<(Folder, Access), Error> {
-    let folder: Folder = kv::get_json(&folder_key(&id.0))?.ok_or(Error::NotFound)?;
-    let access = sharing::access(me, is_admin(me), folder.owner, &folder.shares).ok_or(Error::NotFound)?;
+    let mut folder: Folder = kv::get_json(&folder_key(&id.0))?.ok_or(Error::NotFound)?;
+    let mut access = sharing::access(me, is_admin(me), folder.owner, &folder.shares);
+    // Someone who joined porch through this folder's invite, here for the
+    // first time: the invite becomes their share.
+    if access.is_none()
+        && let Some(index) = sharing::claim(me, &folder.invited)?
+    {
+        let invite = folder.invited[index].invite;
+        change_folder(&folder.id, |f| {
+            if let Some(at) = f.invited.iter().position(|i| i.invite == invite) {
+                let invited = f.invited.remove(at);
+                f.shares.retain(|s| s.with != Who::Person(me.id));
+                f.shares.push(Share { with: Who::Person(me.id), role: invited.role });
+            }
+        })?;
+        folder = kv::get_json(&folder_key(&id.0))?.ok_or(Error::NotFound)?;
+        access = sharing::access(me, is_admin(me), folder.owner, &folder.shares);
+    }
+    let access = access.ok_or(Error::NotFound)?;
     if access < needs {
         return Err(Error::Forbidden(match needs {
             Access::Manage => "Only the folder's owner can do that.".into(),
@@ -115,6 +135,7 @@ pub fn create_folder(me: &Caller<Role>, name: &str) -> Result<Folder, Error> {
         shares: Vec::new(),
         files: 0,
         bytes: 0,
+        invited: Vec::new(),
     };
     if !kv::create_json(&folder_key(&folder.id), &folder)? {
         return Err(Error::Conflict("Please try again.".into()));

@@ -1,6 +1,19 @@
 // Files: sends each chosen file as its own upload, with a progress bar,
-// then reloads the folder. Every other page works without this script.
+// then reloads the folder; copies an invite link. Every page works
+// without this script.
 "use strict";
+
+document.addEventListener("DOMContentLoaded", () => {
+  for (const button of document.querySelectorAll("[data-copy]")) {
+    button.addEventListener("click", () => {
+      const field = document.getElementById(button.dataset.copy);
+      field.select();
+      const done = () => { button.textContent = "Copied"; };
+      if (navigator.clipboard) navigator.clipboard.writeText(field.value).then(done, () => document.execCommand("copy"));
+      else if (document.execCommand("copy")) done();
+    });
+  }
+});
 
 document.addEventListener("DOMContentLoaded", () => {
   const form = document.getElementById("upload");
