@@ -111,7 +111,81 @@ impl Inviter for AppInviter {
 
 #[cfg(test)]
 mod tests {
-    use super::valid_landing;
+    use super::*;
+
+    /// A real store with an owner, a contributor and a viewer of "photos".
+    async fn porch(from_apps: &str) -> (tempfile::TempDir, AppInviter, [i64; 3]) {
+        let dir = tempfile::TempDir::new().expect("dir");
+        let store = Store::open(dir.path()).await.expect("store");
+        let manifest = "id = \"photos\"\nname = \"Photos\"\nversion = \"1.0.0\"\nroles = [\"viewer\", \"contributor\", \"editor\"]\n";
+        sqlx::query("INSERT INTO apps (id, name, version, manifest, component_sha256, installed_at) VALUES ('photos', 'Photos', '1.0.0', ?, '', 0)")
+            .bind(manifest)
+            .execute(store.pool())
+            .await
+            .expect("app");
+        let mut ids = [0; 3];
+        for (i, (name, role, grant)) in
+            [("Olivia", "owner", None), ("Rita", "member", Some("contributor")), ("Victor", "member", Some("viewer"))]
+                .into_iter()
+                .enumerate()
+        {
+            ids[i] =
+                sqlx::query_scalar("INSERT INTO people (display_name, role, created_at) VALUES (?, ?, 0) RETURNING id")
+                    .bind(name)
+                    .bind(role)
+                    .fetch_one(store.pool())
+                    .await
+                    .expect("person");
+            if let Some(grant) = grant {
+                sqlx::query("INSERT INTO grants (person_id, app_id, app_role) VALUES (?, 'photos', ?)")
+                    .bind(ids[i])
+                    .bind(grant)
+                    .execute(store.pool())
+                    .await
+                    .expect("grant");
+            }
+        }
+        let mut settings = Settings::defaults().expect("defaults");
+        settings.invites.from_apps = from_apps
+            .split(',')
+            .filter_map(|r| r.trim().split_once(':'))
+            .map(|(app, role)| (app.to_owned(), role.to_owned()))
+            .collect();
+        (dir, AppInviter { store, settings, base_url: "https://family.example".into() }, ids)
+    }
+
+    fn ask<'a>(roles: &'a [String], person: i64, role: &'a str) -> InviteAsk<'a> {
+        InviteAsk { app: "photos", roles, person, role, note: "May", landing: "/a/x" }
+    }
+
+    #[tokio::test]
+    async fn an_app_invites_only_as_the_owner_allows_and_never_above_the_inviter() {
+        let roles: Vec<String> = ["viewer", "contributor", "editor"].map(String::from).to_vec();
+        let (_dir, inviter, [olivia, rita, victor]) = porch("photos:contributor").await;
+        // A contributor invites viewers and contributors, never editors.
+        assert!(inviter.create(ask(&roles, rita, "viewer")).await.is_ok());
+        let made = inviter.create(ask(&roles, rita, "contributor")).await.expect("as herself");
+        assert!(made.link.starts_with("https://family.example/join/") && made.qr_svg.contains("<svg"));
+        let above = inviter.create(ask(&roles, rita, "editor")).await.expect_err("above her own");
+        assert!(above.contains("contributor at most"), "{above}");
+        // A viewer is below what the owner allows.
+        let viewer = inviter.create(ask(&roles, victor, "viewer")).await.expect_err("viewer");
+        assert!(viewer.contains("only people with the role contributor"), "{viewer}");
+        // Not a role of the app, and a landing off the app's host.
+        assert!(inviter.create(ask(&roles, rita, "admin")).await.is_err());
+        let away = InviteAsk { landing: "//evil.example/", ..ask(&roles, rita, "viewer") };
+        assert!(inviter.create(away).await.is_err());
+        // porch's owner always may, at any role.
+        assert!(inviter.create(ask(&roles, olivia, "editor")).await.is_ok());
+        // The invite admits one member with that app only, and names the app.
+        let row = inviter.store.invite(made.id).await.expect("read").expect("row");
+        assert_eq!((row.max_uses, row.role, row.grants.as_str()), (1, Role::Member, "photos:contributor"));
+        assert_eq!((row.app_id.as_deref(), row.landing.as_deref()), (Some("photos"), Some("/a/x")));
+
+        let (_dir, nobody, [_, rita, _]) = porch("").await;
+        let refused = nobody.create(ask(&roles, rita, "viewer")).await.expect_err("nobody may");
+        assert!(refused.contains("has not let people invite"), "{refused}");
+    }
 
     #[test]
     fn landings_stay_on_the_apps_own_host() {
