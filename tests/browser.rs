@@ -380,10 +380,51 @@ async fn every_page_stays_on_its_own_host_and_breaks_no_csp_rule() {
     click(&c, "#send-comment").await;
     assert!(text_of(&c, "#comments li").await.contains("Lovely"));
     visit(format!("{album}/share")).await;
+    fill(&c, "form.invite input[name=note]", "Aunt May").await;
+    click(&c, "#invite").await;
+    c.wait().for_element(Locator::Css("#invite-qr svg")).await.expect("the album invite's QR code");
     visit(format!("{album}/delete")).await;
     visit(photos("/no/such/page")).await;
 
-    let own = [format!("localhost:{port}"), format!("photos.localhost:{port}")];
+    // Files: a folder, an upload through its script, sharing, an invite.
+    let files = |path: &str| base.replacen("://", "://files.", 1) + path;
+    visit(files("/")).await;
+    fill(&c, "#new-folder input[name=name]", "Recipes").await;
+    click(&c, "#new-folder button").await;
+    c.wait().for_element(Locator::Css("#upload input[type=file]")).await.expect("the new folder's page");
+    let folder = c.current_url().await.expect("url").to_string();
+    let note = dir.path().join("cake.txt");
+    std::fs::write(&note, "flour, eggs, sugar").expect("write");
+    c.find(Locator::Css("#upload input[type=file]"))
+        .await
+        .expect("file input")
+        .send_keys(&note.display().to_string())
+        .await
+        .expect("pick");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !c.source().await.unwrap_or_default().contains("cake.txt") {
+        assert!(Instant::now() < deadline, "the upload did not show up");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    visit(format!("{folder}/share")).await;
+    fill(&c, "form.invite input[name=note]", "Cousin Ben").await;
+    click(&c, "#invite").await;
+    c.wait().for_element(Locator::Css("#invite-qr svg")).await.expect("the folder invite's QR code");
+
+    // Admin → Apps → install: the confirmation page for a package.
+    visit(format!("{base}/admin/apps")).await;
+    let package = Path::new(env!("TEST_APPS_DIR")).join("echo.porchapp");
+    c.find(Locator::Css("#upload input[type=file]"))
+        .await
+        .expect("package input")
+        .send_keys(&package.display().to_string())
+        .await
+        .expect("pick");
+    click(&c, "#upload button").await;
+    assert!(text_of(&c, "#publisher").await.split_whitespace().count() >= 10, "the publisher's words");
+    visit(format!("{base}/")).await;
+
+    let own = [format!("localhost:{port}"), format!("photos.localhost:{port}"), format!("files.localhost:{port}")];
     let urls = requested_urls(&c).await;
     assert!(urls.iter().any(|u| u.contains("/thumb")), "the network log saw the thumbnails: {urls:?}");
     for url in &urls {
