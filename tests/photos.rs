@@ -682,3 +682,48 @@ async fn photos_can_be_added_to_a_phones_home_screen() {
         assert!(image::load_from_memory(&bytes).is_ok(), "{src} is a real image on Photos' host");
     }
 }
+
+/// Issue 24: "Share → Photos" from a phone's gallery. Photos' manifest
+/// names its share target; the files the phone sends wait in the person's
+/// inbox (checked like uploads: a file that is not a photo is refused and
+/// leaves nothing), and land in the album they pick, or a new one.
+#[tokio::test]
+async fn photos_shared_from_a_phones_gallery_go_into_the_album_picked() {
+    let f = family().await;
+    let page = f.rita.follow(&app(&f.rita, "/")).await;
+    let href = crate::util::between(&page.body, "<link rel=\"manifest\" href=\"", "\"").expect("manifest");
+    let manifest: Value = serde_json::from_str(&f.rita.get(&app(&f.rita, &href)).await.body).expect("json");
+    let target = &manifest["share_target"];
+    assert_eq!((target["action"].as_str(), target["method"].as_str()), (Some("/share"), Some("POST")));
+    assert_eq!(target["enctype"], "multipart/form-data");
+    let field = target["params"]["files"][0]["name"].as_str().expect("the files' field").to_owned();
+
+    let album = new_album(&f.rita, "Garden").await;
+    let files = [("rose.jpg", jpeg(800, 600, 1)), ("tulip.jpg", jpeg(640, 480, 2))];
+    let sent = f.rita.share_files(&app(&f.rita, "/share"), &field, &files).await;
+    assert_eq!(sent.status, 303, "{}", sent.body);
+    let pick = f.rita.follow(&app(&f.rita, "/share")).await;
+    assert!(pick.body.contains("Add 2 files") && pick.body.contains("rose.jpg"), "{}", pick.body);
+    assert!(pick.body.contains("Garden"), "{}", pick.body);
+    let added = post_form(&f.rita, "/share/add", &[("album", album.as_str())]).await;
+    assert_eq!(added.status, 303, "{}", added.body);
+    assert_eq!(added.location.as_deref(), Some(format!("/a/{album}").as_str()));
+    let grid = f.rita.get(&app(&f.rita, &format!("/a/{album}"))).await;
+    assert_eq!(grid.body.matches("/thumb").count(), 2, "{}", grid.body);
+    assert!(f.rita.get(&app(&f.rita, "/share")).await.body.contains("Nothing to add"), "the inbox is empty");
+
+    // Into a new album, in the same step.
+    f.rita.share_files(&app(&f.rita, "/share"), &field, &[("sun.jpg", jpeg(300, 200, 3))]).await;
+    let made = post_form(&f.rita, "/share/add", &[("album", ""), ("title", "Holiday")]).await;
+    assert_eq!(made.status, 303, "{}", made.body);
+    let holiday = f.rita.get(&app(&f.rita, made.location.as_deref().expect("album"))).await;
+    assert!(holiday.body.contains("Holiday") && holiday.body.contains("/thumb"), "{}", holiday.body);
+
+    // Something that is not a photo is refused at once and leaves nothing.
+    let before = blob_files(&f.porch.data());
+    let bad =
+        f.rita.share_files(&app(&f.rita, "/share"), &field, &[("notes.txt", b"just some text here".to_vec())]).await;
+    assert_eq!(bad.status, 415, "{}", bad.body);
+    assert!(bad.body.contains("not a photo or video"), "{}", bad.body);
+    assert_eq!(blob_files(&f.porch.data()), before);
+}

@@ -571,6 +571,37 @@ impl Browser {
         read(req.send().await.expect("POST")).await
     }
 
+    /// Sends files to `url` as a phone's share sheet does to a web app's
+    /// share target: `multipart/form-data`, the files under `field`, a
+    /// navigation nobody's page started (`Sec-Fetch-Site: none`).
+    pub async fn share_files(&self, url: &str, field: &str, files: &[(&str, Vec<u8>)]) -> Page {
+        let boundary = "porch-share-boundary-41c2";
+        let mut body = Vec::new();
+        body.extend_from_slice(
+            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"title\"\r\n\r\nfrom my phone\r\n")
+                .as_bytes(),
+        );
+        for (name, bytes) in files {
+            body.extend_from_slice(
+                format!(
+                    "--{boundary}\r\nContent-Disposition: form-data; name=\"{field}\"; filename=\"{name}\"\r\n\
+                     Content-Type: image/jpeg\r\n\r\n"
+                )
+                .as_bytes(),
+            );
+            body.extend_from_slice(bytes);
+            body.extend_from_slice(b"\r\n");
+        }
+        body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+        let req = self
+            .client
+            .post(self.url(url))
+            .header("content-type", format!("multipart/form-data; boundary={boundary}"))
+            .header("sec-fetch-site", "none")
+            .body(body);
+        read(req.send().await.expect("POST")).await
+    }
+
     /// Posts `fields` and then one file as `multipart/form-data` from
     /// porch's own origin, as a browser's file form does.
     pub async fn post_file(&self, path: &str, fields: &[(&str, &str)], file: (&str, &str, &[u8])) -> Page {

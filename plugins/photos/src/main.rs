@@ -14,6 +14,7 @@
 mod files;
 mod model;
 mod pages;
+mod share_target;
 mod upload;
 mod zip;
 
@@ -35,9 +36,13 @@ async fn main(request: Request<Body>) -> Result<Response<Body>, Error> {
             "share.html",
             "delete.html",
             "invited.html",
+            "share_pick.html",
         ])
         .get("/", pages::albums)
         .get("/home.json", pages::home_cards)
+        .post("/share", share_target::receive)
+        .get("/share", share_target::pick)
+        .post("/share/add", share_target::add)
         .post("/albums", pages::create_album)
         .get("/static/photos.js", |_| async { web::asset("text/javascript", include_str!("../static/photos.js")) })
         .get("/static/photos.css", |_| async { web::asset("text/css", include_str!("../static/photos.css")) })

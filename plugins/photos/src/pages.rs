@@ -82,15 +82,22 @@ fn checked_title(form: &TitleForm) -> Result<String, Error> {
 }
 
 pub async fn create_album(mut cx: Cx<Role>) -> Reply {
-    if !model::can_create(&cx.caller) {
+    let form: TitleForm = cx.form(MAX_FORM).await?;
+    let album = new_album_for(&cx.caller, &form.title)?;
+    web::see_other(&format!("/a/{}", album.id))
+}
+
+/// A new, unshared album of `me`'s called `title` (if they may make one).
+pub fn new_album_for(me: &model::Caller, title: &str) -> Result<Album, Error> {
+    if !model::can_create(me) {
         return Err(model::forbidden());
     }
-    let title = checked_title(&cx.form(MAX_FORM).await?)?;
+    let title = checked_title(&TitleForm { title: title.to_owned() })?;
     let album = Album {
         id: porch_app::random_id(),
         title,
-        owner: cx.caller.id,
-        owner_name: cx.caller.name.clone(),
+        owner: me.id,
+        owner_name: me.name.clone(),
         created_at: model::now(),
         cover: None,
         count: 0,
@@ -100,7 +107,7 @@ pub async fn create_album(mut cx: Cx<Role>) -> Reply {
         invited: Vec::new(),
     };
     kv::put_json(&model::album_key(&album.id), &album)?;
-    web::see_other(&format!("/a/{}", album.id))
+    Ok(album)
 }
 
 pub async fn album(cx: Cx<Role>) -> Reply {

@@ -12,7 +12,7 @@ use serde_json::json;
 use crate::model::{self, Album, Caller, Kind, Photo, Role};
 
 /// The largest upload (app.toml's limits.request_body).
-const MAX_UPLOAD: u64 = 8 << 30;
+pub const MAX_UPLOAD: u64 = 8 << 30;
 /// Long edges of the grid thumbnail and the view-size preview.
 pub const THUMB_EDGE: u32 = 400;
 pub const VIEW_EDGE: u32 = 2048;
@@ -76,59 +76,91 @@ pub async fn upload(cx: Cx<Role>) -> Reply {
     let query: UploadQuery = cx.query()?;
     let name = clean_name(&query.name);
     let blob_id = porch_app::random_id();
-    let prefix = format!("{}/{blob_id}/", album.id);
-    let original = format!("{prefix}o");
+    let original = format!("{}/{blob_id}/o", album.id);
     let me = cx.caller.clone();
 
     // Refused as soon as its first bytes show it is not a photo or video.
     let sniffed = |head: &[u8]| sniff(head).map(|(_, content_type)| content_type.to_owned());
     let info = blobs::save_body(&original, cx.request.into_body(), MAX_UPLOAD, sniffed).await?;
-    let kind = if info.content_type.starts_with("video/") { Kind::Video } else { Kind::Image };
-    let content_type = info.content_type.clone();
-    let album = &album;
-
-    // The same file already in this album (a photo that really exists) is
-    // not stored twice.
-    let hash_key = model::hash_key(&album.id, &info.sha256);
-    if let Some(existing) = stored_copy(&album.id, &hash_key)? {
-        blobs::delete(&original)?;
-        return duplicate(&existing);
-    }
-    match finish(&me, album, &blob_id, &name, kind, &content_type, &info) {
-        Ok(photo) => {
-            // Only now, with the photo recorded, does the content hash name
-            // it. An upload that another one of the same file beat to this
-            // point takes itself back and answers with the winner's photo.
-            if let Some(winner) = settle(&album.id, &hash_key, &photo.id)? {
-                // Another upload of the same file got there first: this
-                // copy goes, the winner's stays.
-                model::remove_photo(album, &photo)?;
-                return duplicate(&winner);
-            }
+    match add_stored(&me, &album, &blob_id, &name, &info) {
+        Ok(Added::Duplicate(existing)) => duplicate(&existing),
+        Ok(Added::Photo(photo)) => {
             let base = format!("/a/{}/p/{}", album.id, photo.id);
+            let video = photo.kind == Kind::Video;
             web::json(
                 200,
                 &json!({
                     "ok": true,
                     "duplicate": false,
                     "id": photo.id,
-                    "kind": if kind == Kind::Video { "video" } else { "image" },
+                    "kind": if video { "video" } else { "image" },
                     "page": base,
-                    "thumb": if kind == Kind::Image { format!("{base}/thumb") } else { String::new() },
+                    "thumb": if video { String::new() } else { format!("{base}/thumb") },
                 }),
             )
+        }
+        Err((status, message)) => failed(status, &message),
+    }
+}
+
+/// What became of a file stored into an album.
+pub enum Added {
+    /// A new photo or video of the album.
+    Photo(Photo),
+    /// The album has this very file already (that photo's id); the new
+    /// copy is gone.
+    Duplicate(String),
+}
+
+/// Makes the file already stored as `<album>/<blob_id>/o` (`info`) a photo
+/// or video of `album`: stored once per album by content hash, checked and
+/// thumbnailed by porch. On failure it removes what it wrote and says why
+/// (status, sentence).
+pub fn add_stored(
+    me: &Caller,
+    album: &Album,
+    blob_id: &str,
+    name: &str,
+    info: &blobs::BlobInfo,
+) -> Result<Added, (u16, String)> {
+    let prefix = format!("{}/{blob_id}/", album.id);
+    let internal = |e: HostError| {
+        let e = Error::from(e);
+        (e.status(), e.message())
+    };
+    let kind = if info.content_type.starts_with("video/") { Kind::Video } else { Kind::Image };
+    let content_type = info.content_type.clone();
+
+    // The same file already in this album (a photo that really exists) is
+    // not stored twice.
+    let hash_key = model::hash_key(&album.id, &info.sha256);
+    if let Some(existing) = stored_copy(&album.id, &hash_key).map_err(internal)? {
+        blobs::delete(&format!("{prefix}o")).map_err(internal)?;
+        return Ok(Added::Duplicate(existing));
+    }
+    match finish(me, album, blob_id, name, kind, &content_type, info) {
+        Ok(photo) => {
+            // Only now, with the photo recorded, does the content hash name
+            // it. An upload that another one of the same file beat to this
+            // point takes itself back and answers with the winner's photo.
+            if let Some(winner) = settle(&album.id, &hash_key, &photo.id).map_err(internal)? {
+                // Another upload of the same file got there first: this
+                // copy goes, the winner's stays.
+                model::remove_photo(album, &photo).map_err(internal)?;
+                return Ok(Added::Duplicate(winner));
+            }
+            Ok(Added::Photo(photo))
         }
         Err(e) => {
             // Leave nothing behind: the blobs this upload made.
             let _ = blobs::delete_prefix(&prefix);
-            let status = e.status();
             let message = match &e {
                 Error::Host(HostError::Invalid(m) | HostError::Unsupported(m)) => {
                     format!("{name} cannot be used as a photo: {m}")
                 }
                 other => other.message(),
             };
-            failed(status, &message)
+            Err((e.status(), message))
         }
     }
 }

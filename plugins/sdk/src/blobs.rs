@@ -58,14 +58,11 @@ pub async fn save_body(
     limit: u64,
     content_type: impl Fn(&[u8]) -> Result<String, String>,
 ) -> Result<BlobInfo, web::Error> {
-    let too_large = || web::Error::TooLarge(format!("That file is larger than {} allows.", crate::size_text(limit)));
     if body.content_length().is_some_and(|n| n > limit) {
-        return Err(too_large());
+        return Err(too_large(limit));
     }
     let mut body = body.into_boxed_body();
-    let mut pending: Vec<u8> = Vec::with_capacity(CHUNK);
-    let mut writer: Option<Writer> = None;
-    let mut total: u64 = 0;
+    let mut sink = Sink::new(name, limit);
     loop {
         let frame = match body.frame().await {
             None => break,
@@ -73,30 +70,151 @@ pub async fn save_body(
             Some(Err(e)) => return Err(web::Error::Bad(format!("The upload was cut off before it finished: {e}"))),
         };
         let Ok(data) = frame.into_data() else { continue };
-        total += data.len() as u64;
-        if total > limit {
-            return Err(too_large());
+        sink.push(&data, &content_type)?;
+    }
+    sink.finish(&content_type)
+}
+
+fn too_large(limit: u64) -> web::Error {
+    web::Error::TooLarge(format!("That file is larger than {} allows.", crate::size_text(limit)))
+}
+
+/// One blob being written from pieces as they come: held back until the
+/// first 16 bytes say what it is, then written a chunk at a time. Dropped
+/// before `finish`, it leaves nothing.
+struct Sink<'a> {
+    name: &'a str,
+    limit: u64,
+    pending: Vec<u8>,
+    writer: Option<Writer>,
+    total: u64,
+}
+
+impl<'a> Sink<'a> {
+    fn new(name: &'a str, limit: u64) -> Sink<'a> {
+        Sink { name, limit, pending: Vec::with_capacity(CHUNK), writer: None, total: 0 }
+    }
+
+    fn push(&mut self, data: &[u8], content_type: &impl Fn(&[u8]) -> Result<String, String>) -> Result<(), web::Error> {
+        self.total += data.len() as u64;
+        if self.total > self.limit {
+            return Err(too_large(self.limit));
         }
-        pending.extend_from_slice(&data);
-        if writer.is_none() && pending.len() >= 16 {
-            writer = Some(Writer::new(name, &content_type(&pending).map_err(web::Error::Unsupported)?));
+        self.pending.extend_from_slice(data);
+        if self.writer.is_none() && self.pending.len() >= 16 {
+            let kind = content_type(&self.pending).map_err(web::Error::Unsupported)?;
+            self.writer = Some(Writer::new(self.name, &kind));
         }
-        if let Some(w) = &writer
-            && pending.len() >= CHUNK
+        if let Some(w) = &self.writer
+            && self.pending.len() >= CHUNK
         {
-            w.write(&pending)?;
-            pending.clear();
+            w.write(&self.pending)?;
+            self.pending.clear();
+        }
+        Ok(())
+    }
+
+    fn finish(self, content_type: &impl Fn(&[u8]) -> Result<String, String>) -> Result<BlobInfo, web::Error> {
+        let w = match self.writer {
+            Some(w) => w,
+            None if self.pending.is_empty() => return Err(web::Error::Bad("The file is empty.".into())),
+            None => Writer::new(self.name, &content_type(&self.pending).map_err(web::Error::Unsupported)?),
+        };
+        if !self.pending.is_empty() {
+            w.write(&self.pending)?;
+        }
+        Ok(w.finish()?)
+    }
+}
+
+/// A file from a multipart form, stored as a blob.
+#[derive(Debug, Clone)]
+pub struct SavedFile {
+    /// The blob it was stored as.
+    pub blob: String,
+    /// The file's name as the sender gave it (show it; never trust it).
+    pub file_name: String,
+    /// What was stored.
+    pub info: BlobInfo,
+}
+
+/// Streams the files of a `multipart/form-data` request (an
+/// `<input type=file multiple>`, or a phone's share sheet sending to a
+/// web app's `share_target`) into blobs: each file of the field `field`
+/// becomes the blob `blob_name()` names, at most `max_files` of them and
+/// each at most `limit` bytes, typed by `content_type` from its first
+/// bytes. Other fields are skipped. If anything fails, every blob this
+/// call stored is deleted again and the error says why.
+pub async fn save_form_files(
+    request: Request<Body>,
+    field: &str,
+    max_files: usize,
+    limit: u64,
+    mut blob_name: impl FnMut() -> String,
+    content_type: impl Fn(&[u8]) -> Result<String, String>,
+) -> Result<Vec<SavedFile>, web::Error> {
+    let boundary = request
+        .headers()
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| multer::parse_boundary(v).ok())
+        .ok_or_else(|| web::Error::Bad("This needs a form with files (multipart/form-data).".into()))?;
+    let stream = request.into_body().into_boxed_body().into_data_stream();
+    let mut form = multer::Multipart::new(stream, boundary);
+    let mut saved: Vec<SavedFile> = Vec::new();
+    let result = async {
+        while let Some(mut part) =
+            form.next_field().await.map_err(|e| web::Error::Bad(format!("The form could not be read: {e}")))?
+        {
+            if part.name() != Some(field) || part.file_name().is_none() {
+                continue;
+            }
+            if saved.len() >= max_files {
+                return Err(web::Error::TooLarge(format!("At most {max_files} files at once.")));
+            }
+            let file_name = part.file_name().unwrap_or_default().to_owned();
+            let blob = blob_name();
+            let mut sink = Sink::new(&blob, limit);
+            while let Some(chunk) =
+                part.chunk().await.map_err(|e| web::Error::Bad(format!("The upload was cut off: {e}")))?
+            {
+                sink.push(&chunk, &content_type)?;
+            }
+            let info = sink.finish(&content_type).map_err(|e| match e {
+                web::Error::Bad(m) | web::Error::Unsupported(m) => web::Error::Unsupported(format!("{file_name}: {m}")),
+                other => other,
+            })?;
+            saved.push(SavedFile { blob, file_name, info });
+        }
+        Ok(())
+    }
+    .await;
+    match result {
+        Ok(()) => Ok(saved),
+        Err(e) => {
+            for file in &saved {
+                let _ = blobs::delete(&file.blob);
+            }
+            Err(e)
         }
     }
-    let w = match writer {
-        Some(w) => w,
-        None if pending.is_empty() => return Err(web::Error::Bad("The file is empty.".into())),
-        None => Writer::new(name, &content_type(&pending).map_err(web::Error::Unsupported)?),
-    };
-    if !pending.is_empty() {
-        w.write(&pending)?;
+}
+
+/// Copies the blob `from` to `to` a chunk at a time (blobs are stored by
+/// content, so the copy takes no more disk).
+pub fn copy(from: &str, to: &str) -> Result<BlobInfo, Error> {
+    let info = blobs::stat(from)?.ok_or(Error::NotFound)?;
+    let w = Writer::new(to, &info.content_type);
+    let mut at = 0;
+    while at < info.size {
+        let piece = blobs::read(from, at, CHUNK as u32)?;
+        if piece.is_empty() {
+            break;
+        }
+        at += piece.len() as u64;
+        w.write(&piece)?;
     }
-    Ok(w.finish()?)
+    w.finish()
 }
 
 /// How a sent blob may be cached.
