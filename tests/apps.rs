@@ -447,6 +447,10 @@ async fn porch_adds_its_bar_to_app_pages_and_nothing_else() {
     assert_eq!(script.status, 200);
     assert!(script.headers["content-type"].to_str().expect("type").contains("javascript"));
     assert!(script.body.contains("porch-bar"));
+    // The app's own "not found" page leads home too.
+    let missing = owner.follow(&owner.app_url("photos", "/no/such/page")).await;
+    assert_eq!(missing.status, 404);
+    assert!(missing.body.contains("/.porch/static/bar.js"), "{}", missing.body);
     let style = owner.get(&owner.app_url("hello", "/.porch/static/bar.css")).await;
     assert_eq!(style.status, 200);
 

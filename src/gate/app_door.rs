@@ -261,8 +261,9 @@ pub async fn proxy(gate: &Gate, app_id: &str, mut request: Request) -> Response 
 /// bar (home, account, sign out), served by porch on every host.
 pub const PORCH_BAR: &str = "\n<script src=\"/.porch/static/bar.js\" defer></script>\n";
 
-/// Appends [`PORCH_BAR`] to a whole (200), unencoded HTML page, so every
-/// app page leads home without the app copying anything. After `</html>`
+/// Appends [`PORCH_BAR`] to a whole, unencoded HTML page (200, or an
+/// app's own error page), so every app page leads home without the app
+/// copying anything. After `</html>`
 /// browsers still run it (it joins the body); the length changes, so the
 /// app's Content-Length goes.
 fn with_porch_bar(response: Response, head: bool) -> Response {
@@ -272,7 +273,10 @@ fn with_porch_bar(response: Response, head: bool) -> Response {
         .and_then(|v| v.to_str().ok())
         .is_some_and(|t| t.trim_start().to_ascii_lowercase().starts_with("text/html"));
     let encoded = headers.get(header::CONTENT_ENCODING).is_some_and(|e| e.as_bytes() != b"identity");
-    if !html || encoded || response.status() != StatusCode::OK {
+    // Whole pages only: not a part of one (206), nor an empty answer.
+    let status = response.status();
+    let whole = status == StatusCode::OK || status.is_client_error() || status.is_server_error();
+    if !html || encoded || !whole {
         return response;
     }
     let (mut parts, body) = response.into_parts();
