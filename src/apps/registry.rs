@@ -321,12 +321,22 @@ impl Apps {
                     "{} {} failed {PROBATION_FAILURES} of its first {PROBATION_REQUESTS} requests, so porch went back to the version before it",
                     row.name, row.version
                 );
-                match self.rollback(id, &notice, Actor::System).await {
-                    Ok((from, to)) => {
-                        tracing::warn!(app = %id, %from, %to, "an update failed its first requests; rolled back")
-                    }
-                    Err(e) => {
-                        tracing::error!(app = %id, error = %e, "an update failed its first requests and could not be rolled back")
+                // Asked once per failed update, so a passing store error
+                // (a busy database) must not leave the failing version on.
+                for attempt in 1..=3 {
+                    match self.rollback(id, &notice, Actor::System).await {
+                        Ok((from, to)) => {
+                            tracing::warn!(app = %id, %from, %to, "an update failed its first requests; rolled back");
+                            return;
+                        }
+                        Err(AppError::Store(e)) if attempt < 3 => {
+                            tracing::warn!(app = %id, error = %e, attempt, "rolling back a failed update did not work yet; trying again");
+                            tokio::time::sleep(std::time::Duration::from_millis(200 * attempt)).await;
+                        }
+                        Err(e) => {
+                            tracing::error!(app = %id, error = %e, "an update failed its first requests and could not be rolled back");
+                            return;
+                        }
                     }
                 }
             }

@@ -132,7 +132,11 @@ impl Store {
         notice: &str,
         at: i64,
     ) -> Result<Option<(AppRow, PreviousApp)>> {
-        let mut tx = self.pool().begin().await?;
+        // Immediate: it reads, then writes. A deferred transaction whose
+        // read snapshot another connection moved past cannot take the write
+        // lock (SQLITE_BUSY_SNAPSHOT, which no busy timeout waits out), and
+        // an automatic rollback failed that way under load in CI.
+        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
         let current: Option<AppRow> =
             sqlx::query_as("SELECT * FROM apps WHERE id = ?").bind(id).fetch_optional(&mut *tx).await?;
         let previous: Option<PreviousApp> =
@@ -172,7 +176,8 @@ impl Store {
     /// versions, grants, sessions, data and publisher. Returns the blob
     /// hashes that may now be unreferenced.
     pub async fn forget_app(&self, id: &str) -> Result<Vec<String>> {
-        let mut tx = self.pool().begin().await?;
+        // Immediate for the same reason as `roll_back_app`: read, then write.
+        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
         let hashes = sqlx::query_scalar("SELECT DISTINCT sha256 FROM app_blobs WHERE app_id = ?")
             .bind(id)
             .fetch_all(&mut *tx)
