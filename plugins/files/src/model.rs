@@ -2,7 +2,7 @@
 //! files in each (`files/<folder>/<id>`, the bytes in the blob
 //! `<folder>/<id>`), and who may do what with them.
 
-use porch_app::sharing::{self, Access, Invited, Share, Who};
+use porch_app::sharing::{self, Access, Invited, Share};
 use porch_app::{Caller, Error, HostError, blobs, kv};
 use serde::{Deserialize, Serialize};
 
@@ -88,11 +88,7 @@ pub fn folder(me: &Caller<Role>, id: &Id, needs: Access) -> Result<(Folder, Acce
     {
         let invite = folder.invited[index].invite;
         change_folder(&folder.id, |f| {
-            if let Some(at) = f.invited.iter().position(|i| i.invite == invite) {
-                let invited = f.invited.remove(at);
-                f.shares.retain(|s| s.with != Who::Person(me.id));
-                f.shares.push(Share { with: Who::Person(me.id), role: invited.role });
-            }
+            sharing::accept(&mut f.invited, &mut f.shares, invite, me.id);
         })?;
         folder = kv::get_json(&folder_key(&id.0))?.ok_or(Error::NotFound)?;
         access = sharing::access(me, is_admin(me), folder.owner, &folder.shares);

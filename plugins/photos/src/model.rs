@@ -8,7 +8,7 @@
 //! A photo's id starts with its taken-at time, so listing keys in order
 //! pages through the album chronologically.
 
-use porch_app::sharing::{self, Access, Invited, Share, Who};
+use porch_app::sharing::{self, Access, Invited, Share};
 use porch_app::{Error, HostError, blobs, kv};
 use serde::{Deserialize, Serialize};
 
@@ -195,11 +195,7 @@ fn claim_invite(me: &Caller, album: Album) -> Result<Option<(Album, Access)>, Er
     let Some(index) = sharing::claim(me, &album.invited)? else { return Ok(None) };
     let invite = album.invited[index].invite;
     let updated = update_album(&album.id, |a| {
-        if let Some(at) = a.invited.iter().position(|i| i.invite == invite) {
-            let invited = a.invited.remove(at);
-            a.shares.retain(|s| s.with != Who::Person(me.id));
-            a.shares.push(Share { with: Who::Person(me.id), role: invited.role });
-        }
+        sharing::accept(&mut a.invited, &mut a.shares, invite, me.id);
     })?;
     Ok(updated.and_then(|album| access(me, &album).map(|access| (album, access))))
 }

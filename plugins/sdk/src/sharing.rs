@@ -187,8 +187,20 @@ pub fn invite_someone_new(
     Ok((invite, invited))
 }
 
+/// Moves the invite `invite` out of `invited` into `shares` as the person
+/// `person` with the role it promised (replacing any share they had);
+/// false if it is no longer there (taken back, or claimed at the same
+/// moment). Call it inside the record's update, after [`claim`].
+pub fn accept(invited: &mut Vec<Invited>, shares: &mut Vec<Share>, invite: i64, person: i64) -> bool {
+    let Some(at) = invited.iter().position(|i| i.invite == invite) else { return false };
+    let promised = invited.remove(at);
+    shares.retain(|s| s.with != Who::Person(person));
+    shares.push(Share { with: Who::Person(person), role: promised.role });
+    true
+}
+
 /// Whether `caller` joined through one of `invited`: its index, so the
-/// caller's record moves it into the shares as `Who::Person(caller.id)`.
+/// caller's record moves it into the shares with [`accept`].
 /// Asks porch only about invites still worth asking about (at most the
 /// first 20), and only when called, which is when someone without access
 /// opens the thing.
