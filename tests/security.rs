@@ -588,6 +588,8 @@ async fn info_an_invite_grants_only_roles_an_installed_app_declares() {
 async fn info_the_metrics_listener_answers_only_to_local_names() {
     let porch = Porch::start();
     let metrics = porch.metrics_url();
+    // Alone (as nextest runs it) no other test has chosen rustls's provider.
+    crate::util::install_crypto();
     let client = reqwest::Client::new();
     let ok = client.get(&metrics).send().await.expect("metrics");
     assert_eq!(ok.status().as_u16(), 200);
