@@ -42,8 +42,14 @@ fn session(c: &mut Criterion) {
             .expect("link");
         let invite_token = link.rsplit('/').next().expect("token");
         let invite = porch::gate::invites::check(&store, invite_token, None).await.expect("check").expect("invite");
-        let joined =
-            store.redeem_invite(&invite, "Bench", "$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2g", 1).await;
+        let joined = store
+            .redeem_invite(
+                &invite,
+                "Bench",
+                &porch::store::NewCredential::Password("$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2g"),
+                1,
+            )
+            .await;
         let porch::store::Redemption::Joined(person) = joined.expect("redeem") else { panic!("not joined") };
         let cookie = porch::gate::sessions::start(&store, &settings, person, "bench").await.expect("session");
         (store, cookie.value().to_owned())

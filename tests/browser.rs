@@ -609,3 +609,189 @@ async fn an_album_is_shared_with_someone_new_from_its_share_page() {
         c.close().await.expect("close");
     }
 }
+
+/// A virtual passkey authenticator (WebDriver's WebAuthn extension) in
+/// `c`: a phone's built-in one that keeps passkeys and verifies its user.
+/// Returns its id.
+async fn add_authenticator(driver: &Driver, c: &Client) -> String {
+    crate::util::install_crypto();
+    let session = c.session_id().await.expect("session").expect("a session id");
+    let body = serde_json::json!({
+        "protocol": "ctap2", "transport": "internal", "hasResidentKey": true,
+        "hasUserVerification": true, "isUserConsenting": true, "isUserVerified": true,
+    });
+    let url = format!("{}/session/{session}/webauthn/authenticator", driver.url);
+    let sent = reqwest::Client::new()
+        .post(url)
+        .header("content-type", "application/json")
+        .body(body.to_string())
+        .send()
+        .await
+        .expect("add authenticator");
+    let answer: serde_json::Value = serde_json::from_str(&sent.text().await.expect("text")).expect("json");
+    answer["value"].as_str().unwrap_or_else(|| panic!("no authenticator id: {answer}")).to_owned()
+}
+
+async fn remove_authenticator(driver: &Driver, c: &Client, id: &str) {
+    let session = c.session_id().await.expect("session").expect("a session id");
+    let url = format!("{}/session/{session}/webauthn/authenticator/{id}", driver.url);
+    let answer = reqwest::Client::new().delete(url).send().await.expect("remove authenticator");
+    assert!(answer.status().is_success(), "{}", answer.text().await.unwrap_or_default());
+}
+
+/// The passkeys the virtual authenticator `id` holds, private keys and all.
+async fn credentials_of(driver: &Driver, c: &Client, id: &str) -> Vec<serde_json::Value> {
+    let session = c.session_id().await.expect("session").expect("a session id");
+    let url = format!("{}/session/{session}/webauthn/authenticator/{id}/credentials", driver.url);
+    let sent = reqwest::Client::new().get(url).send().await.expect("credentials");
+    let answer: serde_json::Value = serde_json::from_str(&sent.text().await.expect("text")).expect("json");
+    answer["value"].as_array().cloned().unwrap_or_default()
+}
+
+async fn passkeys_on(driver: &Driver, c: &Client, id: &str) -> usize {
+    credentials_of(driver, c, id).await.len()
+}
+
+/// Puts a passkey (as [`credentials_of`] gave it) into authenticator `id`:
+/// the same key on another device.
+async fn add_credential(driver: &Driver, c: &Client, id: &str, credential: &serde_json::Value) {
+    let session = c.session_id().await.expect("session").expect("a session id");
+    let url = format!("{}/session/{session}/webauthn/authenticator/{id}/credential", driver.url);
+    let sent = reqwest::Client::new()
+        .post(url)
+        .header("content-type", "application/json")
+        .body(credential.to_string())
+        .send()
+        .await
+        .expect("add credential");
+    assert!(sent.status().is_success(), "{}", sent.text().await.unwrap_or_default());
+}
+
+/// Waits (up to 10 s) until the page's query has `part`.
+async fn wait_for_query(c: &Client, part: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let url = c.current_url().await.expect("url");
+        if url.query().is_some_and(|q| q.contains(part)) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "never reached ?{part}: {url}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn sign_out(c: &Client) {
+    click(c, "header form[action='/signout'] button").await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while c.find(Locator::Css("header form[action='/signout']")).await.is_ok() {
+        assert!(Instant::now() < deadline, "still signed in");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Issue 24 (passkeys), on a 360 px phone with Chromium's virtual
+/// authenticator: Grandma joins with a passkey and no password, signs out
+/// and back in with it, adds a second passkey from a new phone's
+/// authenticator and removes the first (the last one cannot be removed),
+/// and, having lost both, signs in again through the owner's link with a
+/// new passkey on a fresh browser.
+#[tokio::test]
+async fn a_relative_joins_and_signs_in_with_a_passkey_and_never_types_a_password() {
+    let Some(driver) = driver() else { return };
+    let porch = Porch::start();
+    let _owner = porch.owner().await;
+    let link = porch.invite(&["--app", "photos:viewer"]);
+    let (p1, p2) = (TempDir::new().expect("p"), TempDir::new().expect("p"));
+    let phone = browser(&driver, &p1).await;
+    let first = add_authenticator(&driver, &phone).await;
+
+    // Join: a name, then "Join with a passkey"; no password typed.
+    phone.goto(&link).await.expect("open link");
+    fill(&phone, "input[name=name]", "Grandma").await;
+    screenshot(&phone, "passkey-join").await;
+    click(&phone, "#join-passkey").await;
+    assert_eq!(text_of(&phone, "#home-name").await, "Grandma");
+    assert_eq!(passkeys_on(&driver, &phone, &first).await, 1, "the phone keeps her passkey");
+    screenshot(&phone, "passkey-joined-home").await;
+    let out = porch.cli(&["audit", "--limit", "20"]);
+    assert!(out.stdout.contains("with a passkey"), "the join is audited: {}", out.stdout);
+
+    // Her account lists it; it cannot be removed while it is her only way in.
+    phone.goto(&format!("{}/account", porch.url)).await.expect("account");
+    let listed = text_of(&phone, "#passkeys").await;
+    assert!(listed.contains("on Android") || listed.contains("Chrome"), "named by device: {listed}");
+    assert!(phone.find(Locator::Css("form#password")).await.is_err(), "no password to change");
+    click(&phone, "#passkeys form button").await;
+    wait_for_query(&phone, "passkey=last").await;
+    assert!(text_of(&phone, "#passkey-last").await.contains("only way"), "the last way in stays");
+
+    // Out, and back in: the name field's autofill offers the passkey
+    // (conditional UI), and Chromium's virtual authenticator takes it at once.
+    let key_a = credentials_of(&driver, &phone, &first).await.remove(0);
+    sign_out(&phone).await;
+    phone.goto(&format!("{}/signin", porch.url)).await.expect("sign-in page");
+    assert_eq!(text_of(&phone, "#home-name").await, "Grandma", "signed in with the passkey from the autofill");
+
+    // A second passkey, from another authenticator; then the first goes.
+    remove_authenticator(&driver, &phone, &first).await;
+    let second = add_authenticator(&driver, &phone).await;
+    phone.goto(&format!("{}/account", porch.url)).await.expect("account");
+    fill(&phone, "#passkey-add input[name=label]", "Grandma's new phone").await;
+    click(&phone, "#passkey-add button").await;
+    assert!(text_of(&phone, "p.ok").await.contains("passkey is saved"));
+    assert_eq!(passkeys_on(&driver, &phone, &second).await, 1);
+    let rows = phone.find_all(Locator::Css("#passkeys > li")).await.expect("rows");
+    assert_eq!(rows.len(), 2);
+    assert!(text_of(&phone, "#passkeys").await.contains("Grandma's new phone"));
+    screenshot(&phone, "passkey-account-two").await;
+    click(&phone, "#passkeys > li:first-child form button").await;
+    wait_for_query(&phone, "passkey=removed").await;
+    assert!(text_of(&phone, "p.ok").await.contains("removed"));
+    assert_eq!(phone.find_all(Locator::Css("#passkeys > li")).await.expect("rows").len(), 1);
+    let key_b = credentials_of(&driver, &phone, &second).await.remove(0);
+    sign_out(&phone).await;
+
+    // The removed passkey, still on some device, no longer signs her in.
+    remove_authenticator(&driver, &phone, &second).await;
+    let old_device = add_authenticator(&driver, &phone).await;
+    add_credential(&driver, &phone, &old_device, &key_a).await;
+    phone.goto(&format!("{}/signin", porch.url)).await.expect("sign-in page");
+    let refused = text_of(&phone, "#passkey-signin [data-passkey-error]").await;
+    assert!(refused.contains("not accepted"), "{refused}");
+    assert_eq!(phone.current_url().await.expect("url").path(), "/signin");
+    screenshot(&phone, "passkey-removed-refused").await;
+
+    // The kept one, through the "Sign in with a passkey" button.
+    remove_authenticator(&driver, &phone, &old_device).await;
+    let new_device = add_authenticator(&driver, &phone).await;
+    add_credential(&driver, &phone, &new_device, &key_b).await;
+    let name_field = phone.find(Locator::Css("input[name=name]")).await.expect("name field");
+    let autocomplete = name_field.attr("autocomplete").await.expect("attr").unwrap_or_default();
+    assert!(autocomplete.contains("webauthn"), "the name field offers passkeys in its autofill: {autocomplete}");
+    screenshot(&phone, "passkey-signin").await;
+    click(&phone, "[data-passkey-signin]").await;
+    assert_eq!(text_of(&phone, "#home-name").await, "Grandma", "the second passkey signs her in");
+    sign_out(&phone).await;
+
+    // Lost everything: the owner's link, on a fresh browser, with a passkey.
+    let recover = {
+        let out = porch.cli(&["user", "recover", "Grandma"]);
+        assert!(out.success, "{}", out.stderr);
+        out.stdout.lines().last().expect("link").to_owned()
+    };
+    let fresh = browser(&driver, &p2).await;
+    let third = add_authenticator(&driver, &fresh).await;
+    fresh.goto(&recover).await.expect("open link");
+    screenshot(&fresh, "passkey-recover").await;
+    click(&fresh, "#recover-passkey").await;
+    let notice = text_of(&fresh, "p.ok").await;
+    assert!(notice.contains("Welcome back"), "{notice}");
+    assert_eq!(text_of(&fresh, "#home-name").await, "Grandma");
+    assert_eq!(passkeys_on(&driver, &fresh, &third).await, 1);
+    // The old phone was signed out by the link (the box is ticked).
+    phone.goto(&format!("{}/account", porch.url)).await.expect("account");
+    assert_eq!(phone.current_url().await.expect("url").path(), "/signin");
+    for c in [phone, fresh] {
+        c.close().await.expect("close");
+    }
+}

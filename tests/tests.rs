@@ -13,6 +13,7 @@ mod media;
 mod outbound;
 mod packages;
 mod pairing;
+mod passkeys;
 mod photos;
 mod recovery;
 mod schedule;

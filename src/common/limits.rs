@@ -171,6 +171,26 @@ pub const PAIRING_LIFETIME: Duration = Duration::from_secs(10 * 60);
 /// The longest display name a person may pick, in characters.
 pub const MAX_DISPLAY_NAME: usize = 40;
 
+/// Passkey ceremonies (a challenge given, the browser's answer not yet
+/// back) kept in memory at once; more are refused with "try again in a
+/// minute" until old ones end. Each is a few hundred bytes.
+pub const PASSKEY_CEREMONIES: usize = 4096;
+
+/// Passkey ceremonies one client (a network, as the throttle groups them)
+/// may have in flight, so one cannot crowd out everyone else.
+pub const PASSKEY_CEREMONIES_PER_CLIENT: usize = 64;
+
+/// How long a passkey challenge may wait for the browser's answer
+/// (WebAuthn's own recommended timeout).
+pub const PASSKEY_CEREMONY_LIFETIME: Duration = Duration::from_secs(5 * 60);
+
+/// The longest name a passkey may carry, in characters.
+pub const PASSKEY_LABEL: usize = 60;
+
+/// The largest passkey answer porch reads (a browser's is 1 to 3 KiB;
+/// the form around it is bounded by `limits.form_body`).
+pub const PASSKEY_ANSWER: usize = 16 * 1024;
+
 // The edge: porch's DNS listener and its public-address check.
 
 /// The most bytes porch reads from an address URL; a longer answer is

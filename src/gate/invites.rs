@@ -12,7 +12,7 @@ use super::secret::{self, Secret};
 use crate::common::clock::now;
 use crate::config::Settings;
 use crate::store::audit::{Action, Actor, record};
-use crate::store::{InviteRow, InviteStatus, NewInvite, Redemption, Role, Store};
+use crate::store::{InviteRow, InviteStatus, NewCredential, NewInvite, Redemption, Role, Store};
 
 /// What the owner asks for when making an invite.
 #[derive(Debug, Clone)]
@@ -241,10 +241,26 @@ pub async fn join(
         return Ok(JoinResult::Retry(format!("Someone here is already called \"{name}\". Please pick another name.")));
     }
     let phc = password::hash(password_text.to_owned()).await?;
-    match store.redeem_invite(invite, name, &phc, now()).await? {
+    join_with(store, invite, name, &NewCredential::Password(&phc), ip).await
+}
+
+/// Redeems `invite` into a new person called `name` who signs in with
+/// `credential` (a password already hashed, or a passkey just made).
+pub async fn join_with(
+    store: &Store,
+    invite: &InviteRow,
+    name: &str,
+    credential: &NewCredential<'_>,
+    ip: Option<String>,
+) -> Result<JoinResult, GateError> {
+    match store.redeem_invite(invite, name, credential, now()).await? {
         Redemption::Joined(person_id) => {
             let subject = format!("invite {}", invite.id);
-            let detail = format!("{name} joined as {}", invite.role);
+            let with = match credential {
+                NewCredential::Password(_) => "a password",
+                NewCredential::Passkey { .. } => "a passkey",
+            };
+            let detail = format!("{name} joined as {} with {with}", invite.role);
             record(store, Actor::Person { id: person_id, ip }, Action::InviteUsed, &subject, &detail).await;
             Ok(JoinResult::Joined { person_id })
         }

@@ -18,6 +18,7 @@ mod home_cards;
 pub mod invites;
 mod pages;
 pub mod pairing;
+pub mod passkeys;
 pub mod password;
 pub mod people;
 pub mod recovery;
@@ -58,6 +59,8 @@ pub struct GateInner {
     budgets: budget::Budgets,
     /// Failed sign-ins and dead invite links, by client and by account.
     pub throttle: throttle::Throttle,
+    /// Passkeys: the relying party and its ceremonies in flight.
+    pub passkeys: passkeys::Passkeys,
     /// Counts of refused requests per client, so their audit rows stay few.
     refusals: refusals::Refusals,
     pages: pages::Pages,
@@ -82,6 +85,7 @@ impl Gate {
         let pages = pages::Pages::load()?;
         let budgets = budget::Budgets::new(&settings.limits);
         let throttle = throttle::Throttle::new(settings.signin.clone());
+        let passkeys = passkeys::Passkeys::new(&base_url);
         apps.set_inviter(app_invites::AppInviter::new(store.clone(), settings.clone(), base_url.clone()));
         Ok(Gate(Arc::new(GateInner {
             store,
@@ -92,6 +96,7 @@ impl Gate {
             backups,
             budgets,
             throttle,
+            passkeys,
             refusals: refusals::Refusals::default(),
             pages,
         })))

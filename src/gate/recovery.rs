@@ -12,7 +12,7 @@ use super::password;
 use super::secret::{self, Secret};
 use crate::common::clock::now;
 use crate::store::audit::{Action, Actor, record};
-use crate::store::{PersonRow, RecoveryRow, Store};
+use crate::store::{NewCredential, PersonRow, RecoveryRow, Store};
 
 /// A new link: shown once, stored nowhere.
 #[derive(Debug)]
@@ -85,13 +85,30 @@ pub async fn complete(
         return Ok(Recovered::Retry(message));
     }
     let phc = password::hash(new_password.to_owned()).await?;
-    let Some(ended) = store.use_recovery_link(link.id, link.person_id, &phc, sign_out_others, now()).await? else {
+    complete_with(store, link, &NewCredential::Password(&phc), sign_out_others, ip).await
+}
+
+/// Uses up the link with a new password (hashed) or a passkey just made
+/// (which also ends the old password).
+pub async fn complete_with(
+    store: &Store,
+    link: &RecoveryRow,
+    credential: &NewCredential<'_>,
+    sign_out_others: bool,
+    ip: Option<String>,
+) -> Result<Recovered, GateError> {
+    let Some(ended) = store.use_recovery_link(link.id, link.person_id, credential, sign_out_others, now()).await?
+    else {
         return Ok(Recovered::Dead);
     };
+    let what = match credential {
+        NewCredential::Password(_) => "new password",
+        NewCredential::Passkey { .. } => "new passkey, old password removed",
+    };
     let detail = if sign_out_others {
-        format!("new password; {ended} session(s) ended and every device forgotten")
+        format!("{what}; {ended} session(s) ended and every device forgotten")
     } else {
-        "new password; other devices kept".to_owned()
+        format!("{what}; other devices kept")
     };
     record(store, Actor::Person { id: link.person_id, ip }, Action::RecoveryUsed, &link.display_name, &detail).await;
     Ok(Recovered::Done { person_id: link.person_id, ended })

@@ -334,11 +334,13 @@ fn origin_matches_host(origin: &str, host: Option<&str>) -> bool {
 async fn render_errors(gate: &Gate, request: Request, next: impl AsyncFnOnce(Request) -> Response) -> Response {
     let visitor = request.extensions().get::<Visitor>().cloned().unwrap_or_else(|| Visitor::anonymous(&request));
     let response = next(request).await;
+    // HTML pages, and the JSON answers of porch's own scripts (passkeys),
+    // are shown as they are.
     let is_html = response
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("text/html"));
+        .is_some_and(|v| v.starts_with("text/html") || v.starts_with("application/json"));
     if let Some(page) = response.extensions().get::<ErrorPage>() {
         let mut shown = error_page(gate, page.status, &page.message, &visitor);
         if let Some(secs) = page.retry_after {

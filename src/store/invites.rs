@@ -191,7 +191,7 @@ impl Store {
         &self,
         invite: &InviteRow,
         display_name: &str,
-        password_phc: &str,
+        credential: &super::NewCredential<'_>,
         at: i64,
     ) -> Result<Redemption> {
         let mut tx = self.pool().begin().await?;
@@ -221,12 +221,11 @@ impl Store {
             Err(sqlx::Error::Database(e)) if e.is_unique_violation() => return Ok(Redemption::NameTaken),
             Err(e) => return Err(StoreError::Sql(e)),
         };
-        sqlx::query("INSERT INTO credentials (person_id, kind, secret, created_at) VALUES (?, 'password', ?, ?)")
-            .bind(person_id)
-            .bind(password_phc)
-            .bind(at)
-            .execute(&mut *tx)
-            .await?;
+        if !super::passkeys::write_first(&mut tx, person_id, credential, at).await? {
+            // A passkey already saved, or a handle already someone's: the
+            // browser sent something porch has seen; nothing is joined.
+            return Ok(Redemption::NoLongerValid);
+        }
         add_groups(&mut tx, person_id, &invite.group_list()).await?;
         sqlx::query(
             "INSERT INTO grants (person_id, app_id, app_role) SELECT ?, app_id, app_role FROM invite_grants WHERE invite_id = ?",

@@ -78,7 +78,7 @@ impl Store {
         &self,
         id: i64,
         person_id: i64,
-        phc: &str,
+        credential: &super::NewCredential<'_>,
         sign_out_others: bool,
         now: i64,
     ) -> Result<Option<u64>> {
@@ -98,7 +98,17 @@ impl Store {
         if used.rows_affected() != 1 {
             return Ok(None);
         }
-        super::people::write_password(&mut tx, person_id, phc, now).await?;
+        if let super::NewCredential::Passkey { .. } = credential {
+            // Whoever knows the old password (forgotten, or found out) can
+            // no longer sign in with it: the link replaces it.
+            sqlx::query("DELETE FROM credentials WHERE person_id = ? AND kind = 'password'")
+                .bind(person_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        if !super::passkeys::write_first(&mut tx, person_id, credential, now).await? {
+            return Ok(None);
+        }
         let ended = if sign_out_others { super::devices::end_everything(&mut tx, person_id).await? } else { 0 };
         tx.commit().await?;
         Ok(Some(ended))
@@ -144,8 +154,21 @@ mod tests {
         assert!(store.live_recovery_link(&first, 400).await.expect("q").is_none(), "the older link is revoked");
         let live = store.live_recovery_link(&second, 400).await.expect("q").expect("newest works");
         assert_eq!((live.id, live.display_name.as_str()), (second_id, "Ann"));
-        assert_eq!(store.use_recovery_link(live.id, ann, "phc", true, 500).await.expect("use"), Some(0));
-        assert_eq!(store.use_recovery_link(live.id, ann, "phc2", true, 501).await.expect("again"), None, "single use");
+        assert_eq!(
+            store
+                .use_recovery_link(live.id, ann, &crate::store::NewCredential::Password("phc"), true, 500)
+                .await
+                .expect("use"),
+            Some(0)
+        );
+        assert_eq!(
+            store
+                .use_recovery_link(live.id, ann, &crate::store::NewCredential::Password("phc2"), true, 501)
+                .await
+                .expect("again"),
+            None,
+            "single use"
+        );
         assert!(store.live_recovery_link(&second, 502).await.expect("q").is_none());
         assert_eq!(store.password_hash(ann).await.expect("q").as_deref(), Some("phc"));
         assert!(store.live_recovery_link(&[3u8; 32], 0).await.expect("q").is_none());
@@ -156,7 +179,13 @@ mod tests {
         let (_dir, store, ann) = store_with("Ann").await;
         let id = store.create_recovery_link(&[1u8; 32], ann, None, 100, 1000).await.expect("link");
         assert!(store.live_recovery_link(&[1u8; 32], 1000).await.expect("q").is_none(), "expired at expires_at");
-        assert_eq!(store.use_recovery_link(id, ann, "phc", false, 1000).await.expect("use"), None);
+        assert_eq!(
+            store
+                .use_recovery_link(id, ann, &crate::store::NewCredential::Password("phc"), false, 1000)
+                .await
+                .expect("use"),
+            None
+        );
         assert_eq!(store.password_hash(ann).await.expect("q"), None);
         let id = store.create_recovery_link(&[2u8; 32], ann, None, 100, 5000).await.expect("link");
         sqlx::query("UPDATE people SET disabled_at = 1 WHERE id = ?")
@@ -165,7 +194,13 @@ mod tests {
             .await
             .expect("off");
         assert!(store.live_recovery_link(&[2u8; 32], 200).await.expect("q").is_none());
-        assert_eq!(store.use_recovery_link(id, ann, "phc", false, 200).await.expect("use"), None);
+        assert_eq!(
+            store
+                .use_recovery_link(id, ann, &crate::store::NewCredential::Password("phc"), false, 200)
+                .await
+                .expect("use"),
+            None
+        );
         assert_eq!(store.purge_ended_recovery_links(6000).await.expect("purge"), 2);
     }
 }

@@ -22,6 +22,8 @@ pub struct AccountQuery {
     welcome: Option<String>,
     changed: Option<String>,
     pairing: Option<String>,
+    /// `added`, `removed` or `last` after a passkey change.
+    passkey: Option<String>,
 }
 
 pub async fn page(
@@ -29,10 +31,16 @@ pub async fn page(
     SignedIn(caller, visitor): SignedIn,
     Query(q): Query<AccountQuery>,
 ) -> Result<Html<String>, GateError> {
-    let notice =
-        if q.changed.is_some() { Some("Your password is changed. Every other device was signed out.") } else { None };
+    let notice = match (q.changed.is_some(), q.passkey.as_deref()) {
+        (true, _) => Some("Your password is changed. Every other device was signed out."),
+        (_, Some("added")) => Some("Your passkey is saved. Next time, sign in with it: no password to type."),
+        (_, Some("removed")) => Some("That passkey is removed. It no longer signs you in."),
+        _ => None,
+    };
+    let last_way = q.passkey.as_deref() == Some("last");
     let pairing_ended = q.pairing.is_some();
-    render(&gate, &caller, &visitor, Flags { welcome: q.welcome.is_some(), pairing_ended }, notice, None).await
+    render(&gate, &caller, &visitor, Flags { welcome: q.welcome.is_some(), pairing_ended, last_way }, notice, None)
+        .await
 }
 
 /// What the account page says at its top.
@@ -40,6 +48,8 @@ pub async fn page(
 struct Flags {
     welcome: bool,
     pairing_ended: bool,
+    /// A passkey removal was refused: it is their only way to sign in.
+    last_way: bool,
 }
 
 /// The account page, with a notice or a password error when there is one.
@@ -54,6 +64,8 @@ async fn render(
     let sessions = sessions::list(&gate.store, caller.person.id).await?;
     let devices = gate.store.devices_of(caller.person.id, sessions::devices_used_since(&gate.settings)).await?;
     let apps = gate.store.grants(caller.person.id).await?;
+    let passkeys = gate.store.passkeys_of(caller.person.id).await?;
+    let has_password = gate.store.has_password(caller.person.id).await?;
     let ctx = context! {
         person => caller.person,
         groups => caller.person.group_list(),
@@ -63,6 +75,10 @@ async fn render(
         apps,
         welcome => flags.welcome,
         pairing_ended => flags.pairing_ended,
+        last_way => flags.last_way,
+        passkeys,
+        has_password,
+        passkeys_on => gate.passkeys.available(),
         notice,
         password_error,
         min_length => gate.settings.passwords.min_length,

@@ -34,7 +34,8 @@ pub async fn signin_page(
     if visitor.caller.is_some() {
         return Ok(Redirect::to(&next).into_response());
     }
-    Ok(gate.pages.render("signin.html", context! { next, ..visitor.page_context() })?.into_response())
+    let passkeys = gate.passkeys.available();
+    Ok(gate.pages.render("signin.html", context! { next, passkeys, ..visitor.page_context() })?.into_response())
 }
 
 pub async fn signin_submit(
@@ -71,7 +72,8 @@ pub async fn signin_submit(
         SignIn::Wrong | SignIn::Disabled => "That name and password do not match. Check both and try again.",
     };
     failed(&gate, &visitor, attempt).await;
-    let page = gate.pages.render("signin.html", context! { next, error, name => form.name })?;
+    let passkeys = gate.passkeys.available();
+    let page = gate.pages.render("signin.html", context! { next, error, passkeys, name => form.name })?;
     Ok((StatusCode::UNAUTHORIZED, page).into_response())
 }
 
@@ -155,6 +157,44 @@ pub(super) fn dead_link(gate: &Gate, visitor: &Visitor) -> Result<Response, Gate
     Ok((StatusCode::NOT_FOUND, [(header::CACHE_CONTROL, "no-store")], html).into_response())
 }
 
+/// Signs `person_id` in on this browser, after a join, a recovery link or
+/// a passkey: a browser signed in as someone else (a shared computer) is
+/// signed out of that account first; then a session cookie, and a
+/// known-device cookie unless `known` says the device is already theirs.
+pub(super) async fn sign_in_here(
+    gate: &Gate,
+    visitor: &Visitor,
+    jar: CookieJar,
+    person_id: i64,
+    known: Option<i64>,
+) -> Result<CookieJar, GateError> {
+    if let Some(old) = &visitor.caller {
+        gate.store.end_session(old.session_id, old.person.id).await?;
+    }
+    let cookie = sessions::start(&gate.store, &gate.settings, person_id, &visitor.user_agent).await?;
+    let mut jar = jar.add(cookie);
+    if let Some(device) =
+        sessions::remember_device(&gate.store, &gate.settings, person_id, known, &visitor.user_agent).await?
+    {
+        jar = jar.add(device);
+    }
+    Ok(jar)
+}
+
+/// Where a new person goes once joined. Invited through an app: the start
+/// page sends them on to the page of it they were invited to. Not a
+/// redirect from here: the join form's `form-action 'self'` forbids leaving
+/// porch's origin in its redirects, and Chromium enforces that.
+pub(super) fn landing(invite: &crate::store::InviteRow) -> String {
+    match (&invite.app_id, &invite.landing) {
+        (Some(app), Some(path)) => {
+            let at: String = url::form_urlencoded::byte_serialize(path.as_bytes()).collect();
+            format!("/?welcome=1&open={app}&at={at}")
+        }
+        _ => "/?welcome=1".to_owned(),
+    }
+}
+
 pub async fn join_page(
     State(gate): State<Gate>,
     visitor: Visitor,
@@ -181,6 +221,7 @@ fn render_join(
         note => invite.note.clone(),
         role => invite.role.as_str(),
         min_length => gate.settings.passwords.min_length,
+        passkeys => gate.passkeys.available(),
         error,
         name,
         ..visitor.page_context()
@@ -206,28 +247,8 @@ pub async fn join_submit(
     };
     match result {
         JoinResult::Joined { person_id } => {
-            if let Some(old) = &visitor.caller {
-                gate.store.end_session(old.session_id, old.person.id).await?;
-            }
-            let cookie = sessions::start(&gate.store, &gate.settings, person_id, &visitor.user_agent).await?;
-            let mut jar = jar.add(cookie);
-            if let Some(device) =
-                sessions::remember_device(&gate.store, &gate.settings, person_id, None, &visitor.user_agent).await?
-            {
-                jar = jar.add(device);
-            }
-            // Invited through an app: the start page sends them on to the
-            // page of it they were invited to. Not a redirect from here:
-            // the join form's `form-action 'self'` forbids leaving porch's
-            // origin in its redirects, and Chromium enforces that.
-            let landing = match (&invite.app_id, &invite.landing) {
-                (Some(app), Some(path)) => {
-                    let at: String = url::form_urlencoded::byte_serialize(path.as_bytes()).collect();
-                    format!("/?welcome=1&open={app}&at={at}")
-                }
-                _ => "/?welcome=1".to_owned(),
-            };
-            Ok((jar, Redirect::to(&landing)).into_response())
+            let jar = sign_in_here(&gate, &visitor, jar, person_id, None).await?;
+            Ok((jar, Redirect::to(&landing(&invite))).into_response())
         }
         JoinResult::Retry(message) => {
             let page = render_join(&gate, &visitor, &invite, Some(message), form.name.trim())?;

@@ -5,6 +5,7 @@ mod admin;
 pub(super) mod admin_apps;
 mod door;
 mod pair;
+mod passkey;
 mod recover;
 
 use axum::Router;
@@ -22,14 +23,23 @@ pub fn porch_routes(gate: Gate) -> Router<Gate> {
         .route("/", get(home))
         .route("/signin", get(door::signin_page).post(door::signin_submit))
         .route("/signout", post(door::signout))
+        .route("/signin/passkey/begin", post(passkey::signin_begin))
+        .route("/signin/passkey/finish", post(passkey::signin_finish))
         .route("/join/{token}", get(door::join_page).post(door::join_submit))
+        .route("/join/{token}/passkey/begin", post(passkey::join_begin))
+        .route("/join/{token}/passkey/finish", post(passkey::join_finish))
         .route("/recover/{token}", get(recover::page).post(recover::submit))
+        .route("/recover/{token}/passkey/begin", post(passkey::recover_begin))
+        .route("/recover/{token}/passkey/finish", post(passkey::recover_finish))
         .route("/pair/{token}", get(pair::open).post(pair::submit))
         .route("/account", get(account::page))
         .route("/account/sessions/{id}/end", post(account::end_session))
         .route("/account/password", post(account::change_password))
         .route("/account/devices/{id}/forget", post(account::forget_device))
         .route("/account/signout-everywhere", post(account::sign_out_everywhere))
+        .route("/account/passkeys/begin", post(passkey::account_begin))
+        .route("/account/passkeys/finish", post(passkey::account_finish))
+        .route("/account/passkeys/{id}/remove", post(passkey::remove))
         .route("/account/pair", post(pair::create))
         .route("/account/pair/{id}", get(pair::status))
         .route("/account/pair/{id}/allow", post(pair::allow))

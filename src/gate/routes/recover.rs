@@ -11,11 +11,10 @@ use axum_extra::extract::cookie::CookieJar;
 use minijinja::context;
 use serde::Deserialize;
 
-use super::door::{dead_link, live_link};
+use super::door::{dead_link, live_link, sign_in_here};
 use crate::gate::Gate;
 use crate::gate::error::GateError;
 use crate::gate::recovery::{self, Recovered};
-use crate::gate::sessions;
 use crate::gate::web::Visitor;
 use crate::store::RecoveryRow;
 
@@ -45,6 +44,7 @@ fn render(
         expires_at => link.expires_at,
         min_length => gate.settings.passwords.min_length,
         sign_out_others,
+        passkeys => gate.passkeys.available(),
         error,
         ..visitor.page_context()
     };
@@ -85,18 +85,7 @@ pub async fn submit(
     .await?;
     match result {
         Recovered::Done { person_id, .. } => {
-            // A browser signed in as someone else (a shared computer) is
-            // signed out of that account first.
-            if let Some(old) = &visitor.caller {
-                gate.store.end_session(old.session_id, old.person.id).await?;
-            }
-            let cookie = sessions::start(&gate.store, &gate.settings, person_id, &visitor.user_agent).await?;
-            let mut jar = jar.add(cookie);
-            if let Some(device) =
-                sessions::remember_device(&gate.store, &gate.settings, person_id, None, &visitor.user_agent).await?
-            {
-                jar = jar.add(device);
-            }
+            let jar = sign_in_here(&gate, &visitor, jar, person_id, None).await?;
             Ok((jar, Redirect::to("/?recovered=1")).into_response())
         }
         Recovered::Retry(message) => {
