@@ -138,4 +138,29 @@ async fn adding_a_passkey_needs_the_session_and_its_form_token() {
     assert_eq!(with.status, 200, "{}", with.body);
     let removing = owner.post("/account/passkeys/999/remove", &[("csrf", &csrf)]).await;
     assert_eq!(removing.status, 404, "not theirs, not there");
+
+    // An hour after signing in, a phone left signed in is not enough: the
+    // password is asked for again (through the sign-in throttle).
+    age_sessions(&porch, 3600).await;
+    let page = owner.get("/account").await;
+    assert!(page.body.contains("name=\"current\""), "the form asks for the password");
+    let stale = owner.post("/account/passkeys/begin", &[("csrf", &csrf)]).await;
+    assert_eq!(stale.status, 403, "{}", stale.body);
+    assert!(stale.body.contains("type your password"), "{}", stale.body);
+    let wrong = owner.post("/account/passkeys/begin", &[("csrf", &csrf), ("current", "not my password")]).await;
+    assert_eq!(wrong.status, 403, "{}", wrong.body);
+    let right = owner.post("/account/passkeys/begin", &[("csrf", &csrf), ("current", PASSWORD)]).await;
+    assert_eq!(right.status, 200, "{}", right.body);
+}
+
+/// Moves every session's start `secs` into the past.
+async fn age_sessions(porch: &Porch, secs: i64) {
+    use sqlx::Connection as _;
+    use std::str::FromStr as _;
+    let options = sqlx::sqlite::SqliteConnectOptions::from_str("sqlite://")
+        .expect("options")
+        .filename(porch.data().join("porch.sqlite"));
+    let mut conn = sqlx::SqliteConnection::connect_with(&options).await.expect("db");
+    sqlx::query("UPDATE sessions SET created_at = created_at - ?").bind(secs).execute(&mut conn).await.expect("age");
+    conn.close().await.expect("close");
 }

@@ -158,6 +158,15 @@ pub async fn list(store: &Store, person_id: i64) -> Result<Vec<SessionRow>, Gate
     Ok(store.sessions_of(person_id, now()).await?)
 }
 
+/// Whether the caller's session began (a sign-in, a join, a recovery or
+/// pairing) within `within`.
+pub async fn signed_in_within(store: &Store, caller: &Caller, within: std::time::Duration) -> Result<bool, GateError> {
+    let at = now();
+    let began = store.sessions_of(caller.person.id, at).await?.into_iter().find(|s| s.id == caller.session_id);
+    let within = i64::try_from(within.as_secs()).unwrap_or(i64::MAX);
+    Ok(began.is_some_and(|s| at.saturating_sub(s.created_at) <= within))
+}
+
 /// "Firefox on Android", "Safari on iPhone" and so on, from a User-Agent.
 pub fn device_label(user_agent: &str) -> String {
     let ua: String = user_agent.chars().take(512).collect();

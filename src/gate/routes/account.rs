@@ -66,6 +66,7 @@ async fn render(
     let apps = gate.store.grants(caller.person.id).await?;
     let passkeys = gate.store.passkeys_of(caller.person.id).await?;
     let has_password = gate.store.has_password(caller.person.id).await?;
+    let fresh = sessions::signed_in_within(&gate.store, caller, crate::common::limits::PASSKEY_ADD_FRESH).await?;
     let ctx = context! {
         person => caller.person,
         groups => caller.person.group_list(),
@@ -78,6 +79,7 @@ async fn render(
         last_way => flags.last_way,
         passkeys,
         has_password,
+        fresh,
         passkeys_on => gate.passkeys.available(),
         notice,
         password_error,

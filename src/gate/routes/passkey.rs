@@ -17,13 +17,13 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::door::{CsrfOnly, failed, landing, live_link, sign_in_here};
-use crate::common::limits::PASSKEY_ANSWER;
+use crate::common::limits::{PASSKEY_ADD_FRESH, PASSKEY_ANSWER};
 use crate::gate::error::GateError;
 use crate::gate::invites::{self, JoinResult};
 use crate::gate::passkeys::{PasskeyError, Purpose, Registered};
 use crate::gate::recovery::{self, Recovered};
 use crate::gate::web::{Checked, CsrfForm, Visitor, safe_next};
-use crate::gate::{Gate, sessions};
+use crate::gate::{Gate, people, sessions};
 use crate::store::audit::{Action, record};
 use crate::store::{NewCredential, Removal};
 
@@ -145,11 +145,42 @@ pub async fn signin_finish(
 
 // ---- the account page ----------------------------------------------------
 
+/// The account page's "add a passkey": the form token, and the password
+/// when the sign-in is not recent.
+#[derive(Deserialize)]
+pub struct AddPasskey {
+    csrf: String,
+    current: Option<String>,
+}
+
+impl CsrfForm for AddPasskey {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
 pub async fn account_begin(
     State(gate): State<Gate>,
-    Checked(caller, visitor, _): Checked<CsrfOnly>,
+    Checked(caller, visitor, form): Checked<AddPasskey>,
 ) -> Result<Response, GateError> {
     let person = &caller.person;
+    // A phone left signed in must not be enough to add a lasting way in:
+    // a recent sign-in, or the password typed again (through the throttle).
+    if !sessions::signed_in_within(&gate.store, &caller, PASSKEY_ADD_FRESH).await? {
+        let Some(current) = form.current.as_deref().filter(|c| !c.is_empty()) else {
+            return Ok(refusal(StatusCode::FORBIDDEN, STALE_SIGN_IN));
+        };
+        let attempt = match gate.throttle.begin(visitor.group(), Some(&person.display_name), false) {
+            Ok(attempt) => attempt,
+            Err(wait) => return Ok(refusal(StatusCode::TOO_MANY_REQUESTS, wait.message())),
+        };
+        if !people::password_matches(&gate.store, person.id, current).await? {
+            drop(attempt.failed());
+            record(&gate.store, visitor.actor(), Action::PasskeyRefused, &person.display_name, "wrong password").await;
+            return Ok(refusal(StatusCode::FORBIDDEN, "Your password is not right. Type it again."));
+        }
+        attempt.succeeded();
+    }
     let handle = gate.store.passkey_handle(person.id).await?;
     let existing = gate.store.passkey_ids_of(person.id).await?;
     let purpose = Purpose::Account { person_id: person.id, session_id: caller.session_id };
@@ -248,6 +279,8 @@ pub async fn join_begin(
         Err(e) => answer_for(&e),
     })
 }
+
+const STALE_SIGN_IN: &str = "To add a passkey, type your password, or sign out and in again first.";
 
 const DEAD_LINK: &str = "This link does not work any more (used, expired or cancelled). Ask for a new one.";
 
