@@ -727,3 +727,45 @@ async fn photos_shared_from_a_phones_gallery_go_into_the_album_picked() {
     assert!(bad.body.contains("not a photo or video"), "{}", bad.body);
     assert_eq!(blob_files(&f.porch.data()), before);
 }
+
+/// Issue 24, with real phone and camera files: "Share → Photos" with
+/// photos from four cameras and a GPS-tagged one lands them all in the
+/// album picked, each with a thumbnail; a corrupt JPEG shared next is
+/// refused by name when it is added, and leaves nothing behind.
+#[tokio::test]
+async fn real_camera_photos_shared_from_a_phone_land_in_the_album() {
+    let Some(fixtures) = crate::util::shared_fixtures() else {
+        assert!(!crate::util::in_ci(), "../shared/fixtures is missing; CI always has it");
+        eprintln!("\n!!! SKIPPING FIXTURE TEST: ../shared/fixtures is not beside this checkout !!!\n");
+        return;
+    };
+    let photos = fixtures.join("photos");
+    let f = family().await;
+    let album = new_album(&f.rita, "From my phone").await;
+    let names = ["cameras/Canon_40D.jpg", "cameras/HMD_Nokia_8.3_5G.jpg", "cameras/Nikon_D70.jpg", "gps/DSCN0010.jpg"];
+    let files: Vec<(&str, Vec<u8>)> =
+        names.iter().map(|n| (*n, std::fs::read(photos.join(n)).expect("fixture"))).collect();
+    let sent = f.rita.share_files(&app(&f.rita, "/share"), "media", &files).await;
+    assert_eq!(sent.status, 303, "{}", sent.body);
+    let added = post_form(&f.rita, "/share/add", &[("album", album.as_str())]).await;
+    assert_eq!(added.status, 303, "{}", added.body);
+    let grid = f.rita.get(&app(&f.rita, &format!("/a/{album}"))).await;
+    assert_eq!(grid.body.matches("/thumb").count(), names.len(), "{}", grid.body);
+    for thumb in grid.body.split("src=\"").skip(1).filter_map(|s| s.split('"').next()).filter(|s| s.contains("/thumb"))
+    {
+        let bytes = f.rita.get_bytes(&app(&f.rita, &crate::util::unescape(thumb))).await;
+        assert!(image::load_from_memory(&bytes).is_ok(), "{thumb} is a real image");
+    }
+
+    let before = blob_files(&f.porch.data());
+    let corrupt = std::fs::read(photos.join("invalid/corrupted.jpg")).expect("fixture");
+    let bad = f.rita.share_files(&app(&f.rita, "/share"), "media", &[("corrupted.jpg", corrupt)]).await;
+    assert_eq!(bad.status, 303, "the share itself is taken: the phone has no page to show an error on");
+    let refused = post_form(&f.rita, "/share/add", &[("album", album.as_str())]).await;
+    assert_eq!(refused.status, 415, "{}", refused.body);
+    assert!(refused.body.contains("corrupted.jpg cannot be used as a photo"), "{}", refused.body);
+    assert!(f.rita.follow(&app(&f.rita, "/share")).await.body.contains("Nothing to add"), "the inbox is cleared");
+    let grid = f.rita.get(&app(&f.rita, &format!("/a/{album}"))).await;
+    assert_eq!(grid.body.matches("/thumb").count(), names.len(), "the album is as it was");
+    assert_eq!(blob_files(&f.porch.data()), before, "and leaves nothing");
+}
