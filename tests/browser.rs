@@ -791,6 +791,16 @@ async fn a_relative_joins_and_signs_in_with_a_passkey_and_never_types_a_password
     // The old phone was signed out by the link (the box is ticked).
     phone.goto(&format!("{}/account", porch.url)).await.expect("account");
     assert_eq!(phone.current_url().await.expect("url").path(), "/signin");
+
+    // Passwords stay for those who want one: just signed in, she sets one.
+    fresh.goto(&format!("{}/account", porch.url)).await.expect("account");
+    fill(&fresh, "#password-first input[name=password]", "a password too, why not").await;
+    fill(&fresh, "#password-first input[name=confirm]", "a password too, why not").await;
+    click(&fresh, "#password-first button").await;
+    wait_for_query(&fresh, "changed=1").await;
+    assert!(fresh.find(Locator::Css("form#password")).await.is_ok(), "now she has a password to change");
+    let signed_in = porch.browser().sign_in("Grandma", "a password too, why not").await;
+    assert_eq!(signed_in.status, 303, "and it signs her in");
     for c in [phone, fresh] {
         c.close().await.expect("close");
     }

@@ -184,10 +184,11 @@ pub const PASSKEY_CEREMONIES_PER_CLIENT: usize = 64;
 /// (WebAuthn's own recommended timeout).
 pub const PASSKEY_CEREMONY_LIFETIME: Duration = Duration::from_secs(5 * 60);
 
-/// Adding a passkey on the account page needs a sign-in this recent, or
-/// the person's password typed again: a phone left signed in is not enough
-/// to give someone a lasting way into the account.
-pub const PASSKEY_ADD_FRESH: Duration = Duration::from_secs(10 * 60);
+/// Adding a way to sign in on the account page (a passkey, or a first
+/// password for someone who has only passkeys) needs a sign-in this
+/// recent, or the password typed again: a phone left signed in is not
+/// enough to give someone a lasting way into the account.
+pub const ADD_SIGN_IN_FRESH: Duration = Duration::from_secs(10 * 60);
 
 /// The longest name a passkey may carry, in characters.
 pub const PASSKEY_LABEL: usize = 60;

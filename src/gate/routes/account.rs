@@ -66,7 +66,7 @@ async fn render(
     let apps = gate.store.grants(caller.person.id).await?;
     let passkeys = gate.store.passkeys_of(caller.person.id).await?;
     let has_password = gate.store.has_password(caller.person.id).await?;
-    let fresh = sessions::signed_in_within(&gate.store, caller, crate::common::limits::PASSKEY_ADD_FRESH).await?;
+    let fresh = sessions::signed_in_within(&gate.store, caller, crate::common::limits::ADD_SIGN_IN_FRESH).await?;
     let ctx = context! {
         person => caller.person,
         groups => caller.person.group_list(),
@@ -92,6 +92,8 @@ async fn render(
 #[derive(Deserialize)]
 pub struct PasswordForm {
     csrf: String,
+    /// Absent for someone who has only passkeys and sets a first password.
+    #[serde(default)]
     current: String,
     password: String,
     confirm: String,
@@ -117,6 +119,20 @@ pub async fn change_password(
     };
     if let Err(message) = password::check_new(&form.password, &form.confirm, gate.settings.passwords.min_length) {
         return again(message).await;
+    }
+    // Someone with only passkeys sets a first password: no old one to
+    // type, so the sign-in must be recent instead.
+    if !gate.store.has_password(person.id).await? {
+        if !sessions::signed_in_within(&gate.store, &caller, crate::common::limits::ADD_SIGN_IN_FRESH).await? {
+            return again(
+                "You signed in a while ago. Sign out and in again (with your passkey), then set a password.".into(),
+            )
+            .await;
+        }
+        let ended = people::set_password(&gate.store, person.id, &form.password, caller.session_id).await?;
+        let detail = format!("first password set; {ended} other session(s) ended");
+        record(&gate.store, visitor.actor(), Action::PasswordChanged, &person.display_name, &detail).await;
+        return Ok(Redirect::to("/account?changed=1").into_response());
     }
     let attempt = match gate.throttle.begin(visitor.group(), Some(&person.display_name), false) {
         Ok(attempt) => attempt,

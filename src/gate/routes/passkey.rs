@@ -17,7 +17,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::door::{CsrfOnly, failed, landing, live_link, sign_in_here};
-use crate::common::limits::{PASSKEY_ADD_FRESH, PASSKEY_ANSWER};
+use crate::common::limits::{ADD_SIGN_IN_FRESH, PASSKEY_ANSWER};
 use crate::gate::error::GateError;
 use crate::gate::invites::{self, JoinResult};
 use crate::gate::passkeys::{PasskeyError, Purpose, Registered};
@@ -166,7 +166,7 @@ pub async fn account_begin(
     let person = &caller.person;
     // A phone left signed in must not be enough to add a lasting way in:
     // a recent sign-in, or the password typed again (through the throttle).
-    if !sessions::signed_in_within(&gate.store, &caller, PASSKEY_ADD_FRESH).await? {
+    if !sessions::signed_in_within(&gate.store, &caller, ADD_SIGN_IN_FRESH).await? {
         let Some(current) = form.current.as_deref().filter(|c| !c.is_empty()) else {
             return Ok(refusal(StatusCode::FORBIDDEN, STALE_SIGN_IN));
         };
