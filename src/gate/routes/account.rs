@@ -122,39 +122,46 @@ pub async fn change_password(
     }
     // Someone with only passkeys sets a first password: no old one to
     // type, so the sign-in must be recent instead.
-    if !gate.store.has_password(person.id).await? {
+    let first = !gate.store.has_password(person.id).await?;
+    if first {
         if !sessions::signed_in_within(&gate.store, &caller, crate::common::limits::ADD_SIGN_IN_FRESH).await? {
             return again(
                 "You signed in a while ago. Sign out and in again (with your passkey), then set a password.".into(),
             )
             .await;
         }
-        let ended = people::set_password(&gate.store, person.id, &form.password, caller.session_id).await?;
-        let detail = format!("first password set; {ended} other session(s) ended");
-        record(&gate.store, visitor.actor(), Action::PasswordChanged, &person.display_name, &detail).await;
-        return Ok(Redirect::to("/account?changed=1").into_response());
+    } else if let Err(message) =
+        password_again(&gate, &visitor, person, &form.current, Action::PasswordChangeRefused).await?
+    {
+        return again(message).await;
     }
-    let attempt = match gate.throttle.begin(visitor.group(), Some(&person.display_name), false) {
-        Ok(attempt) => attempt,
-        Err(wait) => return again(format!("{} Try again in {} s.", wait.message(), wait.wait.as_secs().max(1))).await,
-    };
-    if !people::password_matches(&gate.store, person.id, &form.current).await? {
-        drop(attempt.failed());
-        record(
-            &gate.store,
-            visitor.actor(),
-            Action::PasswordChangeRefused,
-            &person.display_name,
-            "wrong current password",
-        )
-        .await;
-        return again("Your current password is not right. Type it again.".into()).await;
-    }
-    attempt.succeeded();
     let ended = people::set_password(&gate.store, person.id, &form.password, caller.session_id).await?;
-    let detail = format!("{ended} other session(s) ended");
+    let detail = format!("{}{ended} other session(s) ended", if first { "first password set; " } else { "" });
     record(&gate.store, visitor.actor(), Action::PasswordChanged, &person.display_name, &detail).await;
     Ok(Redirect::to("/account?changed=1").into_response())
+}
+
+/// Checks the password a signed-in person typed again, through the same
+/// sign-in throttle as the door; a wrong one is audited as `refused`.
+/// The inner error is the sentence to show them.
+pub(super) async fn password_again(
+    gate: &Gate,
+    visitor: &Visitor,
+    person: &crate::store::PersonRow,
+    typed: &str,
+    refused: Action,
+) -> Result<Result<(), String>, GateError> {
+    let attempt = match gate.throttle.begin(visitor.group(), Some(&person.display_name), false) {
+        Ok(attempt) => attempt,
+        Err(wait) => return Ok(Err(format!("{} Try again in {} s.", wait.message(), wait.wait.as_secs().max(1)))),
+    };
+    if !people::password_matches(&gate.store, person.id, typed).await? {
+        drop(attempt.failed());
+        record(&gate.store, visitor.actor(), refused, &person.display_name, "wrong current password").await;
+        return Ok(Err("Your current password is not right. Type it again.".into()));
+    }
+    attempt.succeeded();
+    Ok(Ok(()))
 }
 
 /// Forgets one of the signed-in person's known devices.

@@ -23,7 +23,7 @@ use crate::gate::invites::{self, JoinResult};
 use crate::gate::passkeys::{PasskeyError, Purpose, Registered};
 use crate::gate::recovery::{self, Recovered};
 use crate::gate::web::{Checked, CsrfForm, Visitor, safe_next};
-use crate::gate::{Gate, people, sessions};
+use crate::gate::{Gate, sessions};
 use crate::store::audit::{Action, record};
 use crate::store::{NewCredential, Removal};
 
@@ -170,16 +170,11 @@ pub async fn account_begin(
         let Some(current) = form.current.as_deref().filter(|c| !c.is_empty()) else {
             return Ok(refusal(StatusCode::FORBIDDEN, STALE_SIGN_IN));
         };
-        let attempt = match gate.throttle.begin(visitor.group(), Some(&person.display_name), false) {
-            Ok(attempt) => attempt,
-            Err(wait) => return Ok(refusal(StatusCode::TOO_MANY_REQUESTS, wait.message())),
-        };
-        if !people::password_matches(&gate.store, person.id, current).await? {
-            drop(attempt.failed());
-            record(&gate.store, visitor.actor(), Action::PasskeyRefused, &person.display_name, "wrong password").await;
-            return Ok(refusal(StatusCode::FORBIDDEN, "Your password is not right. Type it again."));
+        if let Err(message) =
+            super::account::password_again(&gate, &visitor, person, current, Action::PasskeyRefused).await?
+        {
+            return Ok(refusal(StatusCode::FORBIDDEN, message));
         }
-        attempt.succeeded();
     }
     let handle = gate.store.passkey_handle(person.id).await?;
     let existing = gate.store.passkey_ids_of(person.id).await?;
