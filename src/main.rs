@@ -201,6 +201,13 @@ fn main() -> ExitCode {
     // certificates) is for its own user only, also when it runs outside the
     // systemd unit's UMask=0077 (review finding L10).
     rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
+    // A decoder job porch started itself (`media::jail`): limit this
+    // process and become the decoder, before anything else runs.
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if args.get(1).is_some_and(|a| a == porch::media::jail::SUBCOMMAND) {
+        eprintln!("porch media-jail: {}", porch::media::jail::enter(&args[2..]));
+        return ExitCode::from(126);
+    }
     let cli = Cli::parse();
     let serve_args = match &cli.command {
         Some(Command::Serve(args)) => Some(args),

@@ -64,6 +64,15 @@ impl MediaWork {
         read: impl Future<Output = Result<Vec<u8>, Error>>,
         job: impl FnOnce(&[u8], &MediaLimits) -> Result<T, MediaError> + Send + 'static,
     ) -> Result<T, Error> {
+        self.run_on(read, move |input: Vec<u8>, limits: &MediaLimits| job(&input, limits)).await
+    }
+
+    /// Like [`MediaWork::run`] with any input: a video's open file.
+    pub async fn run_on<I: Send + 'static, T: Send + 'static>(
+        &self,
+        read: impl Future<Output = Result<I, Error>>,
+        job: impl FnOnce(I, &MediaLimits) -> Result<T, MediaError> + Send + 'static,
+    ) -> Result<T, Error> {
         let timeout = self.limits.timeout;
         let deadline = tokio::time::Instant::now() + timeout;
         let too_slow = || Error::Invalid(format!("image work took longer than {timeout:?}"));
@@ -78,7 +87,7 @@ impl MediaWork {
         let limits = self.limits.clone();
         let job = tokio::task::spawn_blocking(move || {
             let _slot = slot;
-            job(&input, &limits)
+            job(input, &limits)
         });
         match tokio::time::timeout_at(deadline, job).await {
             Ok(Ok(Ok(value))) => Ok(value),
@@ -91,7 +100,7 @@ impl MediaWork {
 
 fn media_error(e: MediaError) -> Error {
     match e {
-        MediaError::Unsupported(m) => Error::Unsupported(m),
+        MediaError::Unsupported(m) | MediaError::Unavailable(m) => Error::Unsupported(m),
         other => Error::Invalid(other.to_string()),
     }
 }
@@ -621,9 +630,126 @@ impl media::Host for AppState {
 
     async fn strip_metadata(&mut self, blob: String, target: String) -> Result<blobs::BlobInfo, Error> {
         self.media_declared()?;
+        check_key("blob name", &target, MAX_BLOB_NAME)?;
+        if let Some((row, file)) = self.video_input(&blob).await? {
+            return self.clean_video(&row, file, &target).await;
+        }
         let (row, read) = self.media_input(&blob).await?;
         let out = self.scope.media.run(read, crate::media::strip_metadata).await?;
         self.save_blob(&target, &row.content_type, &out).await
+    }
+
+    async fn jpeg_copy(&mut self, blob: String, target: String) -> Result<blobs::BlobInfo, Error> {
+        self.media_declared()?;
+        check_key("blob name", &target, MAX_BLOB_NAME)?;
+        let (_, read) = self.media_input(&blob).await?;
+        let out = self.scope.media.run(read, crate::media::jpeg_copy).await?;
+        self.save_blob(&target, "image/jpeg", &out).await
+    }
+
+    async fn probe_video(&mut self, blob: String) -> Result<media::VideoInfo, Error> {
+        self.media_declared()?;
+        let (_, file) = self.video_input(&blob).await?.ok_or_else(not_a_video)?;
+        let v = self.scope.media.run_on(async { Ok(file) }, crate::media::probe_video).await?;
+        Ok(media::VideoInfo {
+            width: v.width,
+            height: v.height,
+            duration_ms: v.duration_ms,
+            video_codec: v.video_codec,
+            audio_codec: v.audio_codec,
+        })
+    }
+
+    async fn video_poster(
+        &mut self,
+        blob: String,
+        sizes: Vec<media::ThumbnailSize>,
+    ) -> Result<Vec<blobs::BlobInfo>, Error> {
+        self.media_declared()?;
+        for size in &sizes {
+            check_key("blob name", &size.target, MAX_BLOB_NAME)?;
+        }
+        let wanted: Vec<(u32, ThumbFormat)> = sizes.iter().map(|s| (s.max_edge, thumb_format(s.format))).collect();
+        crate::media::check_sizes(&wanted).map_err(media_error)?;
+        let (_, file) = self.video_input(&blob).await?.ok_or_else(not_a_video)?;
+        let made = self
+            .scope
+            .media
+            .run_on(async { Ok(file) }, move |file: std::fs::File, limits: &MediaLimits| {
+                let probe = file.try_clone().map_err(|e| MediaError::Unavailable(e.to_string()))?;
+                let info = crate::media::probe_video(probe, limits)?;
+                crate::media::video_poster(file, info.duration_ms, &wanted, limits)
+            })
+            .await?;
+        let mut stored = Vec::with_capacity(made.len());
+        for (size, out) in sizes.iter().zip(made) {
+            stored.push(self.save_blob(&size.target, thumb_format(size.format).content_type(), &out).await?);
+        }
+        Ok(stored)
+    }
+}
+
+fn not_a_video() -> Error {
+    Error::Unsupported("this is not an MP4 or QuickTime video".into())
+}
+
+impl AppState {
+    /// A blob of this app that is an MP4 or QuickTime video (by its first
+    /// bytes, not its declared type), opened; `None` for anything else.
+    async fn video_input(&mut self, name: &str) -> Result<Option<(crate::store::BlobRow, std::fs::File)>, Error> {
+        let row = self.scope.store.blob(self.app(), name).await.map_err(internal)?.ok_or(Error::NotFound)?;
+        let head = self.scope.blobs.read_at(&row.sha256, 0, 64).await.map_err(internal)?;
+        if !crate::media::is_movie(&head) {
+            return Ok(None);
+        }
+        let max = self.scope.media.limits().max_video;
+        if u64::try_from(row.size).unwrap_or(u64::MAX) > max {
+            return Err(Error::Invalid(format!(
+                "the video has {} bytes; video work accepts at most {max} (media.max_video)",
+                row.size
+            )));
+        }
+        let file = self.scope.blobs.open_file(&row.sha256).await.map_err(internal)?;
+        Ok(Some((row, file)))
+    }
+
+    /// Copies a video into `target` without its location and device
+    /// metadata: the plan is read from its index, then the file streams
+    /// through with the changes applied, a MiB at a time.
+    async fn clean_video(
+        &mut self,
+        row: &crate::store::BlobRow,
+        file: std::fs::File,
+        target: &str,
+    ) -> Result<blobs::BlobInfo, Error> {
+        use tokio::io::{AsyncReadExt, AsyncSeekExt};
+        let quota = self.blob_quota()?;
+        let limits = self.scope.media.limits().clone();
+        let plan = tokio::task::spawn_blocking(move || {
+            let mut file = file;
+            crate::media::clean_video_plan(&mut file, &limits).map(|plan| (plan, file))
+        })
+        .await
+        .map_err(internal)?;
+        let (plan, file) = plan.map_err(media_error)?;
+        let mut file = tokio::fs::File::from_std(file);
+        file.rewind().await.map_err(internal)?;
+        let mut temp = self.scope.blobs.create().await.map_err(storage)?;
+        let mut buf = vec![0u8; 1 << 20];
+        let mut pos = 0u64;
+        loop {
+            let n = file.read(&mut buf).await.map_err(internal)?;
+            if n == 0 {
+                break;
+            }
+            crate::media::apply_patches(&plan, pos, &mut buf[..n]);
+            temp.write(&buf[..n]).await.map_err(storage)?;
+            pos += n as u64;
+            if pos > u64::try_from(row.size).unwrap_or(u64::MAX) {
+                return Err(internal("the video grew while it was being cleaned"));
+            }
+        }
+        commit_blob(&self.scope.clone(), target, &row.content_type, temp, quota).await
     }
 }
 
@@ -675,6 +801,7 @@ mod tests {
             max_memory: 64 << 20,
             timeout: std::time::Duration::from_secs(5),
             workers: 1,
+            ..MediaLimits::default()
         };
         let work = Arc::new(MediaWork::new(limits));
         let held = work.slots.clone().acquire_owned().await.expect("the one slot");

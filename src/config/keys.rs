@@ -317,6 +317,15 @@ sections! {
         timeout: Duration = "30s", Dur("1s", "10m");
         /// Image jobs that may run at once (each may use up to media.max_memory); more wait their turn.
         workers: u32 = "2", Whole(1, 64);
+        /// The largest video porch will read for its poster, length and size, or clean of location.
+        max_video: u64 = "4GiB", Bytes("1MiB", "64GiB");
+        /// libheif's decoder for HEIC, HEIF and AVIF pictures (Debian: libheif-examples). It runs in porch's media
+        /// jail: a child process with no network, under the limits above.
+        heif_decoder: PathBuf = "heif-convert", Custom { allowed: "a program name or path", parse: folder };
+        /// ffmpeg, for video posters and H.264 copies (Debian: ffmpeg); run in the media jail.
+        ffmpeg: PathBuf = "ffmpeg", Custom { allowed: "a program name or path", parse: folder };
+        /// ffprobe, for a video's length and size (Debian: ffmpeg); run in the media jail.
+        ffprobe: PathBuf = "ffprobe", Custom { allowed: "a program name or path", parse: folder };
     }
     /// `[certificates]`: owner-provided PEM files, for `tls = "files"`.
     certificates: CertificateKeys = "certificates" {

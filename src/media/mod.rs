@@ -6,9 +6,18 @@
 //! touching the pixels, keeping only the orientation so the photo still
 //! shows upright.
 //!
+//! HEIC and AVIF pictures are read and cleaned here (`heif.rs`) but decoded
+//! by libheif, and videos are cleaned here (`movie.rs`) but probed and
+//! framed by ffmpeg: those C decoders run only in the media jail
+//! (`jail.rs`), a limited child process with no network.
+//!
 //! Everything here is synchronous and CPU-bound: callers run it on the
 //! blocking pool under their own time limit.
 
+mod bmff;
+mod heif;
+pub mod jail;
+mod movie;
 mod shrink;
 mod strip;
 mod tags;
@@ -18,6 +27,7 @@ use std::io::Cursor;
 use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader};
 
 pub use crate::config::MediaLimits;
+pub use movie::{Patch, VideoInfo};
 pub use strip::strip_metadata;
 pub use tags::minimal_orientation_exif;
 
@@ -30,6 +40,9 @@ pub enum MediaError {
     Unsupported(String),
     #[error("{0}")]
     Invalid(String),
+    /// A decoder this file needs is not installed or could not start.
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 /// What an image is.
@@ -63,7 +76,7 @@ impl ThumbFormat {
 /// Longest edge a thumbnail may ask for.
 pub const MAX_EDGE: u32 = 4096;
 
-fn format_of(bytes: &[u8], limits: &MediaLimits) -> Result<ImageFormat, MediaError> {
+fn check_input(bytes: &[u8], limits: &MediaLimits) -> Result<(), MediaError> {
     if bytes.len() as u64 > limits.max_input {
         return Err(MediaError::TooLarge(format!(
             "the file has {} bytes; at most {} are accepted",
@@ -71,13 +84,27 @@ fn format_of(bytes: &[u8], limits: &MediaLimits) -> Result<ImageFormat, MediaErr
             limits.max_input
         )));
     }
+    Ok(())
+}
+
+fn format_of(bytes: &[u8], limits: &MediaLimits) -> Result<ImageFormat, MediaError> {
+    check_input(bytes, limits)?;
     match image::guess_format(bytes) {
         Ok(f @ (ImageFormat::Jpeg | ImageFormat::Png | ImageFormat::Gif | ImageFormat::WebP)) => Ok(f),
-        Ok(other) => {
-            Err(MediaError::Unsupported(format!("{other:?} images are not supported; use JPEG, PNG, WebP or GIF")))
-        }
-        Err(_) => Err(MediaError::Invalid("this file is not an image porch can read (JPEG, PNG, WebP or GIF)".into())),
+        Ok(other) => Err(MediaError::Unsupported(format!(
+            "{other:?} images are not supported; use JPEG, PNG, WebP, GIF, HEIC or AVIF"
+        ))),
+        Err(_) => Err(MediaError::Invalid(
+            "this file is not an image porch can read (JPEG, PNG, WebP, GIF, HEIC or AVIF)".into(),
+        )),
     }
+}
+
+/// `heic`, `avif` or `heif` when `bytes` is a HEIF picture (checked for
+/// size first).
+fn heif_flavour(bytes: &[u8], limits: &MediaLimits) -> Result<Option<&'static str>, MediaError> {
+    check_input(bytes, limits)?;
+    Ok(heif::flavour(bytes))
 }
 
 fn format_name(f: ImageFormat) -> &'static str {
@@ -124,6 +151,9 @@ fn decode_error(e: image::ImageError) -> MediaError {
 
 /// Reads format, size, orientation and date without decoding the pixels.
 pub fn probe(bytes: &[u8], limits: &MediaLimits) -> Result<Probe, MediaError> {
+    if let Some(flavour) = heif_flavour(bytes, limits)? {
+        return heif::probe(bytes, flavour, limits);
+    }
     let format = format_of(bytes, limits)?;
     let (width, height) = reader(bytes, format, limits).into_dimensions().map_err(decode_error)?;
     check_pixels(width, height, limits)?;
@@ -139,9 +169,16 @@ pub fn decode_upright(bytes: &[u8], limits: &MediaLimits) -> Result<DynamicImage
 /// Like [`decode_upright`], but with `target` (a thumbnail's long edge) a
 /// big JPEG may come out smaller: at the DCT scale nearest above `target`.
 fn decode_upright_near(bytes: &[u8], target: Option<u32>, limits: &MediaLimits) -> Result<DynamicImage, MediaError> {
+    if let Some(flavour) = heif_flavour(bytes, limits)? {
+        // Size first, from the container: a picture over the limits never
+        // reaches the decoder.
+        heif::probe(bytes, flavour, limits)?;
+        let upright = heif::decode_to_jpeg(bytes, limits)?;
+        return decode_jpeg(&upright, target, limits, Turn::AsStored);
+    }
     let format = format_of(bytes, limits)?;
     if format == ImageFormat::Jpeg {
-        return decode_jpeg_strictly(bytes, target, limits);
+        return decode_jpeg(bytes, target, limits, Turn::ByExif);
     }
     let mut decoder = reader(bytes, format, limits).into_decoder().map_err(decode_error)?;
     let (width, height) = decoder.dimensions();
@@ -172,11 +209,24 @@ fn jpeg_is_complete(bytes: &[u8]) -> bool {
     bytes[scan..].windows(2).any(|w| w == [0xFF, 0xD9])
 }
 
+/// Whether a decoded JPEG is turned by its EXIF orientation, or is upright
+/// already (libheif's output).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Turn {
+    ByExif,
+    AsStored,
+}
+
 /// Decodes a JPEG with zune-jpeg in strict mode: damaged entropy data or a
 /// cut-off file is an error, where lenient decoders quietly fill in grey.
 /// With a `target` edge, a JPEG at least twice that size is decoded at a
 /// smaller DCT scale instead (`shrink.rs`), after the same checks.
-fn decode_jpeg_strictly(bytes: &[u8], target: Option<u32>, limits: &MediaLimits) -> Result<DynamicImage, MediaError> {
+fn decode_jpeg(
+    bytes: &[u8],
+    target: Option<u32>,
+    limits: &MediaLimits,
+    turn: Turn,
+) -> Result<DynamicImage, MediaError> {
     use zune_core::bytestream::ZCursor;
     use zune_core::colorspace::ColorSpace;
     use zune_core::options::DecoderOptions;
@@ -216,7 +266,7 @@ fn decode_jpeg_strictly(bytes: &[u8], target: Option<u32>, limits: &MediaLimits)
         _ => image::RgbImage::from_raw(out_w, out_h, pixels).map(DynamicImage::ImageRgb8),
     }
     .ok_or_else(|| MediaError::Invalid("the JPEG decoded to the wrong number of pixels".into()))?;
-    let orientation = tags::read(bytes).orientation;
+    let orientation = if turn == Turn::ByExif { tags::read(bytes).orientation } else { 1 };
     if let Some(o) = image::metadata::Orientation::from_exif(orientation) {
         img.apply_orientation(o);
     }
@@ -252,7 +302,10 @@ pub fn thumbnails(
     check_sizes(sizes)?;
     let largest = sizes.iter().map(|&(edge, _)| edge).max().unwrap_or(MAX_EDGE);
     let decoded = decode_upright_near(bytes, Some(largest), limits)?;
-    sizes.iter().map(|&(edge, format)| encode(&*shrink::resize_to_fit(&decoded, edge)?, format)).collect()
+    sizes
+        .iter()
+        .map(|&(edge, format)| encode(&*shrink::resize_to_fit(&decoded, edge)?, format, THUMB_QUALITY))
+        .collect()
 }
 
 /// Whether [`thumbnails`] would take these sizes: 1 to [`MAX_THUMBNAILS`]
@@ -271,8 +324,65 @@ pub fn check_sizes(sizes: &[(u32, ThumbFormat)]) -> Result<(), MediaError> {
     Ok(())
 }
 
+/// A full-size JPEG of a picture, upright, encoded fresh with no metadata.
+pub fn jpeg_copy(bytes: &[u8], limits: &MediaLimits) -> Result<Vec<u8>, MediaError> {
+    let decoded = decode_upright(bytes, limits)?;
+    if decoded.width() > u32::from(u16::MAX) || decoded.height() > u32::from(u16::MAX) {
+        return Err(MediaError::TooLarge("the picture is too large for a JPEG copy".into()));
+    }
+    encode(&decoded, ThumbFormat::Jpeg, COPY_QUALITY)
+}
+
+/// JPEG quality of thumbnails (small, looked at on screens) and of full
+/// copies (kept, printed).
+const THUMB_QUALITY: u8 = 82;
+const COPY_QUALITY: u8 = 92;
+
+/// Whether `head` (a file's first bytes) is an MP4 or QuickTime video.
+pub fn is_movie(head: &[u8]) -> bool {
+    movie::is_movie(head)
+}
+
+/// What to change in a video so it carries no location or device
+/// identifiers (see `movie.rs`); apply with [`apply_patches`].
+pub fn clean_video_plan(file: &mut std::fs::File, limits: &MediaLimits) -> Result<Vec<Patch>, MediaError> {
+    movie::plan(file, limits)
+}
+
+pub use movie::apply as apply_patches;
+
+/// A video's size as shown, length and codecs (ffprobe in the jail).
+pub fn probe_video(file: std::fs::File, limits: &MediaLimits) -> Result<VideoInfo, MediaError> {
+    check_video_size(&file, limits)?;
+    movie::probe(file, limits)
+}
+
+/// Thumbnails of a video's poster frame (ffmpeg in the jail).
+pub fn video_poster(
+    file: std::fs::File,
+    duration_ms: u64,
+    sizes: &[(u32, ThumbFormat)],
+    limits: &MediaLimits,
+) -> Result<Vec<Vec<u8>>, MediaError> {
+    check_sizes(sizes)?;
+    check_video_size(&file, limits)?;
+    let frame = movie::poster(file, duration_ms, limits)?;
+    thumbnails(&frame, sizes, limits)
+}
+
+fn check_video_size(file: &std::fs::File, limits: &MediaLimits) -> Result<(), MediaError> {
+    let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+    if len > limits.max_video {
+        return Err(MediaError::TooLarge(format!(
+            "the video has {len} bytes; at most {} (media.max_video) are accepted",
+            limits.max_video
+        )));
+    }
+    Ok(())
+}
+
 /// Encodes a thumbnail fresh, with no metadata.
-fn encode(img: &DynamicImage, format: ThumbFormat) -> Result<Vec<u8>, MediaError> {
+fn encode(img: &DynamicImage, format: ThumbFormat, quality: u8) -> Result<Vec<u8>, MediaError> {
     let mut out = Vec::new();
     match format {
         ThumbFormat::Jpeg => {
@@ -289,7 +399,7 @@ fn encode(img: &DynamicImage, format: ThumbFormat) -> Result<Vec<u8>, MediaError
             let (Ok(w), Ok(h)) = (u16::try_from(pixels.width()), u16::try_from(pixels.height())) else {
                 return Err(MediaError::Invalid("the thumbnail is too large to encode".into()));
             };
-            jpeg_encoder::Encoder::new(&mut out, 82)
+            jpeg_encoder::Encoder::new(&mut out, quality)
                 .encode(pixels.as_raw(), w, h, jpeg_encoder::ColorType::Rgb)
                 .map_err(|e| MediaError::Invalid(format!("encoding failed: {e}")))?;
         }

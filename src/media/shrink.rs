@@ -6,7 +6,7 @@
 //! The result is then resized to the exact size with fast_image_resize
 //! (Lanczos3 convolution, SIMD where the CPU has it).
 //!
-//! `decode_jpeg_strictly` in `mod.rs` calls in here after its own checks, so
+//! `decode_jpeg` in `mod.rs` calls in here after its own checks, so
 //! the same rules hold: the file must be complete, its headers pass
 //! zune-jpeg's strict check, the pixel and memory limits apply to what is
 //! actually decoded, and damaged scan data is an error.

@@ -11,6 +11,8 @@
 //!   L5: a parser that stops at the first scan kept all of that).
 //! - **PNG** loses eXIf, text chunks (which carry XMP) and tIME.
 //! - **WebP** loses EXIF and XMP.
+//! - **HEIC/AVIF** have their EXIF and XMP items blanked in place
+//!   (`heif.rs`): same length, same pixels, still a valid file.
 //! - **GIF** loses comments and every application extension but the
 //!   looping ones (NETSCAPE2.0, ANIMEXTS1.0); XMP lives in one.
 
@@ -34,6 +36,9 @@ fn keep_jpeg_segment(marker: u8, contents: &[u8]) -> bool {
 /// Removes identifying metadata without re-encoding the pixels. The EXIF
 /// orientation survives (as a minimal EXIF block) so the photo stays upright.
 pub fn strip_metadata(bytes: &[u8], limits: &MediaLimits) -> Result<Vec<u8>, MediaError> {
+    if super::heif_flavour(bytes, limits)?.is_some() {
+        return super::heif::strip(bytes);
+    }
     let format = format_of(bytes, limits)?;
     let damaged = |e: img_parts::Error| MediaError::Invalid(format!("the image is damaged ({e})"));
     match format {

@@ -164,6 +164,11 @@ impl BlobFiles {
         Ok((sha, temp.size))
     }
 
+    /// A blob's file, opened for reading (for work on the blocking pool).
+    pub async fn open_file(&self, sha256: &str) -> io::Result<std::fs::File> {
+        Ok(tokio::fs::File::open(self.path_of(sha256)?).await?.into_std().await)
+    }
+
     /// Up to `len` bytes of a blob from `offset`.
     pub async fn read_at(&self, sha256: &str, offset: u64, len: usize) -> io::Result<Vec<u8>> {
         let mut file = tokio::fs::File::open(self.path_of(sha256)?).await?;

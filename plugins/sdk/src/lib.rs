@@ -90,7 +90,7 @@ pub use host::types::Error as HostError;
 
 /// Image work porch does on the app's blobs.
 pub mod media {
-    pub use super::host::media::{ImageFormat, ProbeInfo, ThumbnailSize};
+    pub use super::host::media::{ImageFormat, ProbeInfo, ThumbnailSize, VideoInfo};
     use super::{HostError as Error, blobs::BlobInfo, host::media};
 
     /// Format, size, orientation and date of an image blob, without decoding it.
@@ -109,9 +109,24 @@ pub mod media {
         media::thumbnails(blob, sizes)
     }
 
-    /// A copy of an image blob without location, camera serials or comments, as `target`.
+    /// A copy of a picture or video blob without location, camera serials or comments, as `target`.
     pub fn strip_metadata(blob: &str, target: &str) -> Result<BlobInfo, Error> {
         media::strip_metadata(blob, target)
+    }
+
+    /// A full-size, upright JPEG of a picture blob with no metadata, as `target`.
+    pub fn jpeg_copy(blob: &str, target: &str) -> Result<BlobInfo, Error> {
+        media::jpeg_copy(blob, target)
+    }
+
+    /// A video blob's size as shown, length and codecs.
+    pub fn probe_video(blob: &str) -> Result<VideoInfo, Error> {
+        media::probe_video(blob)
+    }
+
+    /// Thumbnails of a poster frame of a video blob.
+    pub fn video_poster(blob: &str, sizes: &[ThumbnailSize]) -> Result<Vec<BlobInfo>, Error> {
+        media::video_poster(blob, sizes)
     }
 }
 
