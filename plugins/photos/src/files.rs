@@ -35,7 +35,11 @@ pub async fn view(cx: Cx<Role>) -> Reply {
 /// Which stored file a caller gets as "the original" of a photo.
 pub fn original_for(caller: i64, album: &Album, photo: &Photo) -> Result<blobs::BlobInfo, Error> {
     let original = photo.original(&album.id);
-    let private = photo.kind == Kind::Image && photo.uploader != caller && !album.keep_location;
+    let cleanable = match photo.kind {
+        Kind::Image => true,
+        Kind::Video => crate::upload::cleanable_video(&photo.content_type),
+    };
+    let private = cleanable && photo.uploader != caller && !album.keep_location;
     if private {
         let clean = photo.clean(&album.id);
         if let Some(info) = blobs::stat(&clean)? {
@@ -57,6 +61,22 @@ pub async fn original(cx: Cx<Role>) -> Reply {
     let (album, photo) = find(&cx)?;
     let info = original_for(cx.caller.id, &album, &photo)?;
     blobs::serve(&info.name, &cx.request, &photo.content_type, Disposition::Download(photo.name), Cache::Revalidate)
+}
+
+/// A full-size JPEG of a HEIC or AVIF (made once, no metadata at all), as
+/// a download named like the original.
+pub async fn jpeg(cx: Cx<Role>) -> Reply {
+    let (album, photo) = find(&cx)?;
+    if photo.kind != Kind::Image || crate::upload::browsers_show(&photo.content_type) {
+        return Err(Error::NotFound);
+    }
+    let name = photo.jpeg(&album.id);
+    let info = match blobs::stat(&name)? {
+        Some(info) => info,
+        None => media::jpeg_copy(&photo.original(&album.id), &name)?,
+    };
+    let stem = photo.name.rsplit_once('.').map_or(photo.name.as_str(), |(stem, _)| stem);
+    blobs::serve(&info.name, &cx.request, "image/jpeg", Disposition::Download(format!("{stem}.jpg")), Cache::Revalidate)
 }
 
 /// The original to play in the page (videos), with byte ranges.

@@ -4,7 +4,9 @@
 //! photos (`p/<photo>`), the content-hash index that stops a file being
 //! stored twice (`h/<sha256>`) and comments (`c/<photo>/<comment>`). Blobs
 //! of a photo are `<album>/<blob>/o` (original), `t` (grid thumbnail), `v`
-//! (view size) and `c` (original without location, made on first need).
+//! (view size; for videos both are of the poster frame), `c` (original
+//! without location: made on first need for pictures, at upload for
+//! videos) and `j` (a JPEG of a HEIC or AVIF, made on first need).
 //! A photo's id starts with its taken-at time, so listing keys in order
 //! pages through the album chronologically.
 
@@ -70,6 +72,12 @@ pub struct Photo {
     pub uploaded_at: i64,
     pub uploader: i64,
     pub uploader_name: String,
+    /// A video's length.
+    #[serde(default)]
+    pub duration_ms: Option<u64>,
+    /// Whether a video has poster thumbnails (`t`, `v`).
+    #[serde(default)]
+    pub poster: bool,
 }
 
 impl Photo {
@@ -84,6 +92,15 @@ impl Photo {
     }
     pub fn clean(&self, album: &str) -> String {
         format!("{album}/{}/c", self.blob)
+    }
+    /// A full-size JPEG of a HEIC or AVIF, made on first need.
+    pub fn jpeg(&self, album: &str) -> String {
+        format!("{album}/{}/j", self.blob)
+    }
+    /// A video's length as a badge: `0:07`, `12:30`, `1:02:03`.
+    pub fn duration(&self) -> Option<String> {
+        let s = self.duration_ms? / 1000;
+        Some(if s >= 3600 { format!("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60) } else { format!("{}:{:02}", s / 60, s % 60) })
     }
 }
 

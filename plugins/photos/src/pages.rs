@@ -18,6 +18,8 @@ const MAX_FORM: usize = 64 * 1024;
 struct Tile {
     photo: Photo,
     video: bool,
+    /// A video's length badge.
+    duration: Option<String>,
 }
 
 /// One page of an album's photos after `after`, and the next page's
@@ -29,7 +31,7 @@ fn grid(album: &Album, after: Option<&str>) -> Result<(Vec<Tile>, Option<String>
     let mut tiles = Vec::new();
     for key in keys.iter().take(model::PAGE as usize) {
         if let Some(photo) = kv::get_json::<Photo>(key)? {
-            tiles.push(Tile { video: photo.kind == Kind::Video, photo });
+            tiles.push(Tile { video: photo.kind == Kind::Video, duration: photo.duration(), photo });
         }
     }
     let next = if keys.len() > model::PAGE as usize { tiles.last().map(|t| t.photo.id.clone()) } else { None };
@@ -164,6 +166,8 @@ pub async fn photo(cx: Cx<Role>) -> Reply {
             taken => photo.taken_at.map(model::format_date_long),
             added => model::format_date_long(photo.uploaded_at),
             video => photo.kind == Kind::Video,
+            poster => photo.poster,
+            jpeg_copy => photo.kind == Kind::Image && !crate::upload::browsers_show(&photo.content_type),
             may_cover => access >= Access::Manage && photo.kind == Kind::Image && album.cover.as_deref() != Some(photo.id.as_str()),
             may_delete => access >= Access::Manage || photo.uploader == cx.caller.id,
             comments,

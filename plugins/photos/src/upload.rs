@@ -17,7 +17,7 @@ pub const MAX_UPLOAD: u64 = 8 << 30;
 pub const THUMB_EDGE: u32 = 400;
 pub const VIEW_EDGE: u32 = 2048;
 
-const ACCEPTED: &str = "Photos (JPEG, PNG, WebP, GIF) and videos (MP4, MOV, WebM) only.";
+const ACCEPTED: &str = "Photos (JPEG, HEIC, AVIF, PNG, WebP, GIF) and videos (MP4, MOV, WebM) only.";
 
 /// What the first bytes say a file is: (kind, content type).
 pub fn sniff(head: &[u8]) -> Result<(Kind, &'static str), String> {
@@ -38,16 +38,39 @@ pub fn sniff(head: &[u8]) -> Result<(Kind, &'static str), String> {
         return Ok((Kind::Video, "video/webm"));
     }
     if at(4, b"ftyp") {
-        let brand = head.get(8..12).unwrap_or_default();
-        return match brand {
-            b"qt  " => Ok((Kind::Video, "video/quicktime")),
-            b"heic" | b"heix" | b"mif1" | b"msf1" | b"avif" => {
-                Err(format!("HEIC and AVIF pictures cannot be shown yet. {ACCEPTED}"))
-            }
-            _ => Ok((Kind::Video, "video/mp4")),
-        };
+        return Ok(ftyp_kind(head));
     }
     Err(format!("This file is not a photo or video porch knows. {ACCEPTED}"))
+}
+
+/// An ISO media file by its brands: a HEIF picture (HEIC, AVIF) or an MP4
+/// or QuickTime video.
+fn ftyp_kind(head: &[u8]) -> (Kind, &'static str) {
+    let size = head.get(0..4).map_or(0, |b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize);
+    let major = head.get(8..12).unwrap_or_default();
+    let compatible = head.get(16..size.min(head.len())).unwrap_or_default();
+    let brands = || std::iter::once(major).chain(compatible.chunks_exact(4));
+    if brands().any(|b| b == b"avif" || b == b"avis") {
+        return (Kind::Image, "image/avif");
+    }
+    if brands().any(|b| matches!(b, b"heic" | b"heix" | b"heim" | b"heis" | b"hevc" | b"hevx")) {
+        return (Kind::Image, "image/heic");
+    }
+    if matches!(major, b"mif1" | b"msf1" | b"mif2") {
+        return (Kind::Image, "image/heif");
+    }
+    if major == b"qt  " { (Kind::Video, "video/quicktime") } else { (Kind::Video, "video/mp4") }
+}
+
+/// Whether browsers show this picture type themselves; others are shown
+/// as porch's JPEG previews and offered as a JPEG download too.
+pub fn browsers_show(content_type: &str) -> bool {
+    matches!(content_type, "image/jpeg" | "image/png" | "image/gif" | "image/webp")
+}
+
+/// Whether porch cleans this type of video of location (MP4, QuickTime).
+pub fn cleanable_video(content_type: &str) -> bool {
+    matches!(content_type, "video/mp4" | "video/quicktime")
 }
 
 /// A file name fit to show and to put in a zip.
@@ -203,6 +226,34 @@ fn settle(album: &str, hash_key: &str, photo_id: &str) -> Result<Option<String>,
     Err(HostError::Internal("the album is too busy; try again".into()))
 }
 
+/// A video's length, size and poster (both thumbnail sizes), and for MP4
+/// and QuickTime its copy without location, made now while the uploader
+/// waits rather than on someone's first play. A porch without ffmpeg still
+/// takes the video, shown without a poster; a file ffmpeg cannot read is
+/// refused like a damaged photo.
+fn video_extras(album: &Album, photo: &mut Photo) -> Result<(), Error> {
+    let original = photo.original(&album.id);
+    match media::probe_video(&original) {
+        Ok(info) => {
+            (photo.width, photo.height) = (info.width, info.height);
+            photo.duration_ms = Some(info.duration_ms);
+            let size =
+                |target: String, max_edge| media::ThumbnailSize { target, max_edge, format: media::ImageFormat::Jpeg };
+            media::video_poster(
+                &original,
+                &[size(photo.thumb(&album.id), THUMB_EDGE), size(photo.view(&album.id), VIEW_EDGE)],
+            )?;
+            photo.poster = true;
+        }
+        Err(HostError::Unsupported(_)) => {}
+        Err(e) => return Err(e.into()),
+    }
+    if cleanable_video(&photo.content_type) {
+        media::strip_metadata(&original, &photo.clean(&album.id))?;
+    }
+    Ok(())
+}
+
 /// Probes and thumbnails a stored upload and records it in the album.
 fn finish(
     me: &Caller,
@@ -228,6 +279,8 @@ fn finish(
         uploaded_at: now,
         uploader: me.id,
         uploader_name: me.name.clone(),
+        duration_ms: None,
+        poster: false,
     };
     if kind == Kind::Image {
         let original = photo.original(&album.id);
@@ -243,6 +296,9 @@ fn finish(
             &original,
             &[size(photo.thumb(&album.id), THUMB_EDGE), size(photo.view(&album.id), VIEW_EDGE)],
         )?;
+    }
+    if kind == Kind::Video {
+        video_extras(album, &mut photo)?;
     }
     // Taken-at first (the album's order), then the upload's millisecond to
     // keep photos taken in the same second in the order they came.
