@@ -14,6 +14,7 @@ mod outbound;
 mod packages;
 mod pairing;
 mod passkeys;
+mod phone_media;
 mod photos;
 mod recovery;
 mod schedule;
