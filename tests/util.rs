@@ -710,6 +710,31 @@ pub fn have_tool(tool: &str, package: &str) -> bool {
     found
 }
 
+/// An MP4 of at least `min_len` bytes, with a moov index: a real video made
+/// by ffmpeg when it is installed (CI always has it), else a bare container
+/// (ftyp, an empty moov, a big mdat) that porch stores without a poster.
+pub fn sample_video(min_len: usize) -> Vec<u8> {
+    let dir = TempDir::new().expect("temp dir");
+    let made = Command::new("ffmpeg")
+        .args(["-v", "error", "-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=30", "-t", "3"])
+        .args(["-c:v", "libx264", "-preset", "ultrafast", "-qp", "0", "-pix_fmt", "yuv420p", "clip.mp4"])
+        .current_dir(dir.path())
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(made || !in_ci(), "ffmpeg is missing in CI: .ci/run must install the Debian package ffmpeg");
+    if made {
+        let bytes = std::fs::read(dir.path().join("clip.mp4")).expect("video");
+        assert!(bytes.len() >= min_len, "ffmpeg made only {} bytes", bytes.len());
+        return bytes;
+    }
+    let mut out = [&[0, 0, 0, 0x18][..], b"ftypisom", &[0u8; 12][..], &[0, 0, 0, 8][..], b"moov"].concat();
+    let payload = min_len.saturating_sub(out.len() + 8);
+    out.extend_from_slice(&u32::try_from(payload + 8).expect("size").to_be_bytes());
+    out.extend_from_slice(b"mdat");
+    out.extend((0..payload).map(|i| (i % 253) as u8));
+    out
+}
+
 /// A loopback port nothing listens on right now.
 pub fn free_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");

@@ -210,11 +210,7 @@ type Extents = Vec<Range<usize>>;
 
 /// Each item's bytes as ranges of the file (`iloc` construction methods 0,
 /// the file, and 1, the `idat` box).
-fn locations(
-    bytes: &[u8],
-    iloc: Option<BoxAt>,
-    idat: Option<BoxAt>,
-) -> Result<Vec<(u32, Extents)>, MediaError> {
+fn locations(bytes: &[u8], iloc: Option<BoxAt>, idat: Option<BoxAt>) -> Result<Vec<(u32, Extents)>, MediaError> {
     let Some(iloc) = iloc else { return Ok(Vec::new()) };
     let cut = || damaged("iloc is cut off");
     let v = version(bytes, iloc);
