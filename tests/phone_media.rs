@@ -322,3 +322,179 @@ async fn a_decoder_that_hangs_or_crashes_costs_one_upload_not_porch() {
         upload_ok(&owner, &album, "fine.jpg", crate::photos::jpeg(320, 240, 9)).await;
     }
 }
+
+/// A box: size, type, body.
+fn boxed(kind: &[u8; 4], body: &[u8]) -> Vec<u8> {
+    let mut out = ((body.len() + 8) as u32).to_be_bytes().to_vec();
+    out.extend_from_slice(kind);
+    out.extend_from_slice(body);
+    out
+}
+
+/// The boxes in `bytes[from..to]`: (type, start, end).
+fn boxes(bytes: &[u8], from: usize, to: usize) -> Vec<([u8; 4], usize, usize)> {
+    let mut out = Vec::new();
+    let mut at = from;
+    while at + 8 <= to {
+        let size = u32::from_be_bytes(bytes[at..at + 4].try_into().expect("size")) as usize;
+        out.push((bytes[at + 4..at + 8].try_into().expect("type"), at, at + size));
+        at += size;
+    }
+    out
+}
+
+fn be(bytes: &[u8], at: usize, size: usize) -> u64 {
+    bytes[at..at + size].iter().fold(0, |n, &b| (n << 8) | u64::from(b))
+}
+
+fn put_be(bytes: &mut [u8], at: usize, size: usize, value: u64) {
+    for i in 0..size {
+        bytes[at + i] = (value >> (8 * (size - 1 - i))) as u8;
+    }
+}
+
+/// `heic` (as heif-enc writes it) with `added` properties (`irot`, `imir`
+/// boxes) given to its primary picture, after its own: what a phone writes
+/// for a picture taken held sideways. Offsets into `mdat` are moved by what
+/// the `meta` box grew.
+fn transformed(heic: &[u8], added: &[Vec<u8>]) -> Vec<u8> {
+    let top = boxes(heic, 0, heic.len());
+    let &(_, meta_start, meta_end) = top.iter().find(|b| &b.0 == b"meta").expect("meta");
+    let inner = boxes(heic, meta_start + 12, meta_end);
+    let find = |list: &[([u8; 4], usize, usize)], kind: &[u8; 4]| *list.iter().find(|b| &b.0 == kind).expect("box");
+    let (_, pitm, _) = find(&inner, b"pitm");
+    let primary = be(heic, pitm + 12, 2);
+    let (_, iprp_start, iprp_end) = find(&inner, b"iprp");
+    let props = boxes(heic, iprp_start + 8, iprp_end);
+    let (_, ipco_start, ipco_end) = find(&props, b"ipco");
+    let (_, ipma_start, ipma_end) = find(&props, b"ipma");
+    let existing = boxes(heic, ipco_start + 8, ipco_end).len();
+    let ipco = boxed(b"ipco", &[&heic[ipco_start + 8..ipco_end], &added.concat()[..]].concat());
+    // ipma version 0, one byte per association.
+    assert_eq!(be(heic, ipma_start + 8, 4) & 0xff_ffff, 0, "heif-enc writes one-byte associations");
+    let mut body = heic[ipma_start + 8..ipma_start + 16].to_vec();
+    let mut at = ipma_start + 16;
+    for _ in 0..be(heic, ipma_start + 12, 4) {
+        let id = be(heic, at, 2);
+        let n = heic[at + 2] as usize;
+        let mut entry = heic[at..at + 3 + n].to_vec();
+        if id == primary {
+            entry[2] += added.len() as u8;
+            entry.extend((0..added.len()).map(|i| 0x80 | (existing + 1 + i) as u8));
+        }
+        body.extend_from_slice(&entry);
+        at += 3 + n;
+    }
+    let ipma = boxed(b"ipma", &body);
+    let rest: Vec<u8> =
+        props.iter().filter(|b| &b.0 != b"ipco" && &b.0 != b"ipma").flat_map(|b| heic[b.1..b.2].to_vec()).collect();
+    let iprp = boxed(b"iprp", &[ipco, ipma, rest].concat());
+    let mut meta_body = heic[meta_start + 8..meta_start + 12].to_vec();
+    for &(kind, start, end) in &inner {
+        meta_body.extend_from_slice(if &kind == b"iprp" { &iprp } else { &heic[start..end] });
+    }
+    let mut meta = boxed(b"meta", &meta_body);
+    let delta = (meta.len() - (meta_end - meta_start)) as u64;
+    // iloc: move every offset into the file that lies past the old meta.
+    let (_, iloc, _) = find(&boxes(&meta, 12, meta.len()), b"iloc");
+    let version = meta[iloc + 8];
+    let sizes = be(&meta, iloc + 12, 2) as usize;
+    let (offset_size, length_size, base_size) = (sizes >> 12, (sizes >> 8) & 0xf, (sizes >> 4) & 0xf);
+    let index_size = if version >= 1 { sizes & 0xf } else { 0 };
+    let id_size = if version < 2 { 2 } else { 4 };
+    let mut at = iloc + 14;
+    let count = be(&meta, at, id_size);
+    at += id_size;
+    for _ in 0..count {
+        at += id_size;
+        let method = if version >= 1 {
+            at += 2;
+            be(&meta, at - 2, 2) & 0xf
+        } else {
+            0
+        };
+        at += 2;
+        let base_at = at;
+        let base = be(&meta, at, base_size);
+        at += base_size;
+        let extents = be(&meta, at, 2);
+        at += 2;
+        let mut moved_base = false;
+        for _ in 0..extents {
+            at += index_size;
+            let offset = be(&meta, at, offset_size);
+            if method == 0 && base + offset >= meta_end as u64 {
+                if base_size > 0 {
+                    moved_base = true;
+                } else {
+                    put_be(&mut meta, at, offset_size, offset + delta);
+                }
+            }
+            at += offset_size + length_size;
+        }
+        if moved_base {
+            put_be(&mut meta, base_at, base_size, base + delta);
+        }
+    }
+    [&heic[..meta_start], &meta[..], &heic[meta_end..]].concat()
+}
+
+/// The red corner (top left when upright) of a picture: which quarter it
+/// is in, as (right half?, bottom half?).
+fn red_corner(img: &image::RgbImage) -> (bool, bool) {
+    let (w, h) = img.dimensions();
+    let quarters = [(false, false), (true, false), (false, true), (true, true)];
+    *quarters
+        .iter()
+        .max_by_key(|&&(right, bottom)| {
+            let (x, y) = (if right { w * 7 / 8 } else { w / 8 }, if bottom { h * 7 / 8 } else { h / 8 });
+            let p = img.get_pixel(x, y);
+            i32::from(p[0]) - i32::from(p[1])
+        })
+        .expect("four quarters")
+}
+
+/// Issue 25: a HEIC turned by `irot` and `imir` (as phones write them; the
+/// EXIF orientation does not apply to HEIF) shows as libheif shows it, in
+/// the grid's size, both thumbnails and the JPEG copy.
+#[tokio::test]
+async fn a_heic_turned_by_irot_and_imir_comes_out_upright() {
+    if !have_tool("heif-enc", "libheif-examples") || !have_tool("exiftool", "libimage-exiftool-perl") {
+        return;
+    }
+    let work = tempfile::tempdir().expect("temp");
+    let jpeg = tagged_jpeg(work.path());
+    run("heif-enc", &["-q", "60", jpeg.to_str().expect("path"), "-o", "plain.heic"], work.path());
+    let plain = std::fs::read(work.path().join("plain.heic")).expect("heic");
+    let porch = Porch::start();
+    let (owner, vera) = two(&porch).await;
+    let album = shared_album(&owner, "Turned").await;
+    let irot = |angle: u8| boxed(b"irot", &[angle]);
+    let imir = |axis: u8| boxed(b"imir", &[axis]);
+    let cases: [(&str, Vec<Vec<u8>>, bool); 5] = [
+        ("left", vec![irot(1)], true),
+        ("upside-down", vec![irot(2)], false),
+        ("right", vec![irot(3)], true),
+        ("mirrored", vec![imir(1)], false),
+        ("left-mirrored", vec![irot(1), imir(0)], true),
+    ];
+    for (name, props, portrait) in cases {
+        let heic = transformed(&plain, &props);
+        let file = format!("{name}.heic");
+        let libheif = heif_pixels(&heic, work.path(), &file);
+        assert_eq!(libheif.height() > libheif.width(), portrait, "{name}: the test file is turned for libheif");
+        let id = upload_ok(&owner, &album, &file, heic).await;
+        let base = format!("/a/{album}/p/{id}");
+        for derived in ["thumb", "view", "jpeg"] {
+            let bytes = vera.get_bytes(&app(&vera, &format!("{base}/{derived}"))).await;
+            let img = image::load_from_memory(&bytes).expect("a picture").to_rgb8();
+            assert_eq!(img.height() > img.width(), portrait, "{name} {derived}: {:?}", img.dimensions());
+            assert_eq!(red_corner(&img), red_corner(&libheif), "{name} {derived}: turned as libheif turns it");
+        }
+        // The grid reserves the shown shape before the thumbnail arrives.
+        let grid = vera.get(&app(&vera, &format!("/a/{album}"))).await;
+        let (w, h) = if portrait { (800, 1200) } else { (1200, 800) };
+        let tile = format!("{base}/thumb\" alt=\"{file}\" width=\"{w}\" height=\"{h}\"");
+        assert!(grid.body.contains(&tile), "{name}: {tile} in {}", grid.body);
+    }
+}

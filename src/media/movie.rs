@@ -360,6 +360,54 @@ mod tests {
         assert!(parse_probe(b"not json").is_err());
     }
 
+    fn boxed(kind: &[u8; 4], body: &[u8]) -> Vec<u8> {
+        let mut out = u32::try_from(body.len() + 8).expect("small").to_be_bytes().to_vec();
+        out.extend_from_slice(kind);
+        out.extend_from_slice(body);
+        out
+    }
+
+    fn file_of(bytes: &[u8]) -> File {
+        let mut file = tempfile::tempfile().expect("temp");
+        std::io::Write::write_all(&mut file, bytes).expect("write");
+        file
+    }
+
+    #[test]
+    fn location_boxes_become_zeroed_free_boxes_and_the_size_limit_holds_at_its_edge() {
+        let xyz = boxed(b"\xa9xyz", b"+48.8584+002.2945/");
+        let udta = boxed(b"udta", &xyz);
+        let trak_udta = boxed(b"udta", b"model: Pocket 9");
+        let trak = boxed(b"trak", &[boxed(b"tkhd", &[0; 84]), trak_udta].concat());
+        let moov = boxed(b"moov", &[boxed(b"mvhd", &[0; 100]), trak, udta].concat());
+        let video = [boxed(b"ftyp", b"isom\0\0\0\0isom"), moov, boxed(b"mdat", &[7; 64])].concat();
+        let exact = MediaLimits { max_video: video.len() as u64, ..MediaLimits::default() };
+        let plan = plan(&mut file_of(&video), &exact).expect("plan");
+        let mut out = video.clone();
+        apply(&plan, 0, &mut out);
+        assert_eq!(out.len(), video.len());
+        assert!(!out.windows(7).any(|w| w == b"48.8584") && !out.windows(6).any(|w| w == b"Pocket"));
+        assert_eq!(out.windows(4).filter(|w| w == b"free").count(), 2, "udta in moov and in the trak");
+        assert_eq!(&out[out.len() - 64..], &[7; 64][..], "the media data is untouched");
+        assert!(children_ok(&out), "still a well-formed file");
+        let under = MediaLimits { max_video: video.len() as u64 - 1, ..MediaLimits::default() };
+        assert!(matches!(plan_err(&video, &under), MediaError::TooLarge(_)));
+        // No moov, or a box claiming more than the file: clear errors.
+        let bare = [boxed(b"ftyp", b"isom\0\0\0\0isom"), boxed(b"mdat", &[7; 64])].concat();
+        assert!(matches!(plan_err(&bare, &exact), MediaError::Invalid(_)));
+        let mut lying = video.clone();
+        lying[24..28].copy_from_slice(&u32::MAX.to_be_bytes());
+        assert!(matches!(plan_err(&lying, &exact), MediaError::Invalid(_)));
+    }
+
+    fn plan_err(bytes: &[u8], limits: &MediaLimits) -> MediaError {
+        plan(&mut file_of(bytes), limits).expect_err("refused")
+    }
+
+    fn children_ok(bytes: &[u8]) -> bool {
+        bmff::children(bytes, 0, bytes.len()).is_ok_and(|b| b.len() == 3)
+    }
+
     #[test]
     fn patches_apply_across_chunk_edges() {
         let data: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8 + 1).collect();
