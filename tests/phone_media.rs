@@ -367,7 +367,7 @@ fn transformed(heic: &[u8], added: &[Vec<u8>]) -> Vec<u8> {
     let (_, iprp_start, iprp_end) = find(&inner, b"iprp");
     let props = boxes(heic, iprp_start + 8, iprp_end);
     let (_, ipco_start, ipco_end) = find(&props, b"ipco");
-    let (_, ipma_start, ipma_end) = find(&props, b"ipma");
+    let (_, ipma_start, _) = find(&props, b"ipma");
     let existing = boxes(heic, ipco_start + 8, ipco_end).len();
     let ipco = boxed(b"ipco", &[&heic[ipco_start + 8..ipco_end], &added.concat()[..]].concat());
     // ipma version 0, one byte per association.
