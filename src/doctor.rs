@@ -57,6 +57,33 @@ pub async fn run(settings: &Settings) -> Vec<Check> {
     checks.extend(ports(settings).await);
     checks.extend(names(settings).await);
     checks.push(certificate(settings));
+    checks.extend(media(settings));
+    checks
+}
+
+/// The media jail works here, and which decoders it has: without them
+/// HEIC/AVIF pictures are refused and videos get no poster.
+fn media(settings: &Settings) -> Vec<Check> {
+    use crate::media::jail;
+    let limits = &settings.media;
+    let mut checks = vec![match jail::self_test(limits) {
+        Ok(()) => Check::new(Outcome::Ok, "media jail", "decoders run limited, with no network"),
+        Err(e) => Check::new(Outcome::Fail, "media jail", format!("{e}; HEIC pictures and video posters will fail")),
+    }];
+    let decoders = [
+        (&limits.heif_decoder, "HEIC and AVIF pictures are refused"),
+        (&limits.ffprobe, "videos are kept without their length or poster"),
+        (&limits.ffmpeg, "videos are kept without a poster"),
+    ];
+    for (program, without) in decoders {
+        let what = format!("decoder {}", program.display());
+        checks.push(match jail::resolve(program) {
+            Ok(path) => Check::new(Outcome::Ok, what, format!("found at {}", path.display())),
+            Err(_) => {
+                Check::new(Outcome::Warn, what, format!("not installed, so {without}: {}", jail::install_hint(program)))
+            }
+        });
+    }
     checks
 }
 

@@ -250,6 +250,17 @@ async fn phone_videos_get_posters_and_reach_others_without_location() {
             assert_eq!(decoded.stdout, original.stdout, "{name}: the same frames and sound");
         }
     }
+
+    // A clip shorter than a second gets its first frame as the poster.
+    let args = ["-v", "error", "-f", "lavfi", "-i", "testsrc=size=320x240:rate=30", "-t", "0.4", "-c:v", "libx264"];
+    run("ffmpeg", &[&args[..], &["-pix_fmt", "yuv420p", "blink.mp4"]].concat(), work.path());
+    let blink = std::fs::read(work.path().join("blink.mp4")).expect("clip");
+    let id = upload_ok(&owner, &album, "blink.mp4", blink).await;
+    let poster = vera.get_bytes(&app(&vera, &format!("/a/{album}/p/{id}/thumb"))).await;
+    let img = image::load_from_memory_with_format(&poster, image::ImageFormat::Jpeg).expect("a short clip's poster");
+    assert_eq!((img.width(), img.height()), (320, 240));
+    let grid = vera.get(&app(&vera, &format!("/a/{album}"))).await;
+    assert!(grid.body.contains("0:00"), "{}", grid.body);
 }
 
 /// A stand-in decoder: a shell script that does `body`.

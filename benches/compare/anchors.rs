@@ -40,7 +40,9 @@ impl Tools {
             (&tools.h2load, "h2load (nghttp2-client)", true),
             (&tools.caddy, "caddy", wanted("tls") || wanted("footprint")),
             (&tools.nginx, "nginx", wanted("tls")),
-            (&tools.vipsthumbnail, "vipsthumbnail (libvips-tools)", wanted("thumbnails")),
+            (&tools.vipsthumbnail, "vipsthumbnail (libvips-tools)", wanted("thumbnails") || wanted("phone")),
+            (&which("heif-enc"), "heif-enc (libheif-examples)", wanted("phone")),
+            (&which("ffmpeg"), "ffmpeg", wanted("phone")),
             (&tools.wasmtime, "wasmtime 48 (cargo install wasmtime-cli)", wanted("apps")),
         ]
         .into_iter()

@@ -15,6 +15,9 @@
 //!    media layer vs `vipsthumbnail`, one photo at a time and both cores busy.
 //! 4. footprint: porch's idle and loaded RSS and its start-up to the first
 //!    HTTPS response (warm compiled-app cache), next to Caddy's.
+//! 6. phone: a 12 MP HEIC to both thumbnail sizes against `vipsthumbnail`
+//!    (both through libheif), and a one-minute 1080p video's length and
+//!    poster against `ffmpeg` alone (`phone.rs`).
 //! 5. baseline (only with `BENCH_BASELINE=/path/to/porch`): this build
 //!    against another porch build on parts 1 and 2, alternately, for a
 //!    same-run A/B (`baseline.rs`).
@@ -26,13 +29,14 @@
 //!
 //! Knobs: BENCH_ROUNDS (5), BENCH_SECONDS (5 per run), BENCH_CONNECTIONS
 //! (64), BENCH_ONLY (comma list of apps, tls, thumbnails, footprint,
-//! baseline), BENCH_BASELINE (another porch binary for part 5),
+//! phone, baseline), BENCH_BASELINE (another porch binary for part 5),
 //! BENCH_PHOTOS (16 per thumbnail batch). The load generator shares the two
 //! cores with the server it loads, for porch and anchors alike.
 
 mod anchors;
 mod baseline;
 mod load;
+mod phone;
 mod report;
 mod thumbs;
 
@@ -63,6 +67,13 @@ pub struct Bench {
 pub const STATIC_PATH: &str = "/.porch/static/style.css";
 
 fn main() {
+    // porch's media jail starts this very program as `… media-jail …`
+    // for HEIC and video work (`media::jail`), as it starts porch.
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if args.get(1).is_some_and(|a| a == porch::media::jail::SUBCOMMAND) {
+        eprintln!("media-jail: {}", porch::media::jail::enter(&args[2..]));
+        std::process::exit(126);
+    }
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let only = std::env::var("BENCH_ONLY").unwrap_or_default();
     let wanted = |part: &str| only.is_empty() || only.split(',').any(|p| p.trim() == part);
@@ -82,6 +93,9 @@ fn main() {
     }
     if wanted("thumbnails") {
         thumbs::run(&bench, &mut report);
+    }
+    if wanted("phone") {
+        phone::run(&bench, &mut report);
     }
     match std::env::var_os("BENCH_BASELINE") {
         Some(binary) if wanted("baseline") => baseline::run(&bench, &mut report, Path::new(&binary)),

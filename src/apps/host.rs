@@ -676,9 +676,7 @@ impl media::Host for AppState {
             .scope
             .media
             .run_on(async { Ok(file) }, move |file: std::fs::File, limits: &MediaLimits| {
-                let probe = file.try_clone().map_err(|e| MediaError::Unavailable(e.to_string()))?;
-                let info = crate::media::probe_video(probe, limits)?;
-                crate::media::video_poster(file, info.duration_ms, &wanted, limits)
+                crate::media::video_poster(file, &wanted, limits)
             })
             .await?;
         let mut stored = Vec::with_capacity(made.len());

@@ -140,7 +140,7 @@ fn stop_group(leader: u32) {
 
 /// The decoder's path: as configured when it has a slash, else found in
 /// PATH (the child has no PATH of its own).
-fn resolve(program: &Path) -> Result<PathBuf, MediaError> {
+pub fn resolve(program: &Path) -> Result<PathBuf, MediaError> {
     if program.components().count() > 1 {
         return Ok(program.to_path_buf());
     }
@@ -152,6 +152,15 @@ fn resolve(program: &Path) -> Result<PathBuf, MediaError> {
             install_hint(program)
         ))
     })
+}
+
+/// Runs `true` in the jail: proves the limits and the seccomp filter can
+/// be set up on this system (`porch doctor`).
+pub fn self_test(limits: &MediaLimits) -> Result<(), MediaError> {
+    let input = input_file(b"")?;
+    let job =
+        Job { what: "the media jail's self-test", program: Path::new("true"), args: Vec::new(), input, output: None };
+    run(job, limits).map(|_| ())
 }
 
 /// The Debian package that has a decoder program.

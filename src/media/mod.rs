@@ -360,13 +360,12 @@ pub fn probe_video(file: std::fs::File, limits: &MediaLimits) -> Result<VideoInf
 /// Thumbnails of a video's poster frame (ffmpeg in the jail).
 pub fn video_poster(
     file: std::fs::File,
-    duration_ms: u64,
     sizes: &[(u32, ThumbFormat)],
     limits: &MediaLimits,
 ) -> Result<Vec<Vec<u8>>, MediaError> {
     check_sizes(sizes)?;
     check_video_size(&file, limits)?;
-    let frame = movie::poster(file, duration_ms, limits)?;
+    let frame = movie::poster(file, limits)?;
     thumbnails(&frame, sizes, limits)
 }
 

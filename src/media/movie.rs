@@ -307,17 +307,27 @@ fn parse_probe(json: &[u8]) -> Result<VideoInfo, MediaError> {
     })
 }
 
-/// One frame of the video as a JPEG, turned as the video is shown: at one
-/// second in, or halfway through a shorter one.
-pub fn poster(file: File, duration_ms: u64, limits: &MediaLimits) -> Result<Vec<u8>, MediaError> {
-    let at = if duration_ms >= 2000 { 1000 } else { duration_ms / 2 };
-    let at = format!("{}.{:03}", at / 1000, at % 1000);
+/// One frame of the video as a JPEG, turned as the video is shown: one
+/// second in, or the first frame of a video shorter than that (ffmpeg then
+/// finds nothing at one second, and a second run takes the first).
+pub fn poster(file: File, limits: &MediaLimits) -> Result<Vec<u8>, MediaError> {
+    let again = file.try_clone().map_err(|e| MediaError::Unavailable(format!("porch cannot reopen the video: {e}")))?;
+    match frame_at(file, "1", limits) {
+        Err(MediaError::Invalid(_)) | Ok(None) => {}
+        other => return other.map(Option::unwrap_or_default),
+    }
+    let mut again = again;
+    again.seek(SeekFrom::Start(0)).map_err(|e| damaged(&e.to_string()))?;
+    frame_at(again, "0", limits)?.ok_or_else(|| MediaError::Invalid("the video has no frame to show".into()))
+}
+
+fn frame_at(file: File, at: &str, limits: &MediaLimits) -> Result<Option<Vec<u8>>, MediaError> {
     let args = [
         "-nostdin",
         "-v",
         "error",
         "-ss",
-        &at,
+        at,
         "-i",
         "/dev/stdin",
         "-frames:v",
@@ -337,11 +347,7 @@ pub fn poster(file: File, duration_ms: u64, limits: &MediaLimits) -> Result<Vec<
         input: file,
         output: Some("poster.jpg"),
     };
-    let out = jail::run(job, limits)?.output.unwrap_or_default();
-    if out.is_empty() {
-        return Err(MediaError::Invalid("the video has no frame to show".into()));
-    }
-    Ok(out)
+    Ok(jail::run(job, limits)?.output.filter(|o| !o.is_empty()))
 }
 
 #[cfg(test)]
