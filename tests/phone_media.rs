@@ -223,6 +223,7 @@ async fn phone_videos_get_posters_and_reach_others_without_location() {
         assert!(grid.body.contains("0:03"), "{name}: the grid shows its length: {}", grid.body);
         let page = vera.get(&app(&vera, &base)).await;
         assert!(page.body.contains(&format!("poster=\"{base}/view\"")), "{name}: {}", page.body);
+        assert!(page.body.contains("data-codec=\"h264\""), "{name}: the page knows the codec: {}", page.body);
 
         // The uploader plays their own file; Vera plays and downloads one
         // without location or device, every frame and sound the same.

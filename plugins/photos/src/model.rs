@@ -78,6 +78,9 @@ pub struct Photo {
     /// Whether a video has poster thumbnails (`t`, `v`).
     #[serde(default)]
     pub poster: bool,
+    /// A video's codec as ffprobe names it (`h264`, `hevc`, ...).
+    #[serde(default)]
+    pub video_codec: Option<String>,
 }
 
 impl Photo {

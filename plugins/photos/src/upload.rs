@@ -118,7 +118,8 @@ pub async fn upload(cx: Cx<Role>) -> Reply {
                     "id": photo.id,
                     "kind": if video { "video" } else { "image" },
                     "page": base,
-                    "thumb": if video { String::new() } else { format!("{base}/thumb") },
+                    "thumb": if video && !photo.poster { String::new() } else { format!("{base}/thumb") },
+                    "duration": photo.duration(),
                 }),
             )
         }
@@ -237,6 +238,7 @@ fn video_extras(album: &Album, photo: &mut Photo) -> Result<(), Error> {
         Ok(info) => {
             (photo.width, photo.height) = (info.width, info.height);
             photo.duration_ms = Some(info.duration_ms);
+            photo.video_codec = Some(info.video_codec);
             let size =
                 |target: String, max_edge| media::ThumbnailSize { target, max_edge, format: media::ImageFormat::Jpeg };
             media::video_poster(
@@ -281,6 +283,7 @@ fn finish(
         uploader_name: me.name.clone(),
         duration_ms: None,
         poster: false,
+        video_codec: None,
     };
     if kind == Kind::Image {
         let original = photo.original(&album.id);

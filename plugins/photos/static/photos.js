@@ -40,7 +40,7 @@
       const a = document.createElement("a");
       a.className = "tile" + (reply.kind === "video" ? " video" : "");
       a.href = reply.page;
-      if (reply.kind === "video") {
+      if (reply.kind === "video" && !reply.thumb) {
         const span = document.createElement("span");
         span.textContent = "\u25B6 video";
         a.appendChild(span);
@@ -49,6 +49,12 @@
         img.src = reply.thumb;
         img.alt = "";
         a.appendChild(img);
+        if (reply.kind === "video") {
+          const badge = document.createElement("span");
+          badge.className = "badge";
+          badge.textContent = "\u25B6" + (reply.duration ? " " + reply.duration : "");
+          a.appendChild(badge);
+        }
       }
       grid.appendChild(a);
     }
@@ -195,6 +201,16 @@
       x0 = null;
       if (Math.abs(dx) > 50 && Math.abs(dx) > 2 * Math.abs(dy)) go(dx < 0 ? "next" : "prev");
     }, { passive: true });
+  }
+
+  // A video this browser cannot play (HEVC in Chromium or Firefox without
+  // hardware support) says so instead of showing a black box.
+  const player = document.querySelector("video#photo");
+  const cannot = document.getElementById("cannot-play");
+  if (player && cannot) {
+    const hevc = 'video/mp4; codecs="hvc1.1.6.L93.B0"';
+    if (player.dataset.codec === "hevc" && !player.canPlayType(hevc)) cannot.hidden = false;
+    player.addEventListener("error", () => { cannot.hidden = false; });
   }
 
   // Forms that destroy something ask first.
