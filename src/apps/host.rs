@@ -613,19 +613,11 @@ impl media::Host for AppState {
     ) -> Result<Vec<blobs::BlobInfo>, Error> {
         self.media_declared()?;
         // Names, count and edges are all checked before the image is read.
-        for size in &sizes {
-            check_key("blob name", &size.target, MAX_BLOB_NAME)?;
-        }
-        let wanted: Vec<(u32, ThumbFormat)> = sizes.iter().map(|s| (s.max_edge, thumb_format(s.format))).collect();
-        crate::media::check_sizes(&wanted).map_err(media_error)?;
+        let wanted = checked_sizes(&sizes)?;
         let (_, read) = self.media_input(&blob).await?;
         let made =
             self.scope.media.run(read, move |bytes, limits| crate::media::thumbnails(bytes, &wanted, limits)).await?;
-        let mut stored = Vec::with_capacity(made.len());
-        for (size, out) in sizes.iter().zip(made) {
-            stored.push(self.save_blob(&size.target, thumb_format(size.format).content_type(), &out).await?);
-        }
-        Ok(stored)
+        self.save_thumbnails(&sizes, made).await
     }
 
     async fn strip_metadata(&mut self, blob: String, target: String) -> Result<blobs::BlobInfo, Error> {
@@ -666,11 +658,7 @@ impl media::Host for AppState {
         sizes: Vec<media::ThumbnailSize>,
     ) -> Result<Vec<blobs::BlobInfo>, Error> {
         self.media_declared()?;
-        for size in &sizes {
-            check_key("blob name", &size.target, MAX_BLOB_NAME)?;
-        }
-        let wanted: Vec<(u32, ThumbFormat)> = sizes.iter().map(|s| (s.max_edge, thumb_format(s.format))).collect();
-        crate::media::check_sizes(&wanted).map_err(media_error)?;
+        let wanted = checked_sizes(&sizes)?;
         let (_, file) = self.video_input(&blob).await?.ok_or_else(not_a_video)?;
         let made = self
             .scope
@@ -679,12 +667,19 @@ impl media::Host for AppState {
                 crate::media::video_poster(file, &wanted, limits)
             })
             .await?;
-        let mut stored = Vec::with_capacity(made.len());
-        for (size, out) in sizes.iter().zip(made) {
-            stored.push(self.save_blob(&size.target, thumb_format(size.format).content_type(), &out).await?);
-        }
-        Ok(stored)
+        self.save_thumbnails(&sizes, made).await
     }
+}
+
+/// Thumbnail sizes an app asked for, all checked (names, count, edges)
+/// before any input is read.
+fn checked_sizes(sizes: &[media::ThumbnailSize]) -> Result<Vec<(u32, ThumbFormat)>, Error> {
+    for size in sizes {
+        check_key("blob name", &size.target, MAX_BLOB_NAME)?;
+    }
+    let wanted: Vec<(u32, ThumbFormat)> = sizes.iter().map(|s| (s.max_edge, thumb_format(s.format))).collect();
+    crate::media::check_sizes(&wanted).map_err(media_error)?;
+    Ok(wanted)
 }
 
 fn not_a_video() -> Error {
@@ -692,6 +687,19 @@ fn not_a_video() -> Error {
 }
 
 impl AppState {
+    /// Stores thumbnails made for `sizes`, in their order.
+    async fn save_thumbnails(
+        &mut self,
+        sizes: &[media::ThumbnailSize],
+        made: Vec<Vec<u8>>,
+    ) -> Result<Vec<blobs::BlobInfo>, Error> {
+        let mut stored = Vec::with_capacity(made.len());
+        for (size, out) in sizes.iter().zip(made) {
+            stored.push(self.save_blob(&size.target, thumb_format(size.format).content_type(), &out).await?);
+        }
+        Ok(stored)
+    }
+
     /// A blob of this app that is an MP4 or QuickTime video (by its first
     /// bytes, not its declared type), opened; `None` for anything else.
     async fn video_input(&mut self, name: &str) -> Result<Option<(crate::store::BlobRow, std::fs::File)>, Error> {
