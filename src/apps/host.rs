@@ -29,6 +29,8 @@ pub struct AppScope {
     pub manifest: Arc<Manifest>,
     pub store: Store,
     pub blobs: BlobFiles,
+    /// Unfinished resumable uploads, which the app may claim as blobs.
+    pub uploads: crate::store::UploadFiles,
     pub media: Arc<MediaWork>,
     /// Where its outgoing HTTP requests may go (nowhere unless declared).
     pub outbound: Arc<outbound::Rules>,
@@ -201,7 +203,7 @@ impl WasiHttpView for AppState {
 
 /// A blob file error: a full disk is said plainly (the app shows it to the
 /// uploader as "full"); anything else is internal.
-fn storage(e: std::io::Error) -> Error {
+pub(super) fn storage(e: std::io::Error) -> Error {
     if e.kind() == std::io::ErrorKind::StorageFull {
         tracing::warn!(error = %e, "refused a blob write: the disk is full");
         // porch's own refusal says how much is left; the OS's just "no space".
@@ -211,23 +213,23 @@ fn storage(e: std::io::Error) -> Error {
     internal(e)
 }
 
-fn internal(e: impl std::fmt::Display) -> Error {
+pub(super) fn internal(e: impl std::fmt::Display) -> Error {
     tracing::error!(error = %e, "app host call failed");
     Error::Internal("porch could not complete this call; try again later".into())
 }
 
-fn over(q: OverQuota, what: &str) -> Error {
+pub(super) fn over(q: OverQuota, what: &str) -> Error {
     Error::QuotaExceeded(format!(
         "{what} quota of {} bytes would be exceeded ({} used, {} more asked for)",
         q.quota, q.used, q.wanted
     ))
 }
 
-fn not_declared(capability: &str) -> Error {
+pub(super) fn not_declared(capability: &str) -> Error {
     Error::Invalid(format!("this app did not declare the `{capability}` capability in its app.toml"))
 }
 
-fn check_key(kind: &str, key: &str, max: usize) -> Result<(), Error> {
+pub(super) fn check_key(kind: &str, key: &str, max: usize) -> Result<(), Error> {
     if key.is_empty() || key.len() > max || key.chars().any(char::is_control) {
         return Err(Error::Invalid(format!("a {kind} must be 1 to {max} bytes without control characters")));
     }
@@ -339,7 +341,7 @@ pub struct BlobWriter {
     used: u64,
 }
 
-fn info(row: crate::store::BlobRow) -> blobs::BlobInfo {
+pub(super) fn blob_info(row: crate::store::BlobRow) -> blobs::BlobInfo {
     blobs::BlobInfo {
         name: row.name,
         size: u64::try_from(row.size).unwrap_or(0),
@@ -352,7 +354,7 @@ fn info(row: crate::store::BlobRow) -> blobs::BlobInfo {
 /// Removes a blob file once no app refers to it any more. Holding
 /// `removing` means no upload of the same content is between writing its
 /// file and committing its row.
-async fn collect_if_unused(scope: &AppScope, sha: &str) {
+pub(super) async fn collect_if_unused(scope: &AppScope, sha: &str) {
     if let Err(e) = scope.blobs.remove_if_unused(&scope.store, sha).await {
         tracing::warn!(error = %e, sha, "could not remove an unused blob file");
     }
@@ -453,7 +455,7 @@ impl blobs::HostWriter for AppState {
 impl blobs::Host for AppState {
     async fn stat(&mut self, name: String) -> Result<Option<blobs::BlobInfo>, Error> {
         self.blob_quota()?;
-        Ok(self.scope.store.blob(self.app(), &name).await.map_err(internal)?.map(info))
+        Ok(self.scope.store.blob(self.app(), &name).await.map_err(internal)?.map(blob_info))
     }
 
     async fn read(&mut self, name: String, offset: u64, len: u32) -> Result<Vec<u8>, Error> {
@@ -482,7 +484,7 @@ impl blobs::Host for AppState {
     ) -> Result<Vec<blobs::BlobInfo>, Error> {
         self.blob_quota()?;
         let rows = self.scope.store.list_blobs(self.app(), &prefix, after.as_deref(), limit.min(MAX_LIST)).await;
-        Ok(rows.map_err(internal)?.into_iter().map(info).collect())
+        Ok(rows.map_err(internal)?.into_iter().map(blob_info).collect())
     }
 
     async fn delete_prefix(&mut self, prefix: String) -> Result<u64, Error> {
@@ -497,6 +499,23 @@ impl blobs::Host for AppState {
             collect_if_unused(&scope, sha).await;
         }
         Ok(gone.len() as u64)
+    }
+
+    async fn upload_head(&mut self, upload: String, len: u32) -> Result<Vec<u8>, Error> {
+        self.upload_head_of(upload, len).await
+    }
+
+    async fn claim_upload(
+        &mut self,
+        upload: String,
+        name: String,
+        content_type: String,
+    ) -> Result<blobs::BlobInfo, Error> {
+        self.claim(upload, name, content_type).await
+    }
+
+    async fn drop_upload(&mut self, upload: String) -> Result<bool, Error> {
+        self.drop_upload_of(upload).await
     }
 }
 
@@ -561,7 +580,7 @@ async fn commit_blob(
                 content_type: content_type.to_owned(),
                 created_at: at,
             };
-            Ok(info(stored))
+            Ok(blob_info(stored))
         }
         Ok(Err(q)) => {
             collect_if_unused(scope, &sha).await;

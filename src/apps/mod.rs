@@ -13,6 +13,7 @@
 mod bindings;
 mod bundled;
 pub mod catalogue;
+mod claims;
 mod host;
 pub mod invites;
 pub mod manifest;

@@ -24,6 +24,7 @@ use crate::common::limits::{PROBATION_FAILURES, PROBATION_REQUESTS};
 use crate::config::{AppRuntime, MediaLimits};
 use crate::store::audit::{Action, Actor, record};
 use crate::store::blobfiles::BlobFiles;
+use crate::store::uploads::UploadFiles;
 use crate::store::{AppRow, Keep, Store};
 
 /// Whether this process may remove blob files: only the one holding the data
@@ -41,6 +42,7 @@ pub struct Apps {
     runtime: Arc<Runtime>,
     store: Store,
     blobs: BlobFiles,
+    uploads: UploadFiles,
     media: Arc<MediaWork>,
     dir: PathBuf,
     loaded: RwLock<HashMap<String, Arc<LoadedApp>>>,
@@ -101,6 +103,8 @@ impl Apps {
         let dir = data_dir.join("apps");
         std::fs::create_dir_all(&dir).map_err(|e| AppError::Io(format!("{}: {e}", dir.display())))?;
         let blobs = BlobFiles::open(&data_dir, min_free).map_err(|e| AppError::Io(format!("blob folder: {e}")))?;
+        let uploads =
+            UploadFiles::open(&data_dir, min_free).map_err(|e| AppError::Io(format!("upload folder: {e}")))?;
         let media = Arc::new(MediaWork::new(media.clone()));
         let staging = Staging::new(dir.join("incoming"));
         let catalogues = Catalogues::new(config.catalogues.clone(), config.download_timeout, config.package_max);
@@ -108,6 +112,7 @@ impl Apps {
             runtime: Arc::new(runtime),
             store,
             blobs,
+            uploads,
             media,
             dir,
             loaded: RwLock::new(HashMap::new()),
@@ -153,6 +158,7 @@ impl Apps {
             manifest: manifest.clone(),
             store: self.store.clone(),
             blobs: self.blobs.clone(),
+            uploads: self.uploads.clone(),
             media: self.media.clone(),
             outbound: Arc::new(outbound::Rules {
                 app: manifest.id.clone(),
@@ -491,6 +497,33 @@ impl Apps {
     /// process). Run at start and by the hourly sweep; safe while serving.
     pub async fn collect_blobs(&self) -> Result<u64, AppError> {
         Ok(self.blobs.collect_unreferenced(&self.store).await?)
+    }
+
+    /// The files of unfinished resumable uploads (the gate's tus endpoint
+    /// writes them; apps claim them as blobs).
+    pub fn uploads(&self) -> &UploadFiles {
+        &self.uploads
+    }
+
+    /// Ends uploads whose time ran out before `now` (their reservations are
+    /// given back) and removes upload files no open upload owns. Run at
+    /// start, by the hourly sweep, and whenever an upload is opened; how
+    /// many uploads it ended.
+    pub async fn sweep_uploads(&self, now: i64) -> Result<u64, AppError> {
+        let io = |e: std::io::Error| AppError::Io(format!("upload folder: {e}"));
+        let lapsed = self.store.lapsed_uploads(now).await?;
+        for id_hash in &lapsed {
+            // One still being written is left for the next sweep.
+            let Some(held) = self.uploads.hold(id_hash, std::time::Duration::ZERO).await.map_err(io)? else {
+                continue;
+            };
+            self.store.close_upload(id_hash).await?;
+            drop(held);
+            self.uploads.remove(id_hash).await.map_err(io)?;
+        }
+        let open = self.store.upload_hashes().await?;
+        self.uploads.remove_leftovers(&open).await.map_err(io)?;
+        Ok(lapsed.len() as u64)
     }
 
     /// Installs bundled apps never offered before, and updates bundled apps

@@ -327,6 +327,15 @@ sections! {
         /// ffprobe, for a video's length and size (Debian: ffmpeg); run in the media jail.
         ffprobe: PathBuf = "ffprobe", Custom { allowed: "a program name or path", parse: folder };
     }
+    /// `[uploads]`: resumable uploads (tus 1.0 at an app host's `/.porch/uploads`).
+    uploads: Uploads = "uploads" {
+        /// How long an unfinished upload is kept after its last bytes arrived; then it is removed and its room
+        /// in the app's quota given back.
+        unfinished_for: Duration = "24h", Dur("1s", "30d");
+        /// How long one part of an upload may go without a byte arriving before porch ends that request (what
+        /// arrived is kept and the upload can resume).
+        idle: Duration = "60s", Dur("1s", "1h");
+    }
     /// `[certificates]`: owner-provided PEM files, for `tls = "files"`.
     certificates: CertificateKeys = "certificates" {
         /// With tls "files": your certificate chain. porch notices when the file changes and serves the new

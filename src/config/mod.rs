@@ -19,7 +19,7 @@ use std::time::Duration;
 
 pub use keys::{
     AcmeKeys, AppRuntime, Audit, BackupKeys, CertificateKeys, DnsKeys, Invites, KEYS, Keys, Limits, MediaLimits,
-    MetricsKeys, Passwords, Recovery, Sessions, SigninLimits, StoreKeys, TopKeys, rule_of,
+    MetricsKeys, Passwords, Recovery, Sessions, SigninLimits, StoreKeys, TopKeys, Uploads, rule_of,
 };
 pub use rules::{parse_duration, parse_size};
 pub use values::{
@@ -191,6 +191,7 @@ pub struct Settings {
     pub signin: SigninLimits,
     pub apps: AppRuntime,
     pub media: MediaLimits,
+    pub uploads: Uploads,
     pub store: StoreKeys,
     pub acme: AcmeSettings,
     /// Set exactly when `tls` is `files`.
@@ -292,6 +293,7 @@ impl Settings {
             signin,
             apps: keys.apps,
             media: keys.media,
+            uploads: keys.uploads,
             store: keys.store,
             acme,
             cert_files,

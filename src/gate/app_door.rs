@@ -216,6 +216,9 @@ pub async fn proxy(gate: &Gate, app_id: &str, mut request: Request) -> Response 
     {
         tracing::warn!(error = %e, "could not slide a session");
     }
+    if super::uploads::is_upload_path(request.uri().path()) {
+        return super::uploads::serve(gate, &app, person.person_id, request).await;
+    }
     let who = Identity {
         id: person.person_id,
         name: &person.display_name,

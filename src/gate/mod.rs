@@ -27,6 +27,7 @@ mod routes;
 pub mod secret;
 pub mod sessions;
 pub mod throttle;
+mod uploads;
 mod web;
 
 use std::ops::Deref;

@@ -165,6 +165,11 @@ async fn route_host(gate: &Gate, request: Request, next: impl AsyncFnOnce(Reques
             let message = "There is nothing here. Check the address, or go back to the start page.";
             error_page(gate, StatusCode::NOT_FOUND, message, &Visitor::anonymous(&request))
         }
+        // Resumable uploads go through the app's door (its session and
+        // grant), then to porch's tus endpoint, not to the app.
+        HostKind::App(app) if super::uploads::is_upload_path(request.uri().path()) => {
+            Box::pin(super::app_door::proxy(gate, &app, request)).await
+        }
         _ if reserved => Box::pin(next(request)).await,
         HostKind::App(app) => Box::pin(super::app_door::proxy(gate, &app, request)).await,
         HostKind::Unknown => {

@@ -183,7 +183,9 @@ impl Store {
             .fetch_all(&mut *tx)
             .await?;
         sqlx::query("DELETE FROM apps WHERE id = ?").bind(id).execute(&mut *tx).await?;
-        for table in ["grants", "app_sessions", "app_triggers", "app_kv", "app_blobs", "app_usage", "app_publishers"] {
+        for table in
+            ["grants", "app_sessions", "app_triggers", "app_kv", "app_blobs", "app_usage", "app_publishers", "uploads"]
+        {
             sqlx::query(&format!("DELETE FROM {table} WHERE app_id = ?")).bind(id).execute(&mut *tx).await?;
         }
         tx.commit().await?;
@@ -266,7 +268,7 @@ impl Store {
                 .bind(id)
                 .fetch_all(&mut *tx)
                 .await?;
-            for table in ["app_kv", "app_blobs", "app_usage", "app_publishers"] {
+            for table in ["app_kv", "app_blobs", "app_usage", "app_publishers", "uploads"] {
                 sqlx::query(&format!("DELETE FROM {table} WHERE app_id = ?")).bind(id).execute(&mut *tx).await?;
             }
         }

@@ -58,7 +58,7 @@ const SPACE_CHECK_EVERY: u64 = 1 << 20;
 pub use crate::common::disk::free_space;
 
 /// `StorageFull` when writing would leave less than `min_free` bytes.
-fn ensure_room(root: &Path, min_free: u64) -> io::Result<()> {
+pub(super) fn ensure_room(root: &Path, min_free: u64) -> io::Result<()> {
     if min_free == 0 {
         return Ok(());
     }
@@ -148,20 +148,32 @@ impl BlobFiles {
         file.sync_all().await?;
         drop(file);
         let sha = hex::encode(std::mem::take(&mut temp.hasher).finalize());
-        let target = self.path_of(&sha)?;
+        self.place(&temp.path, &sha).await?;
+        temp.path = PathBuf::new();
+        Ok((sha, temp.size))
+    }
+
+    /// Makes an fsynced file on the same disk (a finished upload) the blob
+    /// with hash `sha256`, which the caller computed from its bytes. The
+    /// file is moved, or removed when that content is already stored.
+    pub async fn adopt(&self, file: &Path, sha256: &str) -> io::Result<()> {
+        self.place(file, sha256).await
+    }
+
+    async fn place(&self, file: &Path, sha: &str) -> io::Result<()> {
+        let target = self.path_of(sha)?;
         if let Some(dir) = target.parent() {
             tokio::fs::create_dir_all(dir).await?;
         }
         if tokio::fs::try_exists(&target).await? {
-            tokio::fs::remove_file(&temp.path).await?;
+            tokio::fs::remove_file(file).await?;
         } else {
-            tokio::fs::rename(&temp.path, &target).await?;
+            tokio::fs::rename(file, &target).await?;
             if let Some(dir) = target.parent() {
                 tokio::fs::File::open(dir).await?.sync_all().await?;
             }
         }
-        temp.path = PathBuf::new();
-        Ok((sha, temp.size))
+        Ok(())
     }
 
     /// A blob's file, opened for reading (for work on the blocking pool).

@@ -65,39 +65,11 @@ impl Store {
     /// quota allows. Returns the replaced blob's hash, if any.
     pub async fn put_blob(&self, blob: &NewBlob<'_>, quota: u64) -> Result<Result<Option<String>, OverQuota>> {
         let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
-        let old: Option<(String, i64)> =
-            sqlx::query_as(&format!("SELECT sha256, {CHARGE} FROM app_blobs WHERE app_id = ? AND name = ?"))
-                .bind(blob.app)
-                .bind(blob.name)
-                .fetch_optional(&mut *tx)
-                .await?;
-        let used: Option<i64> = sqlx::query_scalar("SELECT blob_bytes FROM app_usage WHERE app_id = ?")
-            .bind(blob.app)
-            .fetch_optional(&mut *tx)
-            .await?;
-        let used = used.map_or(0, |n| u64::try_from(n).unwrap_or(0));
-        let old_charge = old.as_ref().map_or(0, |(_, s)| u64::try_from(*s).unwrap_or(0));
-        let charge = blob_charge(blob);
-        let after = used.saturating_sub(old_charge).saturating_add(charge);
-        if after > quota && charge > old_charge {
-            return Ok(Err(OverQuota { used, wanted: charge, quota }));
+        let put = put_blob_in(&mut tx, blob, quota, 0).await?;
+        if put.is_ok() {
+            tx.commit().await?;
         }
-        sqlx::query(
-            "INSERT INTO app_blobs (app_id, name, sha256, size, content_type, created_at) VALUES (?, ?, ?, ?, ?, ?) \
-             ON CONFLICT(app_id, name) DO UPDATE SET sha256 = excluded.sha256, size = excluded.size, \
-             content_type = excluded.content_type, created_at = excluded.created_at",
-        )
-        .bind(blob.app)
-        .bind(blob.name)
-        .bind(blob.sha256)
-        .bind(i64::try_from(blob.size).unwrap_or(i64::MAX))
-        .bind(blob.content_type)
-        .bind(blob.at)
-        .execute(&mut *tx)
-        .await?;
-        set_usage(&mut tx, blob.app, "blob_bytes", after).await?;
-        tx.commit().await?;
-        Ok(Ok(old.map(|(sha, _)| sha).filter(|sha| sha != blob.sha256)))
+        Ok(put)
     }
 
     /// Deletes a blob's row; returns its hash (the file may now be unused).
@@ -170,4 +142,47 @@ impl Store {
     pub async fn blob_hashes(&self) -> Result<Vec<String>> {
         Ok(sqlx::query_scalar("SELECT DISTINCT sha256 FROM app_blobs").fetch_all(self.pool()).await?)
     }
+}
+
+/// [`Store::put_blob`] inside `tx`, with `released` bytes of the app's usage
+/// given back first (a claimed upload's reservation). Nothing is written
+/// when over quota; the caller commits.
+pub(super) async fn put_blob_in(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    blob: &NewBlob<'_>,
+    quota: u64,
+    released: u64,
+) -> Result<Result<Option<String>, OverQuota>> {
+    let old: Option<(String, i64)> =
+        sqlx::query_as(&format!("SELECT sha256, {CHARGE} FROM app_blobs WHERE app_id = ? AND name = ?"))
+            .bind(blob.app)
+            .bind(blob.name)
+            .fetch_optional(&mut **tx)
+            .await?;
+    let used: Option<i64> = sqlx::query_scalar("SELECT blob_bytes FROM app_usage WHERE app_id = ?")
+        .bind(blob.app)
+        .fetch_optional(&mut **tx)
+        .await?;
+    let used = used.map_or(0, |n| u64::try_from(n).unwrap_or(0)).saturating_sub(released);
+    let old_charge = old.as_ref().map_or(0, |(_, s)| u64::try_from(*s).unwrap_or(0));
+    let charge = blob_charge(blob);
+    let after = used.saturating_sub(old_charge).saturating_add(charge);
+    if after > quota && charge > old_charge {
+        return Ok(Err(OverQuota { used, wanted: charge, quota }));
+    }
+    sqlx::query(
+        "INSERT INTO app_blobs (app_id, name, sha256, size, content_type, created_at) VALUES (?, ?, ?, ?, ?, ?) \
+         ON CONFLICT(app_id, name) DO UPDATE SET sha256 = excluded.sha256, size = excluded.size, \
+         content_type = excluded.content_type, created_at = excluded.created_at",
+    )
+    .bind(blob.app)
+    .bind(blob.name)
+    .bind(blob.sha256)
+    .bind(i64::try_from(blob.size).unwrap_or(i64::MAX))
+    .bind(blob.content_type)
+    .bind(blob.at)
+    .execute(&mut **tx)
+    .await?;
+    set_usage(tx, blob.app, "blob_bytes", after).await?;
+    Ok(Ok(old.map(|(sha, _)| sha).filter(|sha| sha != blob.sha256)))
 }

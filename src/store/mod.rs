@@ -20,6 +20,7 @@ mod recovery;
 mod sessions;
 mod settings;
 mod snapshot;
+pub mod uploads;
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -41,6 +42,7 @@ pub use people::{PersonRow, Role};
 pub use recovery::RecoveryRow;
 pub use sessions::SessionRow;
 pub use snapshot::SnapshotDb;
+pub use uploads::{NewUpload, UploadFiles, UploadRow};
 
 /// What can go wrong in the store, said so an owner knows what to do.
 #[derive(Debug, thiserror::Error)]
