@@ -22,7 +22,7 @@ struct Family {
     nora: Browser,
 }
 
-async fn person(porch: &Porch, name: &str, args: &[&str]) -> Browser {
+pub(crate) async fn person(porch: &Porch, name: &str, args: &[&str]) -> Browser {
     let link = porch.invite(args);
     let b = porch.browser();
     let page = b.join(&link, name, PASSWORD).await;

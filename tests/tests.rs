@@ -21,4 +21,5 @@ mod schedule;
 mod security;
 mod tidy;
 mod tls;
+mod uploads;
 mod util;

@@ -380,6 +380,9 @@ pub fn unescape(s: &str) -> String {
 pub struct Browser {
     client: reqwest::Client,
     pub base: String,
+    jar: std::sync::Arc<reqwest::cookie::Jar>,
+    user_agent: String,
+    root: Option<Vec<u8>>,
 }
 
 pub const DESKTOP: &str =
@@ -403,6 +406,13 @@ impl Browser {
         Browser::build(base, user_agent, root, None, false)
     }
 
+    /// The same browser (cookies and all) sending every request through
+    /// the HTTP proxy at `proxy`, as a browser set to use one does.
+    pub fn via_proxy(&self, proxy: &str) -> Browser {
+        let proxy = reqwest::Proxy::all(proxy).expect("proxy url");
+        Browser::make(&self.base, &self.user_agent, self.root.as_deref(), None, false, self.jar.clone(), Some(proxy))
+    }
+
     /// A browser for an HTTPS porch that speaks only HTTP/2 and, like a real
     /// browser, sends every request to a host over one connection.
     pub fn http2_only(base: &str, root: &[u8]) -> Browser {
@@ -415,6 +425,18 @@ impl Browser {
         root: Option<&[u8]>,
         from: Option<std::net::IpAddr>,
         http2: bool,
+    ) -> Browser {
+        Browser::make(base, user_agent, root, from, http2, std::sync::Arc::default(), None)
+    }
+
+    fn make(
+        base: &str,
+        user_agent: &str,
+        root: Option<&[u8]>,
+        from: Option<std::net::IpAddr>,
+        http2: bool,
+        jar: std::sync::Arc<reqwest::cookie::Jar>,
+        proxy: Option<reqwest::Proxy>,
     ) -> Browser {
         install_crypto();
         let url = url::Url::parse(base).expect("base url");
@@ -437,15 +459,24 @@ impl Browser {
             // meet a keep-alive connection its predecessor closed.
             builder = builder.pool_max_idle_per_host(0);
         }
+        if let Some(proxy) = proxy {
+            builder = builder.proxy(proxy);
+        }
         let client = builder
             .local_address(from)
-            .cookie_store(true)
+            .cookie_provider(jar.clone())
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(user_agent)
             .timeout(Duration::from_secs(30))
             .build()
             .expect("client");
-        Browser { client, base: base.to_owned() }
+        Browser {
+            client,
+            base: base.to_owned(),
+            jar,
+            user_agent: user_agent.to_owned(),
+            root: root.map(<[u8]>::to_vec),
+        }
     }
 
     fn url(&self, path: &str) -> String {
@@ -514,6 +545,17 @@ impl Browser {
             req = req.header(*k, *v);
         }
         read(req.send().await.expect("GET")).await
+    }
+
+    /// Any request, with `headers` and `body`; `None` when the connection
+    /// breaks before an answer (a proxy that cut it).
+    pub async fn send(&self, method: &str, url: &str, headers: &[(&str, String)], body: Vec<u8>) -> Option<Page> {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        let mut req = self.client.request(method, self.url(url)).body(body);
+        for (k, v) in headers {
+            req = req.header(*k, v.as_str());
+        }
+        Some(read(req.send().await.ok()?).await)
     }
 
     pub async fn post_bytes(&self, url: &str, body: Vec<u8>) -> Page {
@@ -781,4 +823,177 @@ impl Drop for WebFolder {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// What a [`Proxy`] does to the requests it passes on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cut {
+    /// Passes everything on.
+    Nothing,
+    /// Once: after this many bytes of requests (all connections together),
+    /// breaks that connection, as a phone leaving Wi-Fi does.
+    DropAfter(u64),
+    /// Once: after this many bytes, passes nothing more on but keeps the
+    /// connection open (a stalled network) until the client gives up.
+    StallAfter(u64),
+    /// Answers 413 to any request whose body is over this many bytes, as
+    /// nginx's `client_max_body_size` or a CDN's body cap does.
+    CapBody(u64),
+}
+
+/// A small HTTP/1.1 forward proxy on loopback in front of a porch: every
+/// request goes to porch's port on a connection of its own (the proxy asks
+/// for `Connection: close`), cut as [`Cut`] says. Browsers use it with
+/// `--proxy-server`, reqwest with [`Browser::via_proxy`].
+pub struct Proxy {
+    pub url: String,
+    cut: std::sync::Arc<std::sync::Mutex<Cut>>,
+    /// Request bytes passed on so far (headers and bodies).
+    pub passed: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    /// Requests refused by [`Cut::CapBody`].
+    pub refused: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl Proxy {
+    pub fn start(target_port: u16, cut: Cut) -> Proxy {
+        use std::sync::atomic::AtomicU64;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind proxy");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        let cut = std::sync::Arc::new(std::sync::Mutex::new(cut));
+        let passed = std::sync::Arc::new(AtomicU64::new(0));
+        let refused = std::sync::Arc::new(AtomicU64::new(0));
+        let (c, p, r) = (cut.clone(), passed.clone(), refused.clone());
+        std::thread::spawn(move || {
+            for client in listener.incoming().flatten() {
+                let (c, p, r) = (c.clone(), p.clone(), r.clone());
+                std::thread::spawn(move || proxy_one(client, target_port, &c, &p, &r));
+            }
+        });
+        Proxy { url, cut, passed, refused }
+    }
+
+    /// Changes what the proxy does from the next request on.
+    pub fn set(&self, cut: Cut) {
+        *self.cut.lock().expect("cut") = cut;
+    }
+}
+
+fn proxy_one(
+    mut client: std::net::TcpStream,
+    target_port: u16,
+    cut: &std::sync::Mutex<Cut>,
+    passed: &std::sync::atomic::AtomicU64,
+    refused: &std::sync::atomic::AtomicU64,
+) {
+    use std::io::{Read, Write};
+    use std::sync::atomic::Ordering;
+    // The request's head.
+    let mut head = Vec::new();
+    let mut byte = [0u8; 4096];
+    let end = loop {
+        if let Some(at) = head.windows(4).position(|w| w == b"\r\n\r\n") {
+            break at + 4;
+        }
+        match client.read(&mut byte) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => head.extend_from_slice(&byte[..n]),
+        }
+    };
+    let rest = head.split_off(end);
+    let text = String::from_utf8_lossy(&head).into_owned();
+    let length: u64 = text
+        .lines()
+        .find_map(|l| l.split_once(':').filter(|(k, _)| k.trim().eq_ignore_ascii_case("content-length")))
+        .and_then(|(_, v)| v.trim().parse().ok())
+        .unwrap_or(0);
+    let now = *cut.lock().expect("cut");
+    if let Cut::CapBody(cap) = now
+        && length > cap
+    {
+        refused.fetch_add(1, Ordering::SeqCst);
+        let _ = client.write_all(b"HTTP/1.1 413 Payload Too Large\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+        // Read the body away, as nginx does, so the client sees the answer
+        // rather than a reset.
+        let mut left = length.saturating_sub(rest.len() as u64);
+        while left > 0 {
+            match client.read(&mut byte) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => left = left.saturating_sub(n as u64),
+            }
+        }
+        return;
+    }
+    // One request per connection: porch closes after answering.
+    // The request line in origin form (`PATCH /path HTTP/1.1`), as porch
+    // expects from a client rather than a proxy.
+    let mut lines = text.split("\r\n");
+    let first = lines.next().unwrap_or_default();
+    let mut parts = first.splitn(3, ' ');
+    let (method, target, version) =
+        (parts.next().unwrap_or(""), parts.next().unwrap_or("/"), parts.next().unwrap_or(""));
+    let path = match target.split_once("://") {
+        Some((_, after)) => after.find('/').map_or("/", |at| &after[at..]),
+        None => target,
+    };
+    let first = format!("{method} {path} {version}");
+    let kept: Vec<&str> = std::iter::once(first.as_str())
+        .chain(lines)
+        .filter(|l| {
+            let name = l.split(':').next().unwrap_or_default().trim().to_ascii_lowercase();
+            name != "connection" && name != "proxy-connection" && name != "keep-alive"
+        })
+        .collect();
+    let mut new_head = kept.join("\r\n");
+    new_head.truncate(new_head.trim_end().len());
+    new_head.push_str("\r\nConnection: close\r\n\r\n");
+    let Ok(mut upstream) = std::net::TcpStream::connect(("127.0.0.1", target_port)) else { return };
+    let (Ok(mut up_read), Ok(mut down)) = (upstream.try_clone(), client.try_clone()) else { return };
+    std::thread::spawn(move || {
+        let _ = std::io::copy(&mut up_read, &mut down);
+        let _ = down.shutdown(std::net::Shutdown::Both);
+    });
+    let pass = |bytes: &[u8], upstream: &mut std::net::TcpStream, client: &mut std::net::TcpStream| -> bool {
+        let before = passed.fetch_add(bytes.len() as u64, Ordering::SeqCst);
+        let mut now = cut.lock().expect("cut");
+        match *now {
+            Cut::DropAfter(n) if before + bytes.len() as u64 > n => {
+                let fits = usize::try_from(n.saturating_sub(before)).unwrap_or(0).min(bytes.len());
+                let _ = upstream.write_all(&bytes[..fits]);
+                *now = Cut::Nothing;
+                false
+            }
+            Cut::StallAfter(n) if before + bytes.len() as u64 > n => {
+                let fits = usize::try_from(n.saturating_sub(before)).unwrap_or(0).min(bytes.len());
+                let _ = upstream.write_all(&bytes[..fits]);
+                *now = Cut::Nothing;
+                drop(now);
+                // Swallow the rest until the client gives up.
+                let mut sink = [0u8; 65536];
+                while matches!(client.read(&mut sink), Ok(n) if n > 0) {}
+                false
+            }
+            _ => upstream.write_all(bytes).is_ok(),
+        }
+    };
+    if !pass(new_head.as_bytes(), &mut upstream, &mut client)
+        || (!rest.is_empty() && !pass(&rest, &mut upstream, &mut client))
+    {
+        let _ = upstream.shutdown(std::net::Shutdown::Both);
+        let _ = client.shutdown(std::net::Shutdown::Both);
+        return;
+    }
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        match client.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                if !pass(&buf[..n], &mut upstream, &mut client) {
+                    let _ = upstream.shutdown(std::net::Shutdown::Both);
+                    let _ = client.shutdown(std::net::Shutdown::Both);
+                    return;
+                }
+            }
+        }
+    }
+    let _ = upstream.shutdown(std::net::Shutdown::Write);
 }

@@ -103,7 +103,11 @@ impl Photo {
     /// A video's length as a badge: `0:07`, `12:30`, `1:02:03`.
     pub fn duration(&self) -> Option<String> {
         let s = self.duration_ms? / 1000;
-        Some(if s >= 3600 { format!("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60) } else { format!("{}:{:02}", s / 60, s % 60) })
+        Some(if s >= 3600 {
+            format!("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
+        } else {
+            format!("{}:{:02}", s / 60, s % 60)
+        })
     }
 }
 

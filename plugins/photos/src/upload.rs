@@ -89,11 +89,16 @@ fn failed(status: u16, message: &str) -> Reply {
 struct UploadQuery {
     #[serde(default)]
     name: String,
+    /// A finished resumable upload to take instead of the body: the last
+    /// part of its `/.porch/uploads/…` URL.
+    #[serde(default)]
+    upload: Option<String>,
 }
 
-/// One photo or video, sent by the page's script as the body (its name in
-/// the query). Every answer is JSON the page shows beside that file (the
-/// script asks for JSON, so the SDK answers a failure with it too).
+/// One photo or video: sent by the page's script as the body, or first to
+/// porch's resumable-upload endpoint and then named here (`upload`), its
+/// name in the query. Every answer is JSON the page shows beside that file
+/// (the script asks for JSON, so the SDK answers a failure with it too).
 pub async fn upload(cx: Cx<Role>) -> Reply {
     let (album, _) = model::album(&cx.caller, &cx.param("album")?, Access::Contribute)?;
     let query: UploadQuery = cx.query()?;
@@ -104,7 +109,10 @@ pub async fn upload(cx: Cx<Role>) -> Reply {
 
     // Refused as soon as its first bytes show it is not a photo or video.
     let sniffed = |head: &[u8]| sniff(head).map(|(_, content_type)| content_type.to_owned());
-    let info = blobs::save_body(&original, cx.request.into_body(), MAX_UPLOAD, sniffed).await?;
+    let info = match &query.upload {
+        Some(upload) => blobs::claim_upload(upload, &original, MAX_UPLOAD, sniffed)?,
+        None => blobs::save_body(&original, cx.request.into_body(), MAX_UPLOAD, sniffed).await?,
+    };
     match add_stored(&me, &album, &blob_id, &name, &info) {
         Ok(Added::Duplicate(existing)) => duplicate(&existing),
         Ok(Added::Photo(photo)) => {

@@ -59,17 +59,117 @@
       grid.appendChild(a);
     }
 
-    function start(job) {
+    // Each file goes to porch's resumable-upload endpoint (tus 1.0) in
+    // parts, then the album takes it. A dropped connection resumes where
+    // porch says it stands; choosing the same file again after a reload
+    // goes on from there (its upload's address is kept in localStorage);
+    // a proxy that refuses large bodies (413) gets smaller parts.
+    const TUS = "/.porch/uploads";
+    const MIN_PART = 64 * 1024;
+    let partSize = 32 * 1024 * 1024;
+    const RETRIES = [1, 2, 4, 8, 15, 30, 30, 30, 30, 30, 60, 60];
+
+    function call(method, target, headers, body, onprogress) {
+      return new Promise((resolve) => {
+        const xhr = new XMLHttpRequest();
+        xhr.open(method, target);
+        xhr.setRequestHeader("Tus-Resumable", "1.0.0");
+        for (const [k, v] of Object.entries(headers)) xhr.setRequestHeader(k, v);
+        if (onprogress) xhr.upload.onprogress = onprogress;
+        xhr.onload = () => resolve(xhr);
+        xhr.onerror = () => resolve(null);
+        xhr.ontimeout = () => resolve(null);
+        xhr.send(body === undefined ? null : body);
+      });
+    }
+
+    const sleep = (s) => new Promise((r) => setTimeout(r, s * 1000));
+    const keyOf = (file) =>
+      "porch-upload " + url + " " + file.name + " " + file.size + " " + file.lastModified;
+    const b64 = (text) => btoa(String.fromCharCode(...new TextEncoder().encode(text)));
+
+    // Where this file's upload stands: [address, offset], or null to start
+    // a new one.
+    async function resumable(job) {
+      const address = localStorage.getItem(keyOf(job.file));
+      if (!address) return null;
+      const r = await call("HEAD", address, {});
+      if (r && r.status === 200 && Number(r.getResponseHeader("Upload-Length")) === job.file.size) {
+        const offset = Number(r.getResponseHeader("Upload-Offset"));
+        if (offset > 0) job.row.dataset.resumedFrom = String(offset);
+        return [address, offset];
+      }
+      localStorage.removeItem(keyOf(job.file));
+      return null;
+    }
+
+    // Sends the file's bytes; resolves to the upload's id, or throws a
+    // sentence to show.
+    async function sendParts(job) {
+      const file = job.file;
+      let found = await resumable(job);
+      if (!found) {
+        const r = await call("POST", TUS, {
+          "Upload-Length": String(file.size),
+          "Upload-Metadata": "filename " + b64(file.name),
+        });
+        if (!r) throw "The connection broke. Try this file again.";
+        if (r.status !== 201) throw r.responseText || "Upload failed (" + r.status + "). Try again.";
+        found = [r.getResponseHeader("Location"), 0];
+        localStorage.setItem(keyOf(file), found[0]);
+      }
+      let [address, offset] = found;
+      let failures = 0;
+      while (offset < file.size) {
+        const end = Math.min(offset + partSize, file.size);
+        const from = offset;
+        const r = await call(
+          "PATCH",
+          address,
+          { "Upload-Offset": String(offset), "Content-Type": "application/offset+octet-stream" },
+          file.slice(offset, end),
+          (e) => {
+            job.sent = from + e.loaded;
+            job.bar.value = job.sent;
+            updateOverall();
+          },
+        );
+        if (r && r.status === 204) {
+          offset = Number(r.getResponseHeader("Upload-Offset"));
+          failures = 0;
+          job.note.textContent = "Sending";
+          continue;
+        }
+        if (r && r.status === 413 && partSize > MIN_PART) {
+          // Something between here and porch refuses bodies this large.
+          partSize = Math.max(MIN_PART, Math.floor(partSize / 4));
+          job.row.dataset.part = String(partSize);
+          continue;
+        }
+        if (r && r.status === 404) {
+          localStorage.removeItem(keyOf(file));
+          throw r.responseText || "The upload was lost. Try this file again.";
+        }
+        if (r && [412, 413, 415, 507].includes(r.status)) {
+          throw r.responseText || "Upload failed (" + r.status + ").";
+        }
+        // The connection broke, or porch is busy: wait, ask where it
+        // stands, and go on from there.
+        if (failures >= RETRIES.length) throw "The connection keeps breaking. Choose this file again later to go on.";
+        job.note.textContent = "Connection lost; trying again";
+        await sleep(RETRIES[failures++]);
+        const h = await call("HEAD", address, {});
+        if (h && h.status === 200) offset = Number(h.getResponseHeader("Upload-Offset"));
+        else if (h && h.status === 404) {
+          localStorage.removeItem(keyOf(file));
+          throw h.responseText || "The upload was lost. Try this file again.";
+        }
+      }
+      return address.split("/").pop();
+    }
+
+    async function start(job) {
       running++;
-      const xhr = new XMLHttpRequest();
-      xhr.open("POST", url + "?name=" + encodeURIComponent(job.file.name));
-      xhr.setRequestHeader("Accept", "application/json");
-      xhr.upload.onprogress = (e) => {
-        job.sent = e.loaded;
-        job.bar.max = Math.max(e.total || job.file.size, 1);
-        job.bar.value = e.loaded;
-        updateOverall();
-      };
       const finish = (ok, message) => {
         job.done = true;
         job.sent = job.file.size;
@@ -80,31 +180,38 @@
         updateOverall();
         next();
       };
-      xhr.onload = () => {
-        let reply = null;
-        try {
-          reply = JSON.parse(xhr.responseText);
-        } catch (_) {
-          reply = null;
-        }
-        if (reply && reply.ok) {
-          if (reply.duplicate) {
-            finish(true, reply.message);
-          } else {
-            addTile(reply);
-            finish(true, "Added");
-          }
-        } else if (reply && reply.error) {
-          finish(false, reply.error);
-        } else if (xhr.status === 413) {
-          finish(false, "This file is larger than the album accepts.");
+      job.note.textContent = "Sending";
+      let id;
+      try {
+        id = await sendParts(job);
+      } catch (message) {
+        finish(false, String(message));
+        return;
+      }
+      job.note.textContent = "Adding";
+      const target = url + "?name=" + encodeURIComponent(job.file.name) + "&upload=" + encodeURIComponent(id);
+      const xhr = await call("POST", target, { Accept: "application/json" });
+      localStorage.removeItem(keyOf(job.file));
+      let reply = null;
+      try {
+        reply = xhr ? JSON.parse(xhr.responseText) : null;
+      } catch (_) {
+        reply = null;
+      }
+      if (reply && reply.ok) {
+        if (reply.duplicate) {
+          finish(true, reply.message);
         } else {
-          finish(false, "Upload failed (" + xhr.status + "). Try again.");
+          addTile(reply);
+          finish(true, "Added");
         }
-      };
-      xhr.onerror = () => finish(false, "The connection broke. Try this file again.");
-      xhr.setRequestHeader("content-type", job.file.type || "application/octet-stream");
-      xhr.send(job.file);
+      } else if (reply && reply.error) {
+        finish(false, reply.error);
+      } else if (!xhr) {
+        finish(false, "The connection broke. Reload the album to see whether the file was added.");
+      } else {
+        finish(false, "Upload failed (" + xhr.status + "). Try again.");
+      }
     }
 
     function next() {

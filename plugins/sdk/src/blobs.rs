@@ -75,6 +75,42 @@ pub async fn save_body(
     sink.finish(&content_type)
 }
 
+/// Makes the caller's finished resumable upload `upload` (sent to porch's
+/// tus endpoint, `/.porch/uploads` on the app's host; `upload` is the last
+/// part of its URL) the blob `name`, at most `limit` bytes. `content_type`
+/// sees its first bytes (up to 64) and names the type or refuses the file,
+/// as for [`save_body`]. A refused or too large upload is ended, so it
+/// leaves nothing behind; an upload of someone else, or one that is not
+/// finished, is an error.
+pub fn claim_upload(
+    upload: &str,
+    name: &str,
+    limit: u64,
+    content_type: impl Fn(&[u8]) -> Result<String, String>,
+) -> Result<BlobInfo, web::Error> {
+    let head = blobs::upload_head(upload, 64).map_err(|e| match e {
+        Error::NotFound => web::Error::NotFound,
+        other => other.into(),
+    })?;
+    if head.is_empty() {
+        let _ = blobs::drop_upload(upload);
+        return Err(web::Error::Bad("The file is empty.".into()));
+    }
+    let kind = match content_type(&head) {
+        Ok(kind) => kind,
+        Err(reason) => {
+            let _ = blobs::drop_upload(upload);
+            return Err(web::Error::Unsupported(reason));
+        }
+    };
+    let info = blobs::claim_upload(upload, name, &kind)?;
+    if info.size > limit {
+        let _ = blobs::delete(name);
+        return Err(too_large(limit));
+    }
+    Ok(info)
+}
+
 fn too_large(limit: u64) -> web::Error {
     web::Error::TooLarge(format!("That file is larger than {} allows.", crate::size_text(limit)))
 }
