@@ -106,6 +106,10 @@ pub async fn run(settings: Settings) -> Result<(), ServeError> {
     if collected > 0 {
         tracing::info!(collected, "removed blob files nothing referred to");
     }
+    let lapsed = apps.sweep_uploads(now()).await?;
+    if lapsed > 0 {
+        tracing::info!(lapsed, "removed unfinished uploads older than uploads.unfinished_for");
+    }
     apps.install_bundled().await?;
     let loaded = apps.load_all().await?;
     let (hits, misses) = apps.cache_stats();
@@ -239,6 +243,11 @@ async fn sweep(gate: Gate, keep: Keep) {
             Ok(0) => {}
             Ok(n) => tracing::info!(files = n, "removed blob files nothing referred to"),
             Err(e) => tracing::warn!(error = %e, "could not collect unused blob files"),
+        }
+        match gate.apps.sweep_uploads(now()).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(uploads = n, "removed unfinished uploads older than uploads.unfinished_for"),
+            Err(e) => tracing::warn!(error = %e, "could not sweep unfinished uploads"),
         }
         if let Err(e) = store.purge_expired_sessions(now()).await {
             tracing::warn!(error = %e, "could not sweep expired sessions");

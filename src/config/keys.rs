@@ -332,9 +332,6 @@ sections! {
         /// How long an unfinished upload is kept after its last bytes arrived; then it is removed and its room
         /// in the app's quota given back.
         unfinished_for: Duration = "24h", Dur("1s", "30d");
-        /// How long one part of an upload may go without a byte arriving before porch ends that request (what
-        /// arrived is kept and the upload can resume).
-        idle: Duration = "60s", Dur("1s", "1h");
     }
     /// `[certificates]`: owner-provided PEM files, for `tls = "files"`.
     certificates: CertificateKeys = "certificates" {

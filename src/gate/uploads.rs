@@ -259,7 +259,9 @@ async fn patch(gate: &Gate, app: &LoadedApp, person: i64, id: &str, request: Req
         return Err(said(StatusCode::BAD_REQUEST, "This part goes past the upload's length (Upload-Length)."));
     }
     let body = Body::new(request.into_body()).into_data_stream();
-    let idle = gate.settings.uploads.idle;
+    // A part whose bytes stop arriving ends like any stalled upload, after
+    // `limits.idle_timeout`; what arrived is kept.
+    let idle = gate.settings.limits.idle_timeout;
     let (offset, stopped) = files.append(&mut held, body, room, idle).await.map_err(storage)?;
     drop(held);
     let expires_at = lapse_time(gate);

@@ -146,6 +146,12 @@
           job.row.dataset.part = String(partSize);
           continue;
         }
+        if (r && r.status === 429) {
+          // porch's upload rate for this device: wait as long as it says.
+          job.note.textContent = "Waiting for the server";
+          await sleep(Math.min(60, Number(r.getResponseHeader("Retry-After")) || 1));
+          continue;
+        }
         if (r && r.status === 404) {
           localStorage.removeItem(keyOf(file));
           throw r.responseText || "The upload was lost. Try this file again.";
