@@ -319,6 +319,9 @@ sections! {
         workers: u32 = "2", Whole(1, 64);
         /// The largest video porch will read for its poster, length and size, or clean of location.
         max_video: u64 = "4GiB", Bytes("1MiB", "64GiB");
+        /// How long making one H.264 copy of a video (for browsers that cannot play HEVC) may take; it runs in
+        /// the background, one at a time, at the lowest CPU priority.
+        transcode_timeout: Duration = "1h", Dur("10s", "24h");
         /// libheif's decoder for HEIC, HEIF and AVIF pictures (Debian: libheif-examples). It runs in porch's media
         /// jail: a child process with no network, under the limits above.
         heif_decoder: PathBuf = "heif-convert", Custom { allowed: "a program name or path", parse: folder };

@@ -15,6 +15,10 @@
 //! - its input is a file opened by porch and given as standard input: the
 //!   decoder reads `/dev/stdin` and cannot name the blob store.
 //!
+//! A long job (an H.264 copy of a video) gets a budget of its own: more
+//! processor time and a larger output, at the lowest CPU priority (nice 19,
+//! set in the child before `exec`), so the family's pages stay quick.
+//!
 //! porch waits for it with a wall-clock deadline and kills it (and its
 //! process group: anything it started) when that passes. A crash, a hang or a hostile file costs that one job, which
 //! answers with a [`MediaError`] that says what happened.
@@ -54,6 +58,44 @@ pub struct Job<'a> {
     pub output: Option<&'a str>,
 }
 
+/// Set when porch stops: every running job is stopped at once, so a long
+/// H.264 copy never holds up shutdown (and none outlives porch: the child
+/// also asks the kernel to kill it when its parent goes).
+static STOPPING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Stops every running job and refuses new ones (porch is shutting down).
+pub fn stop_all() {
+    STOPPING.store(true, std::sync::atomic::Ordering::SeqCst);
+}
+
+/// Whether porch is stopping (jobs are refused and stopped).
+pub fn is_stopping() -> bool {
+    STOPPING.load(std::sync::atomic::Ordering::SeqCst)
+}
+
+/// What one job may use: processor seconds, wall-clock time, the largest
+/// file it may write, and its niceness.
+#[derive(Debug, Clone, Copy)]
+pub struct Budget {
+    pub cpu: Duration,
+    pub wall: Duration,
+    pub file_size: u64,
+    pub nice: i32,
+}
+
+impl Budget {
+    /// A decode or probe: `media.timeout`, output at most `media.max_input`.
+    pub fn quick(limits: &MediaLimits) -> Budget {
+        Budget { cpu: limits.timeout, wall: limits.timeout, file_size: limits.max_input, nice: 0 }
+    }
+
+    /// A transcode: `media.transcode_timeout`, output at most
+    /// `media.max_video`, at the lowest priority.
+    pub fn background(limits: &MediaLimits) -> Budget {
+        Budget { cpu: limits.transcode_timeout, wall: limits.transcode_timeout, file_size: limits.max_video, nice: 19 }
+    }
+}
+
 /// What a finished decoder left.
 #[derive(Debug)]
 pub struct Done {
@@ -66,6 +108,33 @@ pub struct Done {
 /// Runs `job` in a jailed child under `limits` and waits for it, at most
 /// `media.timeout`.
 pub fn run(job: Job<'_>, limits: &MediaLimits) -> Result<Done, MediaError> {
+    let (what, output) = (job.what, job.output);
+    let (folder, stdout) = run_in(job, limits, Budget::quick(limits))?;
+    let output = match output {
+        Some(name) => Some(read_output(&folder.path().join(name), what, limits)?),
+        None => None,
+    };
+    Ok(Done { stdout, output })
+}
+
+/// Runs `job` under `budget` and hands back the file it wrote (named by
+/// `job.output`) in the job's own folder, which lives as long as the
+/// returned `TempDir`: for outputs too large to hold in memory.
+pub fn run_to_file(
+    job: Job<'_>,
+    limits: &MediaLimits,
+    budget: Budget,
+) -> Result<(tempfile::TempDir, PathBuf), MediaError> {
+    let (what, output) = (job.what, job.output.unwrap_or("out"));
+    let (folder, _) = run_in(job, limits, budget)?;
+    let path = folder.path().join(output);
+    if !path.is_file() {
+        return Err(MediaError::Invalid(format!("{what} failed: the decoder wrote nothing; the file may be damaged")));
+    }
+    Ok((folder, path))
+}
+
+fn run_in(job: Job<'_>, limits: &MediaLimits, budget: Budget) -> Result<(tempfile::TempDir, Vec<u8>), MediaError> {
     let exe = std::env::current_exe()
         .map_err(|e| MediaError::Unavailable(format!("porch cannot find its own program to start a decoder: {e}")))?;
     let folder = tempfile::Builder::new()
@@ -73,13 +142,14 @@ pub fn run(job: Job<'_>, limits: &MediaLimits) -> Result<Done, MediaError> {
         .tempdir()
         .map_err(|e| MediaError::Unavailable(format!("porch cannot make a folder for the decoder: {e}")))?;
     let program = resolve(job.program)?;
-    let cpu = limits.timeout.as_secs().max(1);
+    let cpu = budget.cpu.as_secs().max(1);
     let mut command = Command::new(exe);
     command
         .arg(SUBCOMMAND)
         .arg(limits.max_memory.saturating_add(PROGRAM_ROOM).to_string())
         .arg(cpu.to_string())
-        .arg(limits.max_input.to_string())
+        .arg(budget.file_size.to_string())
+        .arg(budget.nice.to_string())
         .arg(&program)
         .args(&job.args)
         .env_clear()
@@ -94,10 +164,16 @@ pub fn run(job: Job<'_>, limits: &MediaLimits) -> Result<Done, MediaError> {
         .map_err(|e| MediaError::Unavailable(format!("porch could not start {}: {e}", program.display())))?;
     let stdout = child.stdout.take().map(|out| std::thread::spawn(move || read_some(out)));
     let stderr = child.stderr.take().map(|err| std::thread::spawn(move || read_some(err)));
-    let deadline = Instant::now() + limits.timeout;
+    let deadline = Instant::now() + budget.wall;
     let status = loop {
         match child.try_wait() {
             Ok(Some(status)) => break Some(status),
+            Ok(None) if is_stopping() => {
+                stop_group(child.id());
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(MediaError::Unavailable(format!("{} was stopped because porch is stopping", job.what)));
+            }
             Ok(None) if Instant::now() >= deadline => {
                 stop_group(child.id());
                 let _ = child.kill();
@@ -119,15 +195,11 @@ pub fn run(job: Job<'_>, limits: &MediaLimits) -> Result<Done, MediaError> {
     let Some(status) = status else {
         return Err(MediaError::TooLarge(format!(
             "{} took longer than {:?}, so porch stopped it",
-            job.what, limits.timeout
+            job.what, budget.wall
         )));
     };
-    check(status, job.what, &stderr, limits)?;
-    let output = match job.output {
-        Some(name) => Some(read_output(&folder.path().join(name), job.what, limits)?),
-        None => None,
-    };
-    Ok(Done { stdout, output })
+    check(status, job.what, &stderr, limits, budget)?;
+    Ok((folder, stdout))
 }
 
 /// Kills the process group a decoder leads (it may have started others).
@@ -181,7 +253,13 @@ fn read_some(from: impl Read) -> Vec<u8> {
     out
 }
 
-fn check(status: ExitStatus, what: &str, stderr: &[u8], limits: &MediaLimits) -> Result<(), MediaError> {
+fn check(
+    status: ExitStatus,
+    what: &str,
+    stderr: &[u8],
+    limits: &MediaLimits,
+    budget: Budget,
+) -> Result<(), MediaError> {
     use std::os::unix::process::ExitStatusExt;
     if status.success() {
         return Ok(());
@@ -190,11 +268,11 @@ fn check(status: ExitStatus, what: &str, stderr: &[u8], limits: &MediaLimits) ->
         return Err(match signal {
             libc::SIGXCPU => MediaError::TooLarge(format!(
                 "{what} used more than {} s of processor time, so porch stopped it",
-                limits.timeout.as_secs().max(1)
+                budget.cpu.as_secs().max(1)
             )),
             libc::SIGXFSZ => MediaError::TooLarge(format!(
                 "{what} would make a file larger than {} bytes, so porch stopped it",
-                limits.max_input
+                budget.file_size
             )),
             _ => MediaError::Invalid(format!(
                 "{what} failed: the decoder stopped on this file (signal {signal}); the file may be damaged"
@@ -249,13 +327,25 @@ pub fn input_file(bytes: &[u8]) -> Result<File, MediaError> {
     Ok(file)
 }
 
-/// The child side, `porch media-jail MEMORY CPU FSIZE PROGRAM ARGS…`: limit
-/// this process, then become PROGRAM. Returns only if that failed.
+/// The child side, `porch media-jail MEMORY CPU FSIZE NICE PROGRAM ARGS…`:
+/// limit this process, then become PROGRAM. Returns only if that failed.
 pub fn enter(args: &[OsString]) -> String {
     let number = |i: usize| args.get(i).and_then(|a| a.to_str()).and_then(|a| a.parse::<u64>().ok());
-    let (Some(memory), Some(cpu), Some(fsize), Some(program)) = (number(0), number(1), number(2), args.get(3)) else {
-        return "usage: porch media-jail MEMORY CPU-SECONDS FILE-SIZE PROGRAM [ARGS…] (porch runs this itself)".into();
+    let nice = args.get(3).and_then(|a| a.to_str()).and_then(|a| a.parse::<i32>().ok());
+    let (Some(memory), Some(cpu), Some(fsize), Some(nice), Some(program)) =
+        (number(0), number(1), number(2), nice, args.get(4))
+    else {
+        return "usage: porch media-jail MEMORY CPU-SECONDS FILE-SIZE NICE PROGRAM [ARGS…] (porch runs this itself)"
+            .into();
     };
+    if let Err(e) = rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL)) {
+        return format!("cannot tie the decoder to porch: {e}");
+    }
+    if nice > 0
+        && let Err(e) = rustix::process::nice(nice)
+    {
+        return format!("cannot lower the decoder's priority: {e}");
+    }
     use rlimit::Resource;
     let limits = [
         (Resource::AS, memory, memory),
@@ -272,7 +362,7 @@ pub fn enter(args: &[OsString]) -> String {
     if let Err(e) = no_network() {
         return format!("cannot shut the decoder off from the network: {e}");
     }
-    let e = Command::new(program).args(&args[4..]).exec();
+    let e = Command::new(program).args(&args[5..]).exec();
     format!("cannot start {}: {e}", Path::new(program).display())
 }
 

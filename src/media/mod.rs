@@ -369,6 +369,17 @@ pub fn video_poster(
     thumbnails(&frame, sizes, limits)
 }
 
+/// An H.264/AAC copy of a video that every browser plays, without any
+/// metadata (see `movie::h264_copy`); the copy is the returned path, kept as
+/// long as the `TempDir` lives.
+pub fn h264_copy(
+    file: std::fs::File,
+    limits: &MediaLimits,
+) -> Result<(tempfile::TempDir, std::path::PathBuf), MediaError> {
+    check_video_size(&file, limits)?;
+    movie::h264_copy(file, limits)
+}
+
 fn check_video_size(file: &std::fs::File, limits: &MediaLimits) -> Result<(), MediaError> {
     let len = file.metadata().map(|m| m.len()).unwrap_or(0);
     if len > limits.max_video {

@@ -350,6 +350,58 @@ fn frame_at(file: File, at: &str, limits: &MediaLimits) -> Result<Option<Vec<u8>
     Ok(jail::run(job, limits)?.output.filter(|o| !o.is_empty()))
 }
 
+/// An H.264/AAC MP4 copy of a video every browser plays: at most 1920
+/// pixels on its long edge, `moov` first (so it starts playing while it
+/// loads), and no metadata at all (`-map_metadata -1`, so no location).
+/// Made by ffmpeg in the jail at the lowest priority under
+/// `media.transcode_timeout`; the file lives as long as the `TempDir`.
+pub fn h264_copy(file: File, limits: &MediaLimits) -> Result<(tempfile::TempDir, std::path::PathBuf), MediaError> {
+    let fit = "scale='if(gte(iw,ih),min(1920,iw),-2)':'if(gte(iw,ih),-2,min(1920,ih))'";
+    let args = [
+        "-nostdin",
+        "-v",
+        "error",
+        "-i",
+        "/dev/stdin",
+        "-map",
+        "0:v:0",
+        "-map",
+        "0:a:0?",
+        "-map_metadata",
+        "-1",
+        "-map_chapters",
+        "-1",
+        "-vf",
+        fit,
+        "-c:v",
+        "libx264",
+        "-preset",
+        "veryfast",
+        "-crf",
+        "23",
+        "-pix_fmt",
+        "yuv420p",
+        "-c:a",
+        "aac",
+        "-b:a",
+        "128k",
+        "-movflags",
+        "+faststart",
+        "-f",
+        "mp4",
+        "-y",
+        "copy.mp4",
+    ];
+    let job = jail::Job {
+        what: "making the video's H.264 copy",
+        program: &limits.ffmpeg,
+        args: args.map(OsString::from).to_vec(),
+        input: file,
+        output: Some("copy.mp4"),
+    };
+    jail::run_to_file(job, limits, jail::Budget::background(limits))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
