@@ -118,6 +118,9 @@ pub async fn run(settings: Settings) -> Result<(), ServeError> {
         crate::apps::Allocator::OnDemand => "on-demand",
     };
     println!("Apps ready: {loaded} ({hits} from the compiled-code cache, {misses} compiled; {allocator} allocator)");
+    // H.264 copies and other queued media work, one at a time, in the
+    // background (the queue outlives restarts).
+    tokio::spawn(apps.clone().run_media_jobs());
 
     // The listeners are bound before certificates are requested, so the
     // CA's checks find them (connections wait in the backlog until serving).
@@ -201,6 +204,9 @@ pub async fn run(settings: Settings) -> Result<(), ServeError> {
         });
     }
     let served = edge::serve(listeners, shutdown, options).await;
+    // A running H.264 copy must not hold up the exit; its job is taken
+    // again at the next start.
+    crate::media::jail::stop_all();
     sweeper.abort();
     scheduler.abort();
     if let Some(metrics) = metrics {

@@ -510,3 +510,119 @@ async fn a_heic_turned_by_irot_and_imir_comes_out_upright() {
         assert!(grid.body.contains(&tile), "{name}: {tile} in {}", grid.body);
     }
 }
+
+/// The codec of a video's first video stream, and its tags, as ffprobe
+/// reads them.
+fn codec_and_tags(bytes: &[u8], dir: &Path, name: &str) -> (String, String) {
+    std::fs::write(dir.join(name), bytes).expect("write");
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "v:0", "-show_entries", "stream=codec_name", "-of", "csv=p=0", name])
+        .current_dir(dir)
+        .output()
+        .expect("ffprobe");
+    (String::from_utf8_lossy(&out.stdout).trim().to_owned(), probe_tags(bytes, dir, name))
+}
+
+/// Issue 25: an HEVC video (what iPhones record), which Chromium and
+/// Firefox mostly cannot play, gets an H.264 copy made in the background at
+/// the lowest CPU priority; the page says it is being prepared until then;
+/// the queue survives a restart (the copy being made when porch stops is
+/// made at the next start); the copy carries no location; and the uploader
+/// still downloads their own bytes.
+#[tokio::test]
+async fn an_hevc_video_gets_an_h264_copy_in_the_background_that_survives_a_restart() {
+    if !have_tool("ffmpeg", "ffmpeg") {
+        return;
+    }
+    let work = tempfile::TempDir::new().expect("work");
+    let location = "com.apple.quicktime.location.ISO6709=+48.8584+002.2945+035.000/";
+    let args = [
+        "-v",
+        "error",
+        "-y",
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc=size=640x360:rate=30",
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=frequency=440",
+        "-t",
+        "2",
+        "-c:v",
+        "libx265",
+        "-tag:v",
+        "hvc1",
+        "-pix_fmt",
+        "yuv420p",
+        "-c:a",
+        "aac",
+        "-metadata",
+        location,
+        "-movflags",
+        "use_metadata_tags",
+        "iphone-hevc.mov",
+    ];
+    run("ffmpeg", &args, work.path());
+    let hevc = std::fs::read(work.path().join("iphone-hevc.mov")).expect("made");
+    assert_eq!(codec_and_tags(&hevc, work.path(), "in.mov").0, "hevc");
+
+    // An ffmpeg that takes its time over H.264 copies (and says at what
+    // priority it runs), and is the real one for everything else.
+    let real = String::from_utf8(Command::new("sh").args(["-c", "command -v ffmpeg"]).output().expect("sh").stdout)
+        .expect("path")
+        .trim()
+        .to_owned();
+    let niceness = work.path().join("niceness");
+    let slow = stand_in(
+        work.path(),
+        "slow-ffmpeg",
+        &format!(
+            "case \"$*\" in *libx264*) /usr/bin/nice > {} ; exec /bin/sleep 60 ;; esac\nexec {real} \"$@\"",
+            niceness.display()
+        ),
+    );
+    let porch_toml = |ffmpeg: &str| format!("[media]\nffmpeg = \"{ffmpeg}\"\n");
+    let mut porch = Porch::start_with_config(&porch_toml(&slow), "127.0.0.1:0");
+    let (owner, vera) = two(&porch).await;
+    let album = shared_album(&owner, "Paris").await;
+    let id = upload_ok(&owner, &album, "IMG_0001.MOV", hevc.clone()).await;
+    let base = format!("/a/{album}/p/{id}");
+    let page = vera.get(&app(&vera, &base)).await;
+    assert!(page.body.contains("id=\"preparing\""), "the page says the video is being prepared: {}", page.body);
+    assert!(page.body.contains("data-codec=\"hevc\""), "{}", page.body);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !niceness.exists() {
+        assert!(Instant::now() < deadline, "the H.264 copy never started");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let nice = std::fs::read_to_string(&niceness).expect("niceness");
+    assert_eq!(nice.trim(), "19", "copies run at the lowest CPU priority");
+
+    // porch stops mid-copy (quickly: the copy does not hold it up) and
+    // starts again with the real ffmpeg: the queued copy is made.
+    let config = porch.dir().join("porch.toml");
+    let stopped = Instant::now();
+    porch.restart_after(|_| std::fs::write(&config, porch_toml(&real)).expect("config"));
+    assert!(stopped.elapsed() < Duration::from_secs(20), "a running copy held up the restart");
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let page = vera.get(&app(&vera, &base)).await;
+        if page.body.contains("data-codec=\"h264\"") {
+            assert!(!page.body.contains("id=\"preparing\""), "{}", page.body);
+            break;
+        }
+        assert!(Instant::now() < deadline, "no H.264 copy after the restart: {}", page.body);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    for who in [&vera, &owner] {
+        let played = who.get_bytes(&app(who, &format!("{base}/play"))).await;
+        let (codec, tags) = codec_and_tags(&played, work.path(), "played.mp4");
+        assert_eq!(codec, "h264", "everyone plays the copy");
+        assert!(!tags.contains("location") && !tags.contains("48.85"), "the copy has no location: {tags}");
+    }
+    let own = owner.get_bytes(&app(&owner, &format!("{base}/original"))).await;
+    assert_eq!(own, hevc, "the uploader's own original is unchanged");
+}

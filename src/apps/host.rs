@@ -31,6 +31,8 @@ pub struct AppScope {
     pub blobs: BlobFiles,
     /// Unfinished resumable uploads, which the app may claim as blobs.
     pub uploads: crate::store::UploadFiles,
+    /// Wakes the background media worker when a job is queued.
+    pub jobs: Arc<tokio::sync::Notify>,
     pub media: Arc<MediaWork>,
     /// Where its outgoing HTTP requests may go (nowhere unless declared).
     pub outbound: Arc<outbound::Rules>,
@@ -520,7 +522,7 @@ impl blobs::Host for AppState {
 }
 
 impl AppState {
-    fn media_declared(&self) -> Result<(), Error> {
+    pub(super) fn media_declared(&self) -> Result<(), Error> {
         if self.scope.manifest.allows_interface("media") { Ok(()) } else { Err(not_declared("media")) }
     }
 
@@ -553,7 +555,7 @@ impl AppState {
 
 /// Persists a finished temp file and records it under `name`, within quota;
 /// a file nobody ends up referring to is removed again.
-async fn commit_blob(
+pub(super) async fn commit_blob(
     scope: &Arc<AppScope>,
     name: &str,
     content_type: &str,
@@ -687,6 +689,14 @@ impl media::Host for AppState {
             })
             .await?;
         self.save_thumbnails(&sizes, made).await
+    }
+
+    async fn queue_h264_copy(&mut self, blob: String, target: String) -> Result<(), Error> {
+        self.queue_copy(blob, target).await
+    }
+
+    async fn work_state(&mut self, target: String) -> Result<Option<String>, Error> {
+        self.work_state_of(target).await
     }
 }
 

@@ -17,6 +17,7 @@ mod claims;
 mod host;
 pub mod invites;
 pub mod manifest;
+mod media_jobs;
 mod outbound;
 pub mod package;
 mod registry;

@@ -43,6 +43,8 @@ pub struct Apps {
     store: Store,
     blobs: BlobFiles,
     uploads: UploadFiles,
+    /// Wakes the background media worker (`media_jobs.rs`).
+    pub(super) jobs: Arc<tokio::sync::Notify>,
     media: Arc<MediaWork>,
     dir: PathBuf,
     loaded: RwLock<HashMap<String, Arc<LoadedApp>>>,
@@ -113,6 +115,7 @@ impl Apps {
             store,
             blobs,
             uploads,
+            jobs: Arc::default(),
             media,
             dir,
             loaded: RwLock::new(HashMap::new()),
@@ -159,6 +162,7 @@ impl Apps {
             store: self.store.clone(),
             blobs: self.blobs.clone(),
             uploads: self.uploads.clone(),
+            jobs: self.jobs.clone(),
             media: self.media.clone(),
             outbound: Arc::new(outbound::Rules {
                 app: manifest.id.clone(),

@@ -37,6 +37,14 @@ pub struct LoadedApp {
     probation: Option<Probation>,
 }
 
+impl LoadedApp {
+    /// What its capability calls reach (the background media worker works
+    /// for the app through it).
+    pub(super) fn scope(&self) -> Arc<AppScope> {
+        self.scope.clone()
+    }
+}
+
 /// An updated app's first requests in this process, watched: too many
 /// failures among them and the update is taken back (by the registry, when
 /// the gate asks [`LoadedApp::failed_probation`]).

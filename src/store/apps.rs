@@ -183,9 +183,17 @@ impl Store {
             .fetch_all(&mut *tx)
             .await?;
         sqlx::query("DELETE FROM apps WHERE id = ?").bind(id).execute(&mut *tx).await?;
-        for table in
-            ["grants", "app_sessions", "app_triggers", "app_kv", "app_blobs", "app_usage", "app_publishers", "uploads"]
-        {
+        for table in [
+            "grants",
+            "app_sessions",
+            "app_triggers",
+            "app_kv",
+            "app_blobs",
+            "app_usage",
+            "app_publishers",
+            "uploads",
+            "media_jobs",
+        ] {
             sqlx::query(&format!("DELETE FROM {table} WHERE app_id = ?")).bind(id).execute(&mut *tx).await?;
         }
         tx.commit().await?;
@@ -268,7 +276,7 @@ impl Store {
                 .bind(id)
                 .fetch_all(&mut *tx)
                 .await?;
-            for table in ["app_kv", "app_blobs", "app_usage", "app_publishers", "uploads"] {
+            for table in ["app_kv", "app_blobs", "app_usage", "app_publishers", "uploads", "media_jobs"] {
                 sqlx::query(&format!("DELETE FROM {table} WHERE app_id = ?")).bind(id).execute(&mut *tx).await?;
             }
         }

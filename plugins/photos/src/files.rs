@@ -79,9 +79,15 @@ pub async fn jpeg(cx: Cx<Role>) -> Reply {
     blobs::serve(&info.name, &cx.request, "image/jpeg", Disposition::Download(format!("{stem}.jpg")), Cache::Revalidate)
 }
 
-/// The original to play in the page (videos), with byte ranges.
+/// The video to play in the page, with byte ranges: porch's H.264 copy
+/// when the original is one some browsers cannot play and the copy is
+/// made (it carries no metadata at all), else the original as `original`
+/// serves it.
 pub async fn play(cx: Cx<Role>) -> Reply {
     let (album, photo) = find(&cx)?;
+    if let Some(copy) = blobs::stat(&photo.h264(&album.id))? {
+        return blobs::serve(&copy.name, &cx.request, "video/mp4", Disposition::Inline, Cache::Revalidate);
+    }
     let info = original_for(cx.caller.id, &album, &photo)?;
     blobs::serve(&info.name, &cx.request, &photo.content_type, Disposition::Inline, Cache::Revalidate)
 }

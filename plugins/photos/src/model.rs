@@ -96,6 +96,11 @@ impl Photo {
     pub fn clean(&self, album: &str) -> String {
         format!("{album}/{}/c", self.blob)
     }
+    /// An H.264 copy of a video browsers cannot play (HEVC), made by porch
+    /// in the background.
+    pub fn h264(&self, album: &str) -> String {
+        format!("{album}/{}/h", self.blob)
+    }
     /// A full-size JPEG of a HEIC or AVIF, made on first need.
     pub fn jpeg(&self, album: &str) -> String {
         format!("{album}/{}/j", self.blob)

@@ -5,7 +5,7 @@
 //! scrolling, keys and swipes.
 
 use porch_app::sharing::{self, Access};
-use porch_app::{Cx, Error, Reply, blobs, context, home, kv, web};
+use porch_app::{Cx, Error, Reply, blobs, context, home, kv, media, web};
 use serde::{Deserialize, Serialize};
 
 use crate::model::{self, Album, Comment, Id, Kind, Photo, Role};
@@ -158,9 +158,28 @@ pub async fn photo(cx: Cx<Role>) -> Reply {
         .into_iter()
         .map(|(_, comment)| Said { when: model::format_time(comment.at), comment })
         .collect();
+    // A video some browsers cannot play: its H.264 copy, or how that stands.
+    let mut codec = photo.video_codec.clone();
+    let mut preparing = None;
+    let mut failed = None;
+    if let Some(original) = codec.as_deref().filter(|c| !crate::upload::browsers_play(c)) {
+        let original = original.to_owned();
+        if blobs::stat(&photo.h264(&album.id))?.is_some() {
+            codec = Some("h264".into());
+        } else {
+            match media::work_state(&photo.h264(&album.id))? {
+                Some(state) if state.starts_with("failed") => failed = Some(original),
+                Some(_) => preparing = Some(original),
+                None => {}
+            }
+        }
+    }
     cx.render(
         "photo.html",
         context! {
+            codec,
+            preparing,
+            failed,
             prev => neighbour(&album.id, &photo.id, false)?,
             next => neighbour(&album.id, &photo.id, true)?,
             taken => photo.taken_at.map(model::format_date_long),

@@ -68,6 +68,12 @@ pub fn browsers_show(content_type: &str) -> bool {
     matches!(content_type, "image/jpeg" | "image/png" | "image/gif" | "image/webp")
 }
 
+/// Whether every current browser plays video of this codec (as ffprobe
+/// names it). Others (HEVC, as iPhones record) get an H.264 copy.
+pub fn browsers_play(codec: &str) -> bool {
+    matches!(codec, "h264" | "vp8" | "vp9" | "av1")
+}
+
 /// Whether porch cleans this type of video of location (MP4, QuickTime).
 pub fn cleanable_video(content_type: &str) -> bool {
     matches!(content_type, "video/mp4" | "video/quicktime")
@@ -246,7 +252,7 @@ fn video_extras(album: &Album, photo: &mut Photo) -> Result<(), Error> {
         Ok(info) => {
             (photo.width, photo.height) = (info.width, info.height);
             photo.duration_ms = Some(info.duration_ms);
-            photo.video_codec = Some(info.video_codec);
+            photo.video_codec = Some(info.video_codec.clone());
             let size =
                 |target: String, max_edge| media::ThumbnailSize { target, max_edge, format: media::ImageFormat::Jpeg };
             media::video_poster(
@@ -254,6 +260,10 @@ fn video_extras(album: &Album, photo: &mut Photo) -> Result<(), Error> {
                 &[size(photo.thumb(&album.id), THUMB_EDGE), size(photo.view(&album.id), VIEW_EDGE)],
             )?;
             photo.poster = true;
+            if !browsers_play(&info.video_codec) {
+                // Made in the background; the page says so meanwhile.
+                media::queue_h264_copy(&original, &photo.h264(&album.id))?;
+            }
         }
         Err(HostError::Unsupported(_)) => {}
         Err(e) => return Err(e.into()),

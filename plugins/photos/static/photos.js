@@ -322,7 +322,9 @@
   const cannot = document.getElementById("cannot-play");
   if (player && cannot) {
     const hevc = 'video/mp4; codecs="hvc1.1.6.L93.B0"';
-    if (player.dataset.codec === "hevc" && !player.canPlayType(hevc)) cannot.hidden = false;
+    if (player.dataset.codec === "hevc" && !player.canPlayType(hevc) && !document.getElementById("preparing")) {
+      cannot.hidden = false;
+    }
     player.addEventListener("error", () => { cannot.hidden = false; });
   }
 

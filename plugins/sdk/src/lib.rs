@@ -128,6 +128,18 @@ pub mod media {
     pub fn video_poster(blob: &str, sizes: &[ThumbnailSize]) -> Result<Vec<BlobInfo>, Error> {
         media::video_poster(blob, sizes)
     }
+
+    /// Queues an H.264 copy of a video blob, made in the background and
+    /// stored as `target` (see [`work_state`] for how it stands).
+    pub fn queue_h264_copy(blob: &str, target: &str) -> Result<(), Error> {
+        media::queue_h264_copy(blob, target)
+    }
+
+    /// Where the work that makes `target` stands: `None` when there is none
+    /// (made, or never asked), else "waiting", "running" or "failed: …".
+    pub fn work_state(target: &str) -> Result<Option<String>, Error> {
+        media::work_state(target)
+    }
 }
 
 /// The people this app may share with.
