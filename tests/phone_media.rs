@@ -626,3 +626,70 @@ async fn an_hevc_video_gets_an_h264_copy_in_the_background_that_survives_a_resta
     let own = owner.get_bytes(&app(&owner, &format!("{base}/original"))).await;
     assert_eq!(own, hevc, "the uploader's own original is unchanged");
 }
+
+/// Issue 25: motion photos, a JPEG with its short video appended as
+/// Google's cameras (after the picture) and Samsung's (after a
+/// `MotionPhoto_Data` marker, with a footer after it) write them: shown as
+/// one photo with a badge, the motion played from the page, and both parts
+/// reaching others without location (the still's GPS and the video's
+/// `©xyz`), while the uploader gets their file back unchanged.
+#[tokio::test]
+async fn motion_photos_move_and_reach_others_without_location_in_either_part() {
+    if !have_tool("ffmpeg", "ffmpeg") || !have_tool("exiftool", "libimage-exiftool-perl") {
+        return;
+    }
+    let work = tempfile::tempdir().expect("temp");
+    let still = std::fs::read(tagged_jpeg(work.path())).expect("jpeg");
+    let args = [
+        "-v",
+        "error",
+        "-y",
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc=size=320x240:rate=30",
+        "-t",
+        "1.5",
+        "-c:v",
+        "libx264",
+        "-pix_fmt",
+        "yuv420p",
+        "-metadata",
+        "location=+48.8584+002.2945/",
+        "motion.mp4",
+    ];
+    run("ffmpeg", &args, work.path());
+    let video = std::fs::read(work.path().join("motion.mp4")).expect("video");
+    assert!(probe_tags(&video, work.path(), "in.mp4").contains("location"), "the motion starts out located");
+    let google = [still.as_slice(), &video].concat();
+    let samsung = [still.as_slice(), b"MotionPhoto_Data", &video, b"SEFH\x6b\x00\x00\x00\x01\x00SEFT"].concat();
+
+    let porch = Porch::start();
+    let (owner, vera) = two(&porch).await;
+    let album = shared_album(&owner, "Moving pictures").await;
+    for (name, file) in [("PXL_20240714.MP.jpg", google), ("20240714_samsung.jpg", samsung)] {
+        let id = upload_ok(&owner, &album, name, file.clone()).await;
+        let base = format!("/a/{album}/p/{id}");
+        let grid = vera.get(&app(&vera, &format!("/a/{album}"))).await;
+        assert!(grid.body.contains("badge motion"), "{name}: the grid marks it as moving");
+        let page = vera.get(&app(&vera, &base)).await;
+        assert!(page.body.contains("id=\"motion\""), "{name}: the page plays its motion: {}", page.body);
+
+        let motion = vera.get_bytes(&app(&vera, &format!("{base}/motion"))).await;
+        assert_eq!(motion.len(), video.len(), "{name}: the whole video, and no footer");
+        let tags = probe_tags(&motion, work.path(), "out.mp4");
+        assert!(!tags.contains("location") && !tags.contains("48.85"), "{name}: the motion has no location: {tags}");
+
+        let theirs = vera.get_bytes(&app(&vera, &format!("{base}/original"))).await;
+        assert!(!has_gps(&theirs), "{name}: the still has no GPS for others");
+        assert!(!contains(&theirs, b"ftyp"), "{name}: nor the located video inside it");
+        let own = owner.get_bytes(&app(&owner, &format!("{base}/original"))).await;
+        assert_eq!(own, file, "{name}: the uploader's own file is unchanged");
+    }
+    // A plain photo is not a motion photo.
+    let plain = upload_ok(&owner, &album, "plain.jpg", still).await;
+    let page = vera.get(&app(&vera, &format!("/a/{album}/p/{plain}"))).await;
+    assert!(!page.body.contains("id=\"motion\""));
+    let none = vera.get(&app(&vera, &format!("/a/{album}/p/{plain}/motion"))).await;
+    assert_eq!(none.status, 404);
+}

@@ -691,6 +691,16 @@ impl media::Host for AppState {
         self.save_thumbnails(&sizes, made).await
     }
 
+    async fn motion_video(&mut self, blob: String, target: String) -> Result<Option<blobs::BlobInfo>, Error> {
+        self.media_declared()?;
+        check_key("blob name", &target, MAX_BLOB_NAME)?;
+        let (_, read) = self.media_input(&blob).await?;
+        match self.scope.media.run(read, crate::media::motion_video).await? {
+            Some(video) => Ok(Some(self.save_blob(&target, "video/mp4", &video).await?)),
+            None => Ok(None),
+        }
+    }
+
     async fn queue_h264_copy(&mut self, blob: String, target: String) -> Result<(), Error> {
         self.queue_copy(blob, target).await
     }

@@ -17,6 +17,7 @@
 mod bmff;
 mod heif;
 pub mod jail;
+mod motion;
 mod movie;
 mod shrink;
 mod strip;
@@ -27,6 +28,7 @@ use std::io::Cursor;
 use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader};
 
 pub use crate::config::MediaLimits;
+pub use motion::motion_video;
 pub use movie::{Patch, VideoInfo};
 pub use strip::strip_metadata;
 pub use tags::minimal_orientation_exif;

@@ -79,6 +79,16 @@ pub async fn jpeg(cx: Cx<Role>) -> Reply {
     blobs::serve(&info.name, &cx.request, "image/jpeg", Disposition::Download(format!("{stem}.jpg")), Cache::Revalidate)
 }
 
+/// A motion photo's short video (already cleaned for everyone), with byte
+/// ranges.
+pub async fn motion(cx: Cx<Role>) -> Reply {
+    let (album, photo) = find(&cx)?;
+    if !photo.motion {
+        return Err(Error::NotFound);
+    }
+    blobs::serve(&photo.motion(&album.id), &cx.request, "video/mp4", Disposition::Inline, Cache::Revalidate)
+}
+
 /// The video to play in the page, with byte ranges: porch's H.264 copy
 /// when the original is one some browsers cannot play and the copy is
 /// made (it carries no metadata at all), else the original as `original`

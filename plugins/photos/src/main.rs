@@ -66,6 +66,7 @@ async fn main(request: Request<Body>) -> Result<Response<Body>, Error> {
         .get("/a/{album}/p/{photo}/view", files::view)
         .get("/a/{album}/p/{photo}/original", files::original)
         .get("/a/{album}/p/{photo}/play", files::play)
+        .get("/a/{album}/p/{photo}/motion", files::motion)
         .get("/a/{album}/p/{photo}/jpeg", files::jpeg)
         .post("/a/{album}/p/{photo}/comment", pages::add_comment)
         .post("/a/{album}/p/{photo}/delete", pages::delete_photo)

@@ -81,6 +81,9 @@ pub struct Photo {
     /// A video's codec as ffprobe names it (`h264`, `hevc`, ...).
     #[serde(default)]
     pub video_codec: Option<String>,
+    /// Whether a motion photo's video was found and kept (`m`).
+    #[serde(default)]
+    pub motion: bool,
 }
 
 impl Photo {
@@ -95,6 +98,10 @@ impl Photo {
     }
     pub fn clean(&self, album: &str) -> String {
         format!("{album}/{}/c", self.blob)
+    }
+    /// The short video of a motion photo, cleaned.
+    pub fn motion(&self, album: &str) -> String {
+        format!("{album}/{}/m", self.blob)
     }
     /// An H.264 copy of a video browsers cannot play (HEVC), made by porch
     /// in the background.

@@ -302,6 +302,7 @@ fn finish(
         duration_ms: None,
         poster: false,
         video_codec: None,
+        motion: false,
     };
     if kind == Kind::Image {
         let original = photo.original(&album.id);
@@ -317,6 +318,10 @@ fn finish(
             &original,
             &[size(photo.thumb(&album.id), THUMB_EDGE), size(photo.view(&album.id), VIEW_EDGE)],
         )?;
+        if content_type == "image/jpeg" {
+            // A motion photo's video, kept cleaned beside the still.
+            photo.motion = media::motion_video(&original, &photo.motion(&album.id))?.is_some();
+        }
     }
     if kind == Kind::Video {
         video_extras(album, &mut photo)?;

@@ -328,6 +328,33 @@
     player.addEventListener("error", () => { cannot.hidden = false; });
   }
 
+  // A motion photo moves while it is pressed (phones) or pointed at.
+  const motion = document.getElementById("motion");
+  const still = document.querySelector("img#photo");
+  if (motion && still) {
+    const show = () => {
+      motion.hidden = false;
+      still.hidden = true;
+      motion.currentTime = 0;
+      motion.play().catch(() => {});
+    };
+    const hide = () => {
+      motion.pause();
+      motion.hidden = true;
+      still.hidden = false;
+    };
+    const stage = document.getElementById("stage");
+    stage.addEventListener("pointerdown", show);
+    stage.addEventListener("mouseenter", show);
+    for (const end of ["pointerup", "pointercancel", "mouseleave"]) stage.addEventListener(end, hide);
+    stage.addEventListener("contextmenu", (e) => e.preventDefault());
+    document.getElementById("play-motion").addEventListener("click", (e) => {
+      e.preventDefault();
+      if (motion.hidden) show();
+      else hide();
+    });
+  }
+
   // Forms that destroy something ask first.
   for (const form of document.querySelectorAll("form[data-confirm]")) {
     form.addEventListener("submit", (e) => {

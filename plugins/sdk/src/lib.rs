@@ -129,6 +129,12 @@ pub mod media {
         media::video_poster(blob, sizes)
     }
 
+    /// The video a motion photo carries after its picture, cleaned, stored
+    /// as `target`; `None` when the picture has none.
+    pub fn motion_video(blob: &str, target: &str) -> Result<Option<BlobInfo>, Error> {
+        media::motion_video(blob, target)
+    }
+
     /// Queues an H.264 copy of a video blob, made in the background and
     /// stored as `target` (see [`work_state`] for how it stands).
     pub fn queue_h264_copy(blob: &str, target: &str) -> Result<(), Error> {
