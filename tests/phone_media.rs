@@ -693,3 +693,89 @@ async fn motion_photos_move_and_reach_others_without_location_in_either_part() {
     let none = vera.get(&app(&vera, &format!("/a/{album}/p/{plain}/motion"))).await;
     assert_eq!(none.status, 404);
 }
+
+/// Apple's maker note holding only a Live Photo's content identifier (tag
+/// 0x0011), as iPhones write it: exiftool cannot make one from nothing, but
+/// writes this block into a JPEG's EXIF.
+fn apple_maker_note(id: &str) -> Vec<u8> {
+    let mut text = id.as_bytes().to_vec();
+    text.push(0);
+    let mut note = b"Apple iOS\0\0\x01MM".to_vec();
+    note.extend_from_slice(&1u16.to_be_bytes());
+    note.extend_from_slice(&0x0011u16.to_be_bytes());
+    note.extend_from_slice(&2u16.to_be_bytes());
+    note.extend_from_slice(&u32::try_from(text.len()).expect("len").to_be_bytes());
+    note.extend_from_slice(&32u32.to_be_bytes());
+    note.extend_from_slice(&0u32.to_be_bytes());
+    note.extend_from_slice(&text);
+    note
+}
+
+/// Issue 25: a Live Photo, an iPhone's still and its short video uploaded
+/// as two files that share a content identifier, the video first: shown
+/// as one photo that plays its motion, the video not a tile of its own,
+/// and both parts without location for others. Deleting the photo removes
+/// both.
+#[tokio::test]
+async fn a_live_photo_s_still_and_video_are_one_photo_that_moves() {
+    if !have_tool("ffmpeg", "ffmpeg") || !have_tool("exiftool", "libimage-exiftool-perl") {
+        return;
+    }
+    let work = tempfile::tempdir().expect("temp");
+    let id = "8A5D2C1E-0F3B-4C6D-9E7F-112233445566";
+    let still_path = tagged_jpeg(work.path());
+    std::fs::write(work.path().join("apple.bin"), apple_maker_note(id)).expect("note");
+    run("exiftool", &["-q", "-overwrite_original", "-Make=Apple", "-MakerNotes<=apple.bin", "tagged.jpg"], work.path());
+    let still = std::fs::read(&still_path).expect("still");
+    let args = [
+        "-v",
+        "error",
+        "-y",
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc=size=320x240:rate=30",
+        "-t",
+        "1.5",
+        "-c:v",
+        "libx264",
+        "-pix_fmt",
+        "yuv420p",
+        "-metadata",
+        "com.apple.quicktime.location.ISO6709=+48.8584+002.2945+035.000/",
+        "-metadata",
+    ];
+    let identifier = format!("com.apple.quicktime.content.identifier={id}");
+    let tail = ["-movflags", "use_metadata_tags", "IMG_0042.MOV"];
+    run("ffmpeg", &[&args[..], &[identifier.as_str()], &tail[..]].concat(), work.path());
+    let video = std::fs::read(work.path().join("IMG_0042.MOV")).expect("video");
+
+    let porch = Porch::start();
+    let (owner, vera) = two(&porch).await;
+    let album = shared_album(&owner, "Live").await;
+    let video_id = upload_ok(&owner, &album, "IMG_0042.MOV", video).await;
+    let still_id = upload_ok(&owner, &album, "IMG_0042.JPG", still).await;
+
+    let grid = vera.get(&app(&vera, &format!("/a/{album}"))).await;
+    assert!(grid.body.contains(&format!("/p/{still_id}")), "the still is a tile");
+    assert!(!grid.body.contains(&format!("/p/{video_id}")), "its video is not a tile of its own: {}", grid.body);
+    assert!(grid.body.contains("&#9678; Live") || grid.body.contains("◎ Live"), "{}", grid.body);
+    let page = vera.get(&app(&vera, &format!("/a/{album}/p/{still_id}"))).await;
+    let motion = format!("/a/{album}/p/{video_id}/play");
+    let body = crate::util::unescape(&page.body);
+    assert!(body.contains(&format!("src=\"{motion}\"")), "the still plays its video: {body}");
+
+    let played = vera.get_bytes(&app(&vera, &motion)).await;
+    let tags = probe_tags(&played, work.path(), "live-out.mov");
+    assert!(!tags.contains("location") && !tags.contains("48.85"), "the motion has no location: {tags}");
+    let theirs = vera.get_bytes(&app(&vera, &format!("/a/{album}/p/{still_id}/original"))).await;
+    assert!(!has_gps(&theirs), "the still has no GPS for others");
+
+    // Deleting the photo deletes the Live Photo, both parts.
+    let origin = app(&owner, "");
+    let gone = owner.post_from(&app(&owner, &format!("/a/{album}/p/{still_id}/delete")), &[], Some(&origin)).await;
+    assert_eq!(gone.status, 303, "{}", gone.body);
+    for part in [&still_id, &video_id] {
+        assert_eq!(owner.get(&app(&owner, &format!("/a/{album}/p/{part}"))).await.status, 404, "{part} is gone");
+    }
+}

@@ -613,6 +613,7 @@ impl media::Host for AppState {
             height: p.height,
             orientation: p.orientation,
             taken_at: p.taken_at,
+            content_id: p.content_id,
         })
     }
 
@@ -670,6 +671,7 @@ impl media::Host for AppState {
             duration_ms: v.duration_ms,
             video_codec: v.video_codec,
             audio_codec: v.audio_codec,
+            content_id: v.content_id,
         })
     }
 

@@ -329,7 +329,14 @@ pub fn probe(bytes: &[u8], format: &'static str, limits: &MediaLimits) -> Result
     let l = layout(bytes)?;
     super::check_pixels(l.width, l.height, limits)?;
     let meta = tags::read(bytes);
-    Ok(Probe { format, width: l.width, height: l.height, orientation: l.orientation, taken_at: meta.taken_at })
+    Ok(Probe {
+        format,
+        width: l.width,
+        height: l.height,
+        orientation: l.orientation,
+        taken_at: meta.taken_at,
+        content_id: meta.content_id,
+    })
 }
 
 /// A copy whose EXIF and XMP items are blanked in place: the EXIF item

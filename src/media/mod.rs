@@ -57,6 +57,8 @@ pub struct Probe {
     pub orientation: u8,
     /// When it was taken (EXIF DateTimeOriginal, read as UTC), Unix seconds.
     pub taken_at: Option<i64>,
+    /// Apple's Live Photo identifier, shared with the video it belongs to.
+    pub content_id: Option<String>,
 }
 
 /// Thumbnail encodings.
@@ -160,7 +162,14 @@ pub fn probe(bytes: &[u8], limits: &MediaLimits) -> Result<Probe, MediaError> {
     let (width, height) = reader(bytes, format, limits).into_dimensions().map_err(decode_error)?;
     check_pixels(width, height, limits)?;
     let meta = tags::read(bytes);
-    Ok(Probe { format: format_name(format), width, height, orientation: meta.orientation, taken_at: meta.taken_at })
+    Ok(Probe {
+        format: format_name(format),
+        width,
+        height,
+        orientation: meta.orientation,
+        taken_at: meta.taken_at,
+        content_id: meta.content_id,
+    })
 }
 
 /// Decodes the whole image, upright. Truncated or corrupt data is an error.

@@ -252,6 +252,9 @@ pub struct VideoInfo {
     /// `h264`, `hevc`, `vp9`, `av1`…
     pub video_codec: String,
     pub audio_codec: Option<String>,
+    /// Apple's Live Photo identifier (`com.apple.quicktime.content.identifier`),
+    /// shared with the still it belongs to.
+    pub content_id: Option<String>,
 }
 
 /// Reads what a video is with ffprobe in the media jail.
@@ -262,7 +265,8 @@ pub fn probe(file: File, limits: &MediaLimits) -> Result<VideoInfo, MediaError> 
         "-print_format",
         "json",
         "-show_entries",
-        "format=duration:stream=codec_type,codec_name,width,height:stream_tags=rotate:stream_side_data=rotation",
+        "format=duration:format_tags=com.apple.quicktime.content.identifier:stream=codec_type,codec_name,width,height:\
+         stream_tags=rotate:stream_side_data=rotation",
         "-i",
         "/dev/stdin",
     ];
@@ -304,6 +308,9 @@ fn parse_probe(json: &[u8]) -> Result<VideoInfo, MediaError> {
         duration_ms,
         video_codec: video["codec_name"].as_str().unwrap_or("unknown").to_owned(),
         audio_codec: audio.and_then(|a| a["codec_name"].as_str()).map(str::to_owned),
+        content_id: v["format"]["tags"]["com.apple.quicktime.content.identifier"]
+            .as_str()
+            .and_then(super::tags::identifier),
     })
 }
 

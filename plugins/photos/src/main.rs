@@ -12,6 +12,7 @@
 //! album as a zip in `upload.rs`, `files.rs` and `zip.rs`.
 
 mod files;
+mod live;
 mod model;
 mod pages;
 mod share_target;

@@ -84,6 +84,16 @@ pub struct Photo {
     /// Whether a motion photo's video was found and kept (`m`).
     #[serde(default)]
     pub motion: bool,
+    /// Apple's Live Photo identifier, shared by a still and its video.
+    #[serde(default)]
+    pub content_id: Option<String>,
+    /// A Live Photo's still: the photo id of its video.
+    #[serde(default)]
+    pub live_video: Option<String>,
+    /// A Live Photo's video: the photo id of its still (it is not a tile of
+    /// its own).
+    #[serde(default)]
+    pub live_still: Option<String>,
 }
 
 impl Photo {
@@ -253,6 +263,25 @@ pub fn photo(album: &Album, id: &Id) -> Result<Photo, Error> {
 /// caller's business (an upload that lost a race must leave the winner's).
 pub fn remove_photo(album: &Album, photo: &Photo) -> Result<(), HostError> {
     kv::delete(&photo_key(&album.id, &photo.id))?;
+    // A Live Photo goes whole; its video alone leaves the still a photo.
+    if let Some(id) = &photo.content_id {
+        let key = crate::live::live_key(&album.id, id);
+        if photo.live_video.is_some() || photo.live_still.is_some() {
+            kv::delete(&key)?;
+        }
+    }
+    if let Some(video) = &photo.live_video
+        && let Some(video) = kv::get_json::<Photo>(&photo_key(&album.id, video))?
+    {
+        remove_photo(album, &video)?;
+    }
+    if let Some(still) = &photo.live_still {
+        kv::update_json(&photo_key(&album.id, still), |p: Option<Photo>| {
+            let mut p = p?;
+            p.live_video = None;
+            Some(p)
+        })?;
+    }
     kv::delete_prefix(&comments_prefix(&album.id, &photo.id))?;
     blobs::delete_prefix(&format!("{}/{}/", album.id, photo.blob))?;
     let (size, gone) = (photo.size, photo.id.clone());

@@ -30,7 +30,9 @@ fn grid(album: &Album, after: Option<&str>) -> Result<(Vec<Tile>, Option<String>
     let keys = kv::list(&prefix, after_key.as_deref(), model::PAGE + 1)?;
     let mut tiles = Vec::new();
     for key in keys.iter().take(model::PAGE as usize) {
-        if let Some(photo) = kv::get_json::<Photo>(key)? {
+        if let Some(photo) = kv::get_json::<Photo>(key)?
+            && photo.live_still.is_none()
+        {
             tiles.push(Tile { video: photo.kind == Kind::Video, duration: photo.duration(), photo });
         }
     }
@@ -174,9 +176,15 @@ pub async fn photo(cx: Cx<Role>) -> Reply {
             }
         }
     }
+    let motion = if photo.motion {
+        Some(format!("/a/{}/p/{}/motion", album.id, photo.id))
+    } else {
+        photo.live_video.as_ref().map(|video| format!("/a/{}/p/{video}/play", album.id))
+    };
     cx.render(
         "photo.html",
         context! {
+            motion,
             codec,
             preparing,
             failed,

@@ -253,6 +253,7 @@ fn video_extras(album: &Album, photo: &mut Photo) -> Result<(), Error> {
             (photo.width, photo.height) = (info.width, info.height);
             photo.duration_ms = Some(info.duration_ms);
             photo.video_codec = Some(info.video_codec.clone());
+            photo.content_id = info.content_id.clone();
             let size =
                 |target: String, max_edge| media::ThumbnailSize { target, max_edge, format: media::ImageFormat::Jpeg };
             media::video_poster(
@@ -303,6 +304,9 @@ fn finish(
         poster: false,
         video_codec: None,
         motion: false,
+        content_id: None,
+        live_video: None,
+        live_still: None,
     };
     if kind == Kind::Image {
         let original = photo.original(&album.id);
@@ -311,6 +315,7 @@ fn finish(
         let turned = (5..=8).contains(&probe.orientation);
         (photo.width, photo.height) = if turned { (probe.height, probe.width) } else { (probe.width, probe.height) };
         photo.taken_at = probe.taken_at;
+        photo.content_id = probe.content_id;
         // Both sizes from one decode of the photo.
         let size =
             |target: String, max_edge| media::ThumbnailSize { target, max_edge, format: media::ImageFormat::Jpeg };
@@ -331,6 +336,7 @@ fn finish(
     let when = photo.taken_at.unwrap_or(now).clamp(0, 99_999_999_999);
     photo.id = format!("{when:011}-{:013}-{blob_id}", model::now_millis());
     kv::put_json(&model::photo_key(&album.id, &photo.id), &photo)?;
+    crate::live::pair(album, &photo)?;
     let size = info.size;
     let id = photo.id.clone();
     let updated = model::update_album(&album.id, |a| {
