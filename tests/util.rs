@@ -550,12 +550,18 @@ impl Browser {
     /// Any request, with `headers` and `body`; `None` when the connection
     /// breaks before an answer (a proxy that cut it).
     pub async fn send(&self, method: &str, url: &str, headers: &[(&str, String)], body: Vec<u8>) -> Option<Page> {
-        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
-        let mut req = self.client.request(method, self.url(url)).body(body);
+        let verb = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        let mut req = self.client.request(verb, self.url(url)).body(body);
         for (k, v) in headers {
             req = req.header(*k, v.as_str());
         }
-        Some(read(req.send().await.ok()?).await)
+        match req.send().await {
+            Ok(response) => Some(read(response).await),
+            Err(e) => {
+                eprintln!("{method} {url}: no answer: {e:?}");
+                None
+            }
+        }
     }
 
     pub async fn post_bytes(&self, url: &str, body: Vec<u8>) -> Page {
