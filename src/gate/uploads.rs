@@ -167,13 +167,11 @@ async fn create(gate: &Gate, app: &LoadedApp, person: i64, quota: u64, headers: 
     let id = hex::encode(raw);
     let hash = id_hash(&id).ok_or_else(|| internal("a fresh upload id did not hash"))?;
     let files = gate.apps.uploads();
-    files.create(&hash).await.map_err(storage)?;
     let expires_at = lapse_time(gate);
     let new = NewUpload { id_hash: &hash, app: &app.manifest.id, person, length, metadata, at: now(), expires_at };
     match gate.store.open_upload(&new, quota).await {
         Ok(Ok(())) => {}
         Ok(Err(q)) => {
-            let _ = files.remove(&hash).await;
             let message = format!(
                 "There is no room left for this file: {} of this app's {} are in use.",
                 crate::apps::manifest::size_text(q.used),
@@ -181,10 +179,13 @@ async fn create(gate: &Gate, app: &LoadedApp, person: i64, quota: u64, headers: 
             );
             return Err(said(StatusCode::PAYLOAD_TOO_LARGE, &message));
         }
-        Err(e) => {
-            let _ = files.remove(&hash).await;
-            return Err(internal(e));
-        }
+        Err(e) => return Err(internal(e)),
+    }
+    // The row came first: a sweep never takes the file of a row it has not
+    // seen for a leftover (and the file has a grace time besides).
+    if let Err(e) = files.create(&hash).await {
+        let _ = gate.store.close_upload(&hash).await;
+        return Err(storage(e));
     }
     let mut response = StatusCode::CREATED.into_response();
     let h = response.headers_mut();
@@ -225,14 +226,38 @@ async fn head(gate: &Gate, app: &LoadedApp, person: i64, id: &str) -> Answer {
     Ok(response)
 }
 
+/// The most of a refused part's body porch reads (and throws away) before
+/// answering, so a client still sending it gets the answer rather than a
+/// broken connection.
+const DRAIN_MAX: usize = 64 << 20;
+
 async fn patch(gate: &Gate, app: &LoadedApp, person: i64, id: &str, request: Request) -> Answer {
-    let headers = request.headers();
+    let (parts, body) = request.into_parts();
+    let mut unread = Some(body);
+    let answer = patch_part(gate, app, person, id, &parts.headers, &mut unread).await;
+    if answer.is_err()
+        && let Some(body) = unread
+    {
+        let drain = axum::body::to_bytes(body, DRAIN_MAX);
+        let _ = tokio::time::timeout(Duration::from_secs(10), drain).await;
+    }
+    answer
+}
+
+/// One part: checked, then appended. `body` is taken only once the part is
+/// accepted, so a refusal leaves it for [`patch`] to read away.
+async fn patch_part(
+    gate: &Gate,
+    app: &LoadedApp,
+    person: i64,
+    id: &str,
+    headers: &HeaderMap,
+    body: &mut Option<Body>,
+) -> Answer {
     let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
     if !content_type.trim().eq_ignore_ascii_case("application/offset+octet-stream") {
-        return Err(said(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "A part of an upload is sent as application/offset+octet-stream.",
-        ));
+        let message = "A part of an upload is sent as application/offset+octet-stream.";
+        return Err(said(StatusCode::UNSUPPORTED_MEDIA_TYPE, message));
     }
     let Some(claimed) = number(headers, "upload-offset") else {
         return Err(said(StatusCode::BAD_REQUEST, "Upload-Offset must say where this part starts."));
@@ -240,29 +265,29 @@ async fn patch(gate: &Gate, app: &LoadedApp, person: i64, id: &str, request: Req
     let row = find(gate, app, person, id).await?;
     let files = gate.apps.uploads();
     let Some(mut held) = files.hold(&row.id_hash, HOLD_WAIT).await.map_err(internal)? else {
-        return Err(said(
-            StatusCode::LOCKED,
-            "Another request is still sending this upload; ask for its offset and try again.",
-        ));
+        let message = "Another request is still sending this upload; ask for its offset and try again.";
+        return Err(said(StatusCode::LOCKED, message));
     };
-    let offset = files.offset(&row.id_hash).await.map_err(internal)?.unwrap_or(0);
+    let Some(offset) = files.offset(&row.id_hash).await.map_err(internal)? else {
+        let _ = gate.store.close_upload(&row.id_hash).await;
+        return Err(said(StatusCode::NOT_FOUND, "That upload is gone; send the file again."));
+    };
     if claimed != offset {
-        let mut refusal = said(
-            StatusCode::CONFLICT,
-            "That is not where this upload stands; ask for its offset (HEAD) and go on from there.",
-        );
+        let message = "That is not where this upload stands; ask for its offset (HEAD) and go on from there.";
+        let mut refusal = said(StatusCode::CONFLICT, message);
         set_number(refusal.headers_mut(), "upload-offset", offset);
         return Err(refusal);
     }
     let room = row.length().saturating_sub(offset);
-    if number(request.headers(), "content-length").is_some_and(|n| n > room) {
+    if number(headers, "content-length").is_some_and(|n| n > room) {
         return Err(said(StatusCode::BAD_REQUEST, "This part goes past the upload's length (Upload-Length)."));
     }
-    let body = Body::new(request.into_body()).into_data_stream();
+    let Some(body) = body.take() else { return Err(internal("a part's body was taken twice")) };
+    let stream = body.into_data_stream();
     // A part whose bytes stop arriving ends like any stalled upload, after
     // `limits.idle_timeout`; what arrived is kept.
     let idle = gate.settings.limits.idle_timeout;
-    let (offset, stopped) = files.append(&mut held, body, room, idle).await.map_err(storage)?;
+    let (offset, stopped) = files.append(&mut held, stream, room, idle).await.map_err(storage)?;
     drop(held);
     let expires_at = lapse_time(gate);
     if let Err(e) = gate.store.touch_upload(&row.id_hash, expires_at).await {

@@ -345,14 +345,20 @@ impl UploadFiles {
     }
 
     /// Removes files no open upload owns (left by a crash between the two
-    /// steps of opening or closing one).
+    /// steps of opening or closing one). A file touched in the last ten
+    /// minutes is left be: it may belong to an upload being opened right
+    /// now, whose row was not yet there when `open` was read.
     pub async fn remove_leftovers(&self, open: &[String]) -> io::Result<u64> {
         let keep: std::collections::HashSet<&str> = open.iter().map(String::as_str).collect();
         let mut removed = 0;
         let mut entries = tokio::fs::read_dir(&self.dir).await?;
+        let recent = |m: &std::fs::Metadata| {
+            m.modified().ok().and_then(|t| t.elapsed().ok()).is_none_or(|age| age < Duration::from_secs(600))
+        };
         while let Some(entry) = entries.next_entry().await? {
             let name = entry.file_name();
-            if !keep.contains(name.to_string_lossy().as_ref()) {
+            let fresh = entry.metadata().await.map(|m| recent(&m)).unwrap_or(true);
+            if !fresh && !keep.contains(name.to_string_lossy().as_ref()) {
                 let _ = tokio::fs::remove_file(entry.path()).await;
                 removed += 1;
             }
