@@ -26,29 +26,27 @@ async fn finished_upload(
     person: Option<i64>,
     upload: &str,
 ) -> Result<(Arc<AppScope>, UploadRow, Held), Error> {
-    {
-        scope.manifest.capabilities.blobs.ok_or_else(|| super::host::not_declared("blobs"))?;
-        let person = person.ok_or_else(|| Error::Invalid("only a person's request can claim an upload".into()))?;
-        let hash = id_hash(upload).ok_or(Error::NotFound)?;
-        let row = scope.store.upload(&hash).await.map_err(internal)?.ok_or(Error::NotFound)?;
-        if row.app_id != scope.manifest.id || row.person_id != person {
-            return Err(Error::NotFound);
-        }
-        let held = scope
-            .uploads
-            .hold(&hash, HOLD_WAIT)
-            .await
-            .map_err(internal)?
-            .ok_or_else(|| Error::Invalid("that upload is still being sent; wait for it to finish".into()))?;
-        let have = scope.uploads.offset(&hash).await.map_err(internal)?.ok_or(Error::NotFound)?;
-        if have != row.length() {
-            return Err(Error::Invalid(format!(
-                "that upload is not finished: {have} of {} bytes have arrived",
-                row.length()
-            )));
-        }
-        Ok((scope, row, held))
+    scope.manifest.capabilities.blobs.ok_or_else(|| super::host::not_declared("blobs"))?;
+    let person = person.ok_or_else(|| Error::Invalid("only a person's request can claim an upload".into()))?;
+    let hash = id_hash(upload).ok_or(Error::NotFound)?;
+    let row = scope.store.upload(&hash).await.map_err(internal)?.ok_or(Error::NotFound)?;
+    if row.app_id != scope.manifest.id || row.person_id != person {
+        return Err(Error::NotFound);
     }
+    let held = scope
+        .uploads
+        .hold(&hash, HOLD_WAIT)
+        .await
+        .map_err(internal)?
+        .ok_or_else(|| Error::Invalid("that upload is still being sent; wait for it to finish".into()))?;
+    let have = scope.uploads.offset(&hash).await.map_err(internal)?.ok_or(Error::NotFound)?;
+    if have != row.length() {
+        return Err(Error::Invalid(format!(
+            "that upload is not finished: {have} of {} bytes have arrived",
+            row.length()
+        )));
+    }
+    Ok((scope, row, held))
 }
 
 impl AppState {

@@ -511,9 +511,18 @@ impl Apps {
 
     /// Ends uploads whose time ran out before `now` (their reservations are
     /// given back) and removes upload files no open upload owns. Run at
-    /// start, by the hourly sweep, and whenever an upload is opened; how
-    /// many uploads it ended.
+    /// start and by the hourly sweep; how many uploads it ended.
     pub async fn sweep_uploads(&self, now: i64) -> Result<u64, AppError> {
+        let ended = self.end_lapsed_uploads(now).await?;
+        let open = self.store.upload_hashes().await?;
+        self.uploads.remove_leftovers(&open).await.map_err(|e| AppError::Io(format!("upload folder: {e}")))?;
+        Ok(ended)
+    }
+
+    /// Ends uploads whose time ran out before `now`, giving their
+    /// reservations back (also run whenever an upload is opened, so their
+    /// room is free for it); how many.
+    pub async fn end_lapsed_uploads(&self, now: i64) -> Result<u64, AppError> {
         let io = |e: std::io::Error| AppError::Io(format!("upload folder: {e}"));
         let lapsed = self.store.lapsed_uploads(now).await?;
         for id_hash in &lapsed {
@@ -525,8 +534,6 @@ impl Apps {
             drop(held);
             self.uploads.remove(id_hash).await.map_err(io)?;
         }
-        let open = self.store.upload_hashes().await?;
-        self.uploads.remove_leftovers(&open).await.map_err(io)?;
         Ok(lapsed.len() as u64)
     }
 

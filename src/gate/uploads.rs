@@ -159,7 +159,7 @@ async fn create(gate: &Gate, app: &LoadedApp, person: i64, quota: u64, headers: 
         return Err(said(StatusCode::BAD_REQUEST, "Upload-Metadata must be plain text of at most 4 KiB."));
     }
     // Lapsed uploads go first, so their room is free for this one.
-    if let Err(e) = gate.apps.sweep_uploads(now()).await {
+    if let Err(e) = gate.apps.end_lapsed_uploads(now()).await {
         tracing::warn!(error = %e, "could not sweep lapsed uploads");
     }
     let mut raw = [0u8; 32];

@@ -211,7 +211,6 @@ pub struct Hashed {
 /// One upload held for writing: no other request adds to or claims it
 /// while this lives.
 pub struct Held {
-    id_hash: String,
     path: PathBuf,
     hashed: OwnedMutexGuard<Hashed>,
 }
@@ -271,7 +270,7 @@ impl UploadFiles {
                 .clone()
         };
         match tokio::time::timeout(wait, slot.lock_owned()).await {
-            Ok(hashed) => Ok(Some(Held { id_hash: id_hash.to_owned(), path, hashed })),
+            Ok(hashed) => Ok(Some(Held { path, hashed })),
             Err(_) => Ok(None),
         }
     }
@@ -364,12 +363,6 @@ impl UploadFiles {
             }
         }
         Ok(removed)
-    }
-}
-
-impl Held {
-    pub fn id_hash(&self) -> &str {
-        &self.id_hash
     }
 }
 
