@@ -640,26 +640,7 @@ async fn motion_photos_move_and_reach_others_without_location_in_either_part() {
     }
     let work = tempfile::tempdir().expect("temp");
     let still = std::fs::read(tagged_jpeg(work.path())).expect("jpeg");
-    let args = [
-        "-v",
-        "error",
-        "-y",
-        "-f",
-        "lavfi",
-        "-i",
-        "testsrc=size=320x240:rate=30",
-        "-t",
-        "1.5",
-        "-c:v",
-        "libx264",
-        "-pix_fmt",
-        "yuv420p",
-        "-metadata",
-        "location=+48.8584+002.2945/",
-        "motion.mp4",
-    ];
-    run("ffmpeg", &args, work.path());
-    let video = std::fs::read(work.path().join("motion.mp4")).expect("video");
+    let video = short_clip(work.path(), "motion.mp4", &["-metadata", "location=+48.8584+002.2945/"]);
     assert!(probe_tags(&video, work.path(), "in.mp4").contains("location"), "the motion starts out located");
     let google = [still.as_slice(), &video].concat();
     let samsung = [still.as_slice(), b"MotionPhoto_Data", &video, b"SEFH\x6b\x00\x00\x00\x01\x00SEFT"].concat();
@@ -727,28 +708,16 @@ async fn a_live_photo_s_still_and_video_are_one_photo_that_moves() {
     std::fs::write(work.path().join("apple.bin"), apple_maker_note(id)).expect("note");
     run("exiftool", &["-q", "-overwrite_original", "-Make=Apple", "-MakerNotes<=apple.bin", "tagged.jpg"], work.path());
     let still = std::fs::read(&still_path).expect("still");
-    let args = [
-        "-v",
-        "error",
-        "-y",
-        "-f",
-        "lavfi",
-        "-i",
-        "testsrc=size=320x240:rate=30",
-        "-t",
-        "1.5",
-        "-c:v",
-        "libx264",
-        "-pix_fmt",
-        "yuv420p",
+    let identifier = format!("com.apple.quicktime.content.identifier={id}");
+    let tags = [
         "-metadata",
         "com.apple.quicktime.location.ISO6709=+48.8584+002.2945+035.000/",
         "-metadata",
+        identifier.as_str(),
+        "-movflags",
+        "use_metadata_tags",
     ];
-    let identifier = format!("com.apple.quicktime.content.identifier={id}");
-    let tail = ["-movflags", "use_metadata_tags", "IMG_0042.MOV"];
-    run("ffmpeg", &[&args[..], &[identifier.as_str()], &tail[..]].concat(), work.path());
-    let video = std::fs::read(work.path().join("IMG_0042.MOV")).expect("video");
+    let video = short_clip(work.path(), "IMG_0042.MOV", &tags);
 
     let porch = Porch::start();
     let (owner, vera) = two(&porch).await;
@@ -778,4 +747,13 @@ async fn a_live_photo_s_still_and_video_are_one_photo_that_moves() {
     for part in [&still_id, &video_id] {
         assert_eq!(owner.get(&app(&owner, &format!("/a/{album}/p/{part}"))).await.status, 404, "{part} is gone");
     }
+}
+
+/// A 1.5 s 320×240 H.264 clip made by ffmpeg with `extra` arguments (tags),
+/// as the file `name` in `dir`.
+fn short_clip(dir: &Path, name: &str, extra: &[&str]) -> Vec<u8> {
+    let source = ["-v", "error", "-y", "-f", "lavfi", "-i", "testsrc=size=320x240:rate=30", "-t", "1.5"];
+    let encode = ["-c:v", "libx264", "-pix_fmt", "yuv420p"];
+    run("ffmpeg", &[&source[..], &encode[..], extra, &[name]].concat(), dir);
+    std::fs::read(dir.join(name)).expect("clip made")
 }
