@@ -43,7 +43,13 @@ pub fn original_for(caller: i64, album: &Album, photo: &Photo) -> Result<blobs::
     if private {
         let clean = photo.clean(&album.id);
         if let Some(info) = blobs::stat(&clean)? {
-            return Ok(info);
+            // Earlier Photos also stored the start page's 160-px cover as
+            // `c`, so a cover photo's "original" could be that thumbnail.
+            // Removing metadata never takes away 95% of a picture, so such
+            // a copy is made again, properly.
+            if !(photo.kind == Kind::Image && info.size.saturating_mul(20) < photo.size) {
+                return Ok(info);
+            }
         }
         match media::strip_metadata(&original, &clean) {
             Ok(info) => return Ok(info),

@@ -6,7 +6,9 @@
 //! of a photo are `<album>/<blob>/o` (original), `t` (grid thumbnail), `v`
 //! (view size; for videos both are of the poster frame), `c` (original
 //! without location: made on first need for pictures, at upload for
-//! videos) and `j` (a JPEG of a HEIC or AVIF, made on first need).
+//! videos), `j` (a JPEG of a HEIC or AVIF, made on first need), `s` (the
+//! start page's cover), `m` (a motion photo's video) and `h` (an H.264
+//! copy).
 //! A photo's id starts with its taken-at time, so listing keys in order
 //! pages through the album chronologically.
 
@@ -118,6 +120,11 @@ impl Photo {
     pub fn h264(&self, album: &str) -> String {
         format!("{album}/{}/h", self.blob)
     }
+    /// The album cover porch's start page shows (160 px). Earlier it was
+    /// `c`, the cleaned original's name too (see `files.rs`).
+    pub fn small_cover(&self, album: &str) -> String {
+        format!("{album}/{}/s", self.blob)
+    }
     /// A full-size JPEG of a HEIC or AVIF, made on first need.
     pub fn jpeg(&self, album: &str) -> String {
         format!("{album}/{}/j", self.blob)
@@ -228,7 +235,7 @@ const COVER_EDGE: u32 = 160;
 /// from the photo's thumbnail the first time it is asked for, then kept.
 pub fn small_cover(album: &str, cover: &str) -> Result<Option<String>, Error> {
     let Some(photo) = kv::get_json::<Photo>(&photo_key(album, cover))? else { return Ok(None) };
-    let small = format!("{album}/{}/c", photo.blob);
+    let small = photo.small_cover(album);
     if porch_app::blobs::stat(&small)?.is_none() {
         porch_app::media::thumbnail(&photo.thumb(album), &small, COVER_EDGE, porch_app::media::ImageFormat::Jpeg)?;
     }
