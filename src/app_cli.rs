@@ -176,8 +176,16 @@ pub fn without_store(settings: &Settings, cmd: AppCommand) -> Result<()> {
 }
 
 pub async fn with_store(store: &Store, settings: &Settings, cmd: AppCommand) -> Result<()> {
-    let open =
-        || Apps::open(store.clone(), &settings.data_dir, &settings.apps, &settings.media, settings.store.min_free);
+    let open = || {
+        Apps::open(
+            store.clone(),
+            &settings.data_dir,
+            &settings.apps,
+            &settings.media,
+            &settings.activity,
+            settings.store.min_free,
+        )
+    };
     match cmd {
         AppCommand::Install { package, yes } => {
             let apps = open()?;

@@ -100,6 +100,7 @@ pub async fn run(settings: Settings) -> Result<(), ServeError> {
         &settings.data_dir,
         &settings.apps,
         &settings.media,
+        &settings.activity,
         settings.store.min_free,
     )?);
     let collected = apps.collect_blobs().await?;
@@ -186,7 +187,12 @@ pub async fn run(settings: Settings) -> Result<(), ServeError> {
     let options = edge::ServeOptions::from_settings(&settings);
     let domain = settings.domain.clone();
     let certificates = tls.clone().map(|t| Arc::new(Certificates(t)) as Arc<dyn gate::certificates::CertificateAdmin>);
-    let keep = Keep { ips: settings.keep_ips, audit: settings.audit.keep, devices: settings.signin.device_forget };
+    let keep = Keep {
+        ips: settings.keep_ips,
+        audit: settings.audit.keep,
+        devices: settings.signin.device_forget,
+        activity: settings.activity.keep,
+    };
     gate::password::configure(settings.passwords.parallel_checks(), settings.passwords.queue_wait);
     let gate = Gate::new(store.clone(), settings, base_url, apps, certificates, backups)?;
     let sweeper = tokio::spawn(sweep(gate.clone(), keep));
@@ -228,6 +234,8 @@ struct Keep {
     audit: Duration,
     /// Known devices nobody used (`signin.device_forget`).
     devices: Duration,
+    /// News in people's feeds (`activity.keep`).
+    activity: Duration,
 }
 
 /// `now` less `age`, in Unix seconds.
@@ -237,7 +245,8 @@ fn ago(age: Duration) -> i64 {
 
 /// Hourly: expired sessions and pairings, idle devices and long-ended
 /// recovery links go, audit events older than `keep_ips` keep only the
-/// network part of their client address, those older than `audit.keep` go,
+/// network part of their client address, those older than `audit.keep` go
+/// (and news older than `activity.keep`),
 /// and refusals counted but not yet written become their summary rows.
 async fn sweep(gate: Gate, keep: Keep) {
     let store = gate.store.clone();
@@ -280,6 +289,11 @@ async fn sweep(gate: Gate, keep: Keep) {
             Ok(0) => {}
             Ok(n) => tracing::info!(events = n, "deleted audit events older than audit.keep"),
             Err(e) => tracing::warn!(error = %e, "could not delete old audit events"),
+        }
+        match store.prune_activity(ago(keep.activity)).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(news = n, "deleted news older than activity.keep"),
+            Err(e) => tracing::warn!(error = %e, "could not delete old news"),
         }
     }
 }

@@ -38,6 +38,8 @@ pub struct AppScope {
     pub outbound: Arc<outbound::Rules>,
     /// Who makes invites for it (the gate, once started).
     pub inviter: super::invites::InviterSlot,
+    /// `activity.batch_for`: how long a batch of news keeps merging.
+    pub activity_batch: std::time::Duration,
 }
 
 /// Image jobs: run on the blocking pool, a bounded number at once, each
@@ -119,6 +121,8 @@ pub struct AppState {
     scope: Arc<AppScope>,
     /// Blob writers of this instance that hold a temporary file.
     open_writers: u32,
+    /// Pieces of news this instance published (`activity`).
+    published: u32,
     /// The person whose request this instance serves (`None`: a scheduled
     /// job).
     person: Option<i64>,
@@ -133,7 +137,7 @@ impl AppState {
         let mut table = ResourceTable::new();
         table.set_max_capacity(MAX_RESOURCES);
         let hooks = outbound::Hooks::new(scope.outbound.clone());
-        AppState { wasi, http: WasiHttpCtx::new(), table, hooks, limits, scope, open_writers: 0, person }
+        AppState { wasi, http: WasiHttpCtx::new(), table, hooks, limits, scope, open_writers: 0, published: 0, person }
     }
 }
 
@@ -251,6 +255,13 @@ impl AppState {
     /// The person whose request this is, if any.
     pub(super) fn person(&self) -> Option<i64> {
         self.person
+    }
+
+    /// Counts one `activity.publish`; false past
+    /// [`MAX_ACTIVITY_PER_REQUEST`](crate::common::limits::MAX_ACTIVITY_PER_REQUEST).
+    pub(super) fn count_publish(&mut self) -> bool {
+        self.published += 1;
+        self.published <= crate::common::limits::MAX_ACTIVITY_PER_REQUEST
     }
 
     fn kv_quota(&self) -> Result<u64, Error> {

@@ -65,6 +65,8 @@ pub struct Capabilities {
     pub outbound: Option<Outbound>,
     /// Whether it may ask porch for invite links (`invites = true`).
     pub invites: bool,
+    /// Whether it may publish news to people's feeds (`activity = true`).
+    pub activity: bool,
 }
 
 /// `[capabilities.outbound]`: the exact hosts an app may call and how much
@@ -193,6 +195,8 @@ struct RawCapabilities {
     people: bool,
     #[serde(default)]
     invites: bool,
+    #[serde(default)]
+    activity: bool,
     outbound: Option<RawOutbound>,
 }
 
@@ -258,6 +262,12 @@ impl Manifest {
         if c.invites {
             lines.push(
                 "invites: makes invite links that bring someone new into this app (single-use, at most at the inviter's role, as the owner allows)"
+                    .to_owned(),
+            );
+        }
+        if c.activity {
+            lines.push(
+                "activity: tells the people it serves what is new (shown on their start page and in their digests, under the name of whoever did it)"
                     .to_owned(),
             );
         }
@@ -406,6 +416,7 @@ impl Manifest {
                 people: caps.people,
                 outbound,
                 invites: caps.invites,
+                activity: caps.activity,
             },
             limits,
             csp: raw.csp.map(|c| c.trim().to_owned()),
@@ -424,6 +435,7 @@ impl Manifest {
             "media" => self.capabilities.media && self.capabilities.blobs.is_some(),
             "people" => self.capabilities.people,
             "invites" => self.capabilities.invites,
+            "activity" => self.capabilities.activity,
             _ => false,
         }
     }

@@ -10,6 +10,7 @@
 //! new`), `schedule` (triggers delivered on their schedule) and `manifest`
 //! (`app.toml`).
 
+pub mod activity;
 mod bindings;
 mod bundled;
 pub mod catalogue;

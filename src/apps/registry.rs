@@ -59,6 +59,8 @@ pub struct Apps {
     outbound_lan: Arc<Vec<ipnet::IpNet>>,
     /// Who makes invites for apps that declare `invites` (set at start).
     inviter: InviterSlot,
+    /// `activity.batch_for`.
+    activity_batch: std::time::Duration,
 }
 
 /// What an install does to what is here (shown before the owner confirms).
@@ -97,6 +99,7 @@ impl Apps {
         data_dir: &Path,
         config: &AppRuntime,
         media: &MediaLimits,
+        activity: &crate::config::Activity,
         min_free: u64,
     ) -> Result<Apps, AppError> {
         let data_dir =
@@ -124,6 +127,7 @@ impl Apps {
             last_look: RwLock::new(None),
             outbound_lan: Arc::new(config.outbound_lan.clone()),
             inviter: InviterSlot::default(),
+            activity_batch: activity.batch_for,
         })
     }
 
@@ -136,6 +140,11 @@ impl Apps {
     /// The store the apps keep their data in.
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// The files behind the apps' blobs.
+    pub(super) fn blob_files(&self) -> &BlobFiles {
+        &self.blobs
     }
 
     pub fn allocator(&self) -> Allocator {
@@ -170,6 +179,7 @@ impl Apps {
                 lan: self.outbound_lan.clone(),
             }),
             inviter: self.inviter.clone(),
+            activity_batch: self.activity_batch,
         });
         Ok(LoadedApp::new(manifest, sha, pre, scope))
     }

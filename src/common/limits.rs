@@ -63,6 +63,19 @@ pub const MAX_OUTBOUND_REQUESTS: u32 = 64;
 /// The most bytes one app request may send and receive outbound.
 pub const MAX_OUTBOUND_BYTES: u64 = 1 << 30;
 
+/// At most this many pieces of news one app request may publish (the
+/// `activity` capability): enough for an upload, a comment and a share, not
+/// a flood that buries everyone's feed.
+pub const MAX_ACTIVITY_PER_REQUEST: u32 = 32;
+
+/// The longest line of news (characters) and the longest batch or scope key
+/// (bytes) an app may give.
+pub const MAX_ACTIVITY_TEXT: usize = 200;
+pub const MAX_ACTIVITY_KEY: usize = 200;
+
+/// The largest picture news may show beside it: a thumbnail, not a photo.
+pub const MAX_ACTIVITY_PICTURE: u64 = 512 << 10;
+
 /// How long an outgoing request may take to connect, for its answer to
 /// start, and between two pieces of it (an app may ask for less, never
 /// more; its own `limits.time` bounds all of it too).

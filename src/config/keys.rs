@@ -336,6 +336,14 @@ sections! {
         /// in the app's quota given back.
         unfinished_for: Duration = "24h", Dur("1s", "30d");
     }
+    /// `[activity]`: the news apps publish to people's start pages (the `activity` capability).
+    activity: Activity = "activity" {
+        /// News from one person that an app marks as one batch (photos added to one album) merges into one line
+        /// while its last piece is newer than this.
+        batch_for: Duration = "15m", Dur("1s", "1d");
+        /// How long news is kept after its last change.
+        keep: Duration = "90d", Dur("1d", "3650d");
+    }
     /// `[certificates]`: owner-provided PEM files, for `tls = "files"`.
     certificates: CertificateKeys = "certificates" {
         /// With tls "files": your certificate chain. porch notices when the file changes and serves the new

@@ -18,8 +18,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use keys::{
-    AcmeKeys, AppRuntime, Audit, BackupKeys, CertificateKeys, DnsKeys, Invites, KEYS, Keys, Limits, MediaLimits,
-    MetricsKeys, Passwords, Recovery, Sessions, SigninLimits, StoreKeys, TopKeys, Uploads, rule_of,
+    AcmeKeys, Activity, AppRuntime, Audit, BackupKeys, CertificateKeys, DnsKeys, Invites, KEYS, Keys, Limits,
+    MediaLimits, MetricsKeys, Passwords, Recovery, Sessions, SigninLimits, StoreKeys, TopKeys, Uploads, rule_of,
 };
 pub use rules::{parse_duration, parse_size};
 pub use values::{
@@ -192,6 +192,7 @@ pub struct Settings {
     pub apps: AppRuntime,
     pub media: MediaLimits,
     pub uploads: Uploads,
+    pub activity: Activity,
     pub store: StoreKeys,
     pub acme: AcmeSettings,
     /// Set exactly when `tls` is `files`.
@@ -294,6 +295,7 @@ impl Settings {
             apps: keys.apps,
             media: keys.media,
             uploads: keys.uploads,
+            activity: keys.activity,
             store: keys.store,
             acme,
             cert_files,

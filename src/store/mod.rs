@@ -4,6 +4,7 @@
 //! Nothing above this layer writes SQL. Every function here takes plain values
 //! and returns row structs; policy (who may do what) lives in the gate.
 
+pub mod activity;
 mod apps;
 pub mod audit;
 pub mod blobfiles;
@@ -30,6 +31,7 @@ use std::time::Duration;
 use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
+pub use activity::{FeedItem, NewActivity};
 pub use apps::{AppRow, AppVisitor, Keep, PreviousApp};
 pub use audit::{AuditEvent, NewAuditEvent, escape_controls};
 pub use blobs::{BlobRow, NewBlob};

@@ -48,6 +48,8 @@
 //! - [`sharing`]: one thing shared with people or groups as viewers or
 //!   contributors, and who may do what with it; inviting someone new to it
 //!   in one step ([`invites`]).
+//! - [`activity`]: news for the people the app serves, on porch's start
+//!   page and in their digests.
 //! - [`dates`]: the time, and dates written for people.
 
 #![deny(missing_docs)]
@@ -55,6 +57,7 @@
 pub use minijinja::context;
 pub use wstd;
 
+pub mod activity;
 mod app;
 pub mod blobs;
 #[doc(hidden)]

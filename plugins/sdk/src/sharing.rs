@@ -212,3 +212,32 @@ pub fn claim<R: Role>(caller: &Caller<R>, invited: &[Invited]) -> Result<Option<
     }
     Ok(None)
 }
+
+/// Everyone (of the app's people) `shares` reach, its owner first.
+pub fn reached(owner: i64, shares: &[Share]) -> Vec<i64> {
+    reached_among(&people::list(), owner, shares)
+}
+
+fn reached_among(everyone: &[people::Person], owner: i64, shares: &[Share]) -> Vec<i64> {
+    let mut ids = vec![owner];
+    for p in everyone {
+        let shared = shares.iter().any(|s| match &s.with {
+            Who::Person(id) => *id == p.id,
+            Who::Group(g) => p.groups.contains(g),
+        });
+        if shared && !ids.contains(&p.id) {
+            ids.push(p.id);
+        }
+    }
+    ids
+}
+
+/// Who a change of shares lets in and who it shuts out: `(gained, lost)`,
+/// people's ids, for news ("shared with you") and for taking news back.
+pub fn changes(owner: i64, before: &[Share], after: &[Share]) -> (Vec<i64>, Vec<i64>) {
+    let everyone = people::list();
+    let (was, is) = (reached_among(&everyone, owner, before), reached_among(&everyone, owner, after));
+    let gained = is.iter().filter(|id| !was.contains(id)).copied().collect();
+    let lost = was.into_iter().filter(|id| !is.contains(id)).collect();
+    (gained, lost)
+}

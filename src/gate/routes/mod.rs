@@ -1,6 +1,7 @@
 //! porch's own routes on the apex host, and the reserved `/.porch/` paths.
 
 mod account;
+mod activity;
 mod admin;
 pub(super) mod admin_apps;
 mod door;
@@ -32,6 +33,9 @@ pub fn porch_routes(gate: Gate) -> Router<Gate> {
         .route("/recover/{token}/passkey/begin", post(passkey::recover_begin))
         .route("/recover/{token}/passkey/finish", post(passkey::recover_finish))
         .route("/pair/{token}", get(pair::open).post(pair::submit))
+        .route("/activity/seen", post(activity::seen_all))
+        .route("/activity/{id}", get(activity::open))
+        .route("/activity/{id}/picture", get(activity::picture))
         .route("/account", get(account::page))
         .route("/account/sessions/{id}/end", post(account::end_session))
         .route("/account/password", post(account::change_password))
@@ -91,8 +95,11 @@ async fn home(
     // One tile per app the person may use, named as its manifest names it,
     // with the cards the app has for them (its albums, say), asked at once.
     let mut ids: Vec<String> = Vec::new();
+    let mut news = Vec::new();
     let apps: Vec<_> = match &visitor.caller {
         Some(c) => {
+            let (lines, unread) = activity::feed(&gate, c).await?;
+            news = lines;
             let names: std::collections::HashMap<String, String> =
                 gate.store.apps().await?.into_iter().map(|a| (a.id, a.name)).collect();
             let tiles: Vec<(String, String, String)> = gate
@@ -113,7 +120,8 @@ async fn home(
                 .map(|((name, id, role), cards)| {
                     let url = format!("{}/", super::app_door::app_origin(&gate.base_url, &id));
                     let initial = name.chars().next().map(|c| c.to_uppercase().to_string()).unwrap_or_default();
-                    context! { id, name, initial, role, url, cards }
+                    let new = unread.get(&id).copied().unwrap_or(0);
+                    context! { id, name, initial, role, url, cards, new }
                 })
                 .collect()
         }
@@ -135,5 +143,7 @@ async fn home(
         }
         _ => None,
     };
-    gate.pages.render("home.html", context! { apps, recovered, welcome, landing, ..visitor.page_context() })
+    let unread = news.iter().any(|n| n.get_attr("new").map(|v| v.is_true()).unwrap_or(false));
+    gate.pages
+        .render("home.html", context! { apps, news, unread, recovered, welcome, landing, ..visitor.page_context() })
 }
