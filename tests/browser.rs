@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use fantoccini::{Client, ClientBuilder, Locator};
 use tempfile::TempDir;
 
-use crate::util::{Cut, OWNER, PASSWORD, Porch, Proxy, in_ci, sample_video};
+use crate::util::{Cut, OWNER, PASSWORD, Porch, Proxy, in_ci, sample_video, unescape};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
@@ -286,6 +286,31 @@ async fn a_relative_uploads_to_a_shared_album_and_comments_on_a_phone() {
     click(&phone, "#send-comment").await;
     assert!(text_of(&phone, "#comments li").await.contains("What a day!"));
     assert!(text_of(&phone, "#comments li").await.contains("Rosa"));
+
+    // Issue 26: what's new and likes, on the phone. Olivia hears of the
+    // two photos as one line; she likes one, and Rosa's start page says so.
+    let home = owner.get("/").await;
+    assert!(unescape(&home.body).contains("Rosa</strong> added 2 photos to Beach day"), "{}", home.body);
+    let photo = url::Url::parse(phone.current_url().await.expect("url").as_str()).expect("url").path().to_owned();
+    let liked = owner.post_from(&photos(&format!("{photo}/like")), &[], Some(&origin)).await;
+    assert_eq!(liked.status, 303);
+    phone.goto(&format!("{}/", porch.url)).await.expect("start page");
+    assert!(text_of(&phone, "#news li.unread").await.contains("Olivia Owner likes your photo in Beach day"));
+    phone.find(Locator::Css("#new-photos")).await.expect("the Photos tile counts what is new");
+    let overflow = "return document.documentElement.scrollWidth - document.documentElement.clientWidth";
+    let wider = phone.execute(overflow, vec![]).await.expect("overflow").as_i64().unwrap_or(1);
+    assert!(wider <= 0, "the start page fits a 360 px phone ({wider}px too wide)");
+    screenshot(&phone, "issue26-start-page-news").await;
+    click(&phone, "#news li.unread a").await;
+    assert!(text_of(&phone, "#liked-by").await.contains("1 like: Olivia Owner"));
+    click(&phone, "#like").await;
+    assert!(text_of(&phone, "#liked-by").await.contains("2 likes: Olivia Owner, Rosa"));
+    assert_eq!(text_of(&phone, "#like").await, "♥ Liked");
+    let wider = phone.execute(overflow, vec![]).await.expect("overflow").as_i64().unwrap_or(1);
+    assert!(wider <= 0, "the photo page fits a 360 px phone ({wider}px too wide)");
+    screenshot(&phone, "issue26-photo-likes").await;
+    phone.goto(&format!("{}/", porch.url)).await.expect("start page");
+    assert!(phone.find(Locator::Css("#news li.unread")).await.is_err(), "opened news is seen");
     phone.close().await.expect("close");
 }
 

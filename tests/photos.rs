@@ -52,7 +52,7 @@ pub(crate) fn app(b: &Browser, path: &str) -> String {
 }
 
 /// Posts a form to the app from its own origin, as its pages do.
-async fn post_form(b: &Browser, path: &str, form: &[(&str, &str)]) -> crate::util::Page {
+pub(crate) async fn post_form(b: &Browser, path: &str, form: &[(&str, &str)]) -> crate::util::Page {
     let origin = app(b, "");
     b.post_from(&app(b, path), form, Some(&origin)).await
 }
@@ -78,13 +78,13 @@ pub(crate) async fn upload_ok(b: &Browser, album: &str, name: &str, bytes: Vec<u
     reply["id"].as_str().expect("photo id").to_owned()
 }
 
-async fn share(b: &Browser, album: &str, form: &[(&str, &str)]) {
+pub(crate) async fn share(b: &Browser, album: &str, form: &[(&str, &str)]) {
     let page = post_form(b, &format!("/a/{album}/share"), form).await;
     assert_eq!(page.status, 303, "share: {}", page.body);
 }
 
 /// A person's id, from `porch user list`.
-fn person_id(porch: &Porch, name: &str) -> String {
+pub(crate) fn person_id(porch: &Porch, name: &str) -> String {
     let out = porch.cli(&["user", "list"]);
     let line = out.stdout.lines().find(|l| l.contains(name)).unwrap_or_else(|| panic!("{name} in {}", out.stdout));
     line.split_whitespace().next().expect("id").to_owned()

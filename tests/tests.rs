@@ -1,6 +1,7 @@
 //! porch's integration tests: one test binary whose modules start the real
 //! `porch` binary on ephemeral ports with temporary data folders.
 
+mod activity;
 mod apps;
 mod browser;
 mod cli;

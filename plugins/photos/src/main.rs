@@ -9,11 +9,13 @@
 //!
 //! Routes are here; pages and forms in `pages.rs` with their templates in
 //! `templates/`; records and rules in `model.rs`; uploads, files and the
-//! album as a zip in `upload.rs`, `files.rs` and `zip.rs`.
+//! album as a zip in `upload.rs`, `files.rs` and `zip.rs`; what people hear
+//! about (porch's `activity`) in `news.rs`.
 
 mod files;
 mod live;
 mod model;
+mod news;
 mod pages;
 mod share_target;
 mod upload;
@@ -70,6 +72,7 @@ async fn main(request: Request<Body>) -> Result<Response<Body>, Error> {
         .get("/a/{album}/p/{photo}/motion", files::motion)
         .get("/a/{album}/p/{photo}/jpeg", files::jpeg)
         .post("/a/{album}/p/{photo}/comment", pages::add_comment)
+        .post("/a/{album}/p/{photo}/like", pages::like)
         .post("/a/{album}/p/{photo}/delete", pages::delete_photo)
         .serve(request)
         .await

@@ -8,7 +8,9 @@
 //! without location: made on first need for pictures, at upload for
 //! videos), `j` (a JPEG of a HEIC or AVIF, made on first need), `s` (the
 //! start page's cover), `m` (a motion photo's video) and `h` (an H.264
-//! copy).
+//! copy). `a/<album>/n/` lists photos in the order they were added (for
+//! "new since your last visit", kept per person in `v/<person>`), and
+//! `k/<photo>/<person>` holds likes.
 //! A photo's id starts with its taken-at time, so listing keys in order
 //! pages through the album chronologically.
 
@@ -129,6 +131,11 @@ impl Photo {
     pub fn jpeg(&self, album: &str) -> String {
         format!("{album}/{}/j", self.blob)
     }
+    /// A Live Photo's video (known by the identifier it shares with a
+    /// still): part of its still, not news or a tile of its own.
+    pub fn is_live_video(&self) -> bool {
+        self.live_still.is_some() || (self.kind == Kind::Video && self.content_id.is_some())
+    }
     /// A video's length as a badge: `0:07`, `12:30`, `1:02:03`.
     pub fn duration(&self) -> Option<String> {
         let s = self.duration_ms? / 1000;
@@ -162,6 +169,36 @@ pub fn hash_key(album: &str, sha: &str) -> String {
 }
 pub fn comments_prefix(album: &str, photo: &str) -> String {
     format!("a/{album}/c/{photo}/")
+}
+/// The album's photos in the order they were added (`<added at>-<photo>`),
+/// for "new since your last visit".
+pub fn added_prefix(album: &str) -> String {
+    format!("a/{album}/n/")
+}
+pub fn added_key(album: &str, photo: &Photo) -> String {
+    // The id's second part is the upload's millisecond.
+    let ms = photo.id.split('-').nth(1).and_then(|ms| ms.parse::<u64>().ok());
+    let ms = ms.unwrap_or_else(|| u64::try_from(photo.uploaded_at).unwrap_or(0).saturating_mul(1000));
+    format!("a/{album}/n/{ms:013}-{}", photo.id)
+}
+/// When `person` last opened `album` (`now_millis`).
+pub fn visit_key(album: &str, person: i64) -> String {
+    format!("a/{album}/v/{person}")
+}
+/// Likes of a photo, one key per person.
+pub fn likes_prefix(album: &str, photo: &str) -> String {
+    format!("a/{album}/k/{photo}/")
+}
+pub fn like_key(album: &str, photo: &str, person: i64) -> String {
+    format!("a/{album}/k/{photo}/{person}")
+}
+
+/// One person's heart on a photo.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Like {
+    pub by: i64,
+    pub name: String,
+    pub at: i64,
 }
 
 /// Ids are lowercase hex or digits and dashes; anything else in a URL is
@@ -290,6 +327,8 @@ pub fn remove_photo(album: &Album, photo: &Photo) -> Result<(), HostError> {
         })?;
     }
     kv::delete_prefix(&comments_prefix(&album.id, &photo.id))?;
+    kv::delete_prefix(&likes_prefix(&album.id, &photo.id))?;
+    kv::delete(&added_key(&album.id, photo))?;
     blobs::delete_prefix(&format!("{}/{}/", album.id, photo.blob))?;
     let (size, gone) = (photo.size, photo.id.clone());
     update_album(&album.id, |a| {

@@ -8,7 +8,7 @@ use porch_app::sharing::{self, Access};
 use porch_app::{Cx, Error, Reply, blobs, context, home, kv, media, web};
 use serde::{Deserialize, Serialize};
 
-use crate::model::{self, Album, Comment, Id, Kind, Photo, Role};
+use crate::model::{self, Album, Comment, Id, Kind, Like, Photo, Role};
 
 /// Forms here are a title, a comment or share choices.
 const MAX_FORM: usize = 64 * 1024;
@@ -114,13 +114,47 @@ pub fn new_album_for(me: &model::Caller, title: &str) -> Result<Album, Error> {
     Ok(album)
 }
 
+/// How many of the photos added since someone's last visit the album's
+/// page shows above its grid.
+const FRESH_SHOWN: usize = 12;
+
+/// Photos others added to `album` since `me` last opened it (how many, and
+/// the newest few as tiles); then this visit becomes the last one. A first
+/// visit shows nothing as new.
+fn since_last_visit(album: &Album, me: i64) -> Result<(usize, Vec<Tile>), Error> {
+    let visit = model::visit_key(&album.id, me);
+    let last: Option<u64> = kv::get_json(&visit)?;
+    kv::put_json(&visit, &model::now_millis())?;
+    let Some(last) = last else { return Ok((0, Vec::new())) };
+    let prefix = model::added_prefix(&album.id);
+    let after = format!("{prefix}{last:013}~");
+    let added: Vec<(String, i64)> = kv::list_json(&prefix, Some(&after), 1000)?;
+    let fresh: Vec<&str> = added
+        .iter()
+        .filter(|(_, by)| *by != me)
+        .filter_map(|(key, _)| key.strip_prefix(&prefix)?.split_once('-').map(|(_, id)| id))
+        .collect();
+    let mut tiles = Vec::new();
+    for id in fresh.iter().rev().take(FRESH_SHOWN) {
+        if let Some(photo) = kv::get_json::<Photo>(&model::photo_key(&album.id, id))? {
+            tiles.push(Tile { video: photo.kind == Kind::Video, duration: photo.duration(), photo });
+        }
+    }
+    Ok((fresh.len(), tiles))
+}
+
 pub async fn album(cx: Cx<Role>) -> Reply {
     let (album, access) = model::album(&cx.caller, &cx.param("album")?, Access::View)?;
     let page: Page = cx.query().unwrap_or_default();
     let (tiles, next) = grid(&album, page.after.as_deref())?;
+    let (fresh_count, fresh) =
+        if page.after.is_none() { since_last_visit(&album, cx.caller.id)? } else { (0, Vec::new()) };
+    crate::news::seen(&album);
     cx.render(
         "album.html",
         context! {
+            fresh_count,
+            fresh,
             mine => album.owner == cx.caller.id,
             first_page => page.after.is_none(),
             manage => access >= Access::Manage,
@@ -176,6 +210,10 @@ pub async fn photo(cx: Cx<Role>) -> Reply {
             }
         }
     }
+    let likes: Vec<Like> =
+        kv::list_json::<Like>(&model::likes_prefix(&album.id, &photo.id), None, 1000)?.into_iter().map(|(_, l)| l).collect();
+    let liked = likes.iter().any(|l| l.by == cx.caller.id);
+    crate::news::seen(&album);
     let motion = if photo.motion {
         Some(format!("/a/{}/p/{}/motion", album.id, photo.id))
     } else {
@@ -198,10 +236,26 @@ pub async fn photo(cx: Cx<Role>) -> Reply {
             may_cover => access >= Access::Manage && photo.kind == Kind::Image && album.cover.as_deref() != Some(photo.id.as_str()),
             may_delete => access >= Access::Manage || photo.uploader == cx.caller.id,
             comments,
+            likes,
+            liked,
             album,
             photo,
         },
     )
+}
+
+/// The heart: a like, or taking it back (one per person).
+pub async fn like(cx: Cx<Role>) -> Reply {
+    let (album, _) = model::album(&cx.caller, &cx.param("album")?, Access::View)?;
+    let photo = model::photo(&album, &cx.param("photo")?)?;
+    let key = model::like_key(&album.id, &photo.id, cx.caller.id);
+    if kv::delete(&key)? {
+        crate::news::unliked(&photo);
+    } else {
+        kv::put_json(&key, &Like { by: cx.caller.id, name: cx.caller.name.clone(), at: model::now() })?;
+        crate::news::liked(&album, &photo);
+    }
+    web::see_other(&format!("/a/{}/p/{}#likes", album.id, photo.id))
 }
 
 #[derive(Deserialize)]
@@ -219,9 +273,12 @@ pub async fn add_comment(mut cx: Cx<Role>) -> Reply {
         return Err(Error::Bad(format!("A comment is 1 to {} characters.", model::MAX_COMMENT)));
     }
     let at = model::now();
+    let prefix = model::comments_prefix(&album.id, &photo.id);
+    let earlier: Vec<Comment> = kv::list_json(&prefix, None, 1000)?.into_iter().map(|(_, c)| c).collect();
     let comment = Comment { by: cx.caller.id, name: cx.caller.name.clone(), text, at };
-    let key = format!("{}{at:011}-{}", model::comments_prefix(&album.id, &photo.id), porch_app::random_id());
+    let key = format!("{prefix}{at:011}-{}", porch_app::random_id());
     kv::put_json(&key, &comment)?;
+    crate::news::commented(&album, &photo, &earlier, &comment.text);
     web::see_other(&format!("/a/{}/p/{}#comments", album.id, photo.id))
 }
 
@@ -257,6 +314,7 @@ pub async fn delete_album(cx: Cx<Role>) -> Reply {
     // The record goes first, so the album vanishes at once; then its
     // photos, comments and files, each group in one step.
     kv::delete(&model::album_key(&album.id))?;
+    crate::news::forget(&album, &porch_app::sharing::reached(album.owner, &album.shares));
     kv::delete_prefix(&format!("a/{}/", album.id))?;
     blobs::delete_prefix(&format!("{}/", album.id))?;
     web::see_other("/")
@@ -327,9 +385,27 @@ pub async fn save_shares(mut cx: Cx<Role>) -> Reply {
     let fields: Vec<(String, String)> = cx.form(MAX_FORM).await?;
     let shares = sharing::from_form(&fields);
     let keep_location = fields.iter().any(|(k, v)| k == "keep_location" && v == "1");
-    model::update_album(&album.id, |a| {
+    let updated = model::update_album(&album.id, |a| {
         a.shares = shares.clone();
         a.keep_location = keep_location;
     })?;
+    if let Some(updated) = updated {
+        let cover = cover_thumb(&updated)?;
+        crate::news::shares_changed(&updated, &album.shares, cover);
+    }
     web::see_other(&format!("/a/{}", album.id))
+}
+
+/// The grid thumbnail of the album's cover (or first photo), if it has one.
+fn cover_thumb(album: &Album) -> Result<Option<String>, Error> {
+    let id = match &album.cover {
+        Some(id) => Some(id.clone()),
+        None => kv::list(&model::photos_prefix(&album.id), None, 1)?
+            .first()
+            .and_then(|k| k.strip_prefix(&model::photos_prefix(&album.id)).map(str::to_owned)),
+    };
+    let Some(id) = id else { return Ok(None) };
+    Ok(kv::get_json::<Photo>(&model::photo_key(&album.id, &id))?
+        .filter(|p| p.kind == Kind::Image || p.poster)
+        .map(|p| p.thumb(&album.id)))
 }

@@ -187,6 +187,11 @@ pub fn add_stored(
                 model::remove_photo(album, &photo).map_err(internal)?;
                 return Ok(Added::Duplicate(winner));
             }
+            if !photo.is_live_video() {
+                // "New since your last visit", and news for the album's people.
+                kv::put_json(&model::added_key(&album.id, &photo), &photo.uploader).map_err(internal)?;
+                crate::news::added(album, &photo);
+            }
             Ok(Added::Photo(photo))
         }
         Err(e) => {
