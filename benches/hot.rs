@@ -8,7 +8,10 @@
 //!   pre-instantiated component, run to its full response (what every app
 //!   request costs besides HTTP and the gate);
 //! - `media/thumbnail`: the 9-megapixel phone photo to 400 and 2048 px
-//!   (skipped without `../shared/fixtures`).
+//!   (skipped without `../shared/fixtures`);
+//! - `feed/start page`: what the start page asks the store for its "What's
+//!   new" (the newest 30 lines and the unread count per app) for one of 50
+//!   people whose Photos holds 20,000 photos' news (issue 26).
 //!
 //! `cargo bench --bench hot -- session` runs one group.
 
@@ -100,6 +103,7 @@ fn instance(c: &mut Criterion) {
             dir.path(),
             &config::AppRuntime::default(),
             &config::MediaLimits::default(),
+            &config::Activity::default(),
             0,
         )
         .expect("apps");
@@ -144,5 +148,91 @@ fn thumbnail(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, session, budget, instance, thumbnail);
+criterion_group!(benches, session, budget, instance, thumbnail, feed);
 criterion_main!(benches);
+
+/// 50 people with Photos; 20,000 photos as 1,000 upload bursts of 20 (one
+/// line each), 2,000 comments and 1,000 likes, each line for all 49 others
+/// (about 196,000 inbox rows); half of it unread.
+fn feed(c: &mut Criterion) {
+    let rt = runtime();
+    let dir = tempfile::TempDir::new().expect("temp");
+    let photos = Path::new(env!("TEST_APPS_DIR")).join("photos.porchapp");
+    let (store, people) = rt.block_on(async {
+        let store = porch::store::Store::open(dir.path()).await.expect("store");
+        let apps = porch::apps::Apps::open(
+            store.clone(),
+            dir.path(),
+            &config::AppRuntime::default(),
+            &config::MediaLimits::default(),
+            &config::Activity::default(),
+            0,
+        )
+        .expect("apps");
+        let package = porch::apps::Package::read(&photos, u64::MAX).expect("photos package");
+        apps.install_package(&package, porch::store::audit::Actor::System).await.expect("install photos");
+        let mut people = Vec::new();
+        for i in 0..50u8 {
+            let invite = porch::store::NewInvite {
+                token_hash: [i; 32],
+                owner_setup: false,
+                note: String::new(),
+                role: porch::store::Role::Member,
+                created_by: None,
+                created_at: 0,
+                expires_at: i64::MAX,
+                max_uses: 1,
+                groups: vec!["family".into()],
+                grants: vec![("photos".into(), "viewer".into())],
+                app: None,
+            };
+            let id = store.create_invite(&invite).await.expect("invite");
+            let row = store.invite(id).await.expect("read").expect("invite row");
+            let credential =
+                porch::store::NewCredential::Password("$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2g");
+            let joined = store.redeem_invite(&row, &format!("Person {i}"), &credential, 1).await.expect("redeem");
+            let porch::store::Redemption::Joined(person) = joined else { panic!("not joined") };
+            people.push(person);
+        }
+        let family = vec!["family".to_owned()];
+        for i in 0..4000i64 {
+            let (text, batch, count) = match i % 4 {
+                0 | 1 => ("added a photo to Summer", format!("added:{i}"), 20),
+                2 => ("commented on a photo in Summer: “Lovely”", format!("comment:{i}"), 1),
+                _ => ("likes your photo in Summer", format!("like:{i}"), 1),
+            };
+            let news = porch::store::NewActivity {
+                app: "photos",
+                actor: people[(i % 50) as usize],
+                text,
+                text_many: Some("added {count} photos to Summer"),
+                count,
+                batch: Some(&batch),
+                scope: Some("album:summer"),
+                link: "/a/summer",
+                thumbnail: Some("summer/x/t"),
+                people: &[],
+                groups: &family,
+                at: 1_700_000_000 + i * 60,
+                merge_since: 1_700_000_000 + i * 60,
+            };
+            store.publish_activity(&news).await.expect("publish");
+            if i == 2000 {
+                for p in &people {
+                    store.mark_activity_seen(*p, None, 1_700_000_000 + i * 60).await.expect("seen");
+                }
+            }
+        }
+        (store, people)
+    });
+    let reader = people[7];
+    c.bench_function("feed/start page: 30 newest lines and unread counts, 50 people, 20,000 photos", |b| {
+        b.to_async(&rt).iter(|| async {
+            let lines = store.activity_feed(reader, 30).await.expect("feed");
+            let unread = store.activity_unread(reader).await.expect("unread");
+            assert_eq!(lines.len(), 30);
+            assert!(!unread.is_empty());
+        })
+    });
+    rt.block_on(store.close());
+}
