@@ -28,8 +28,39 @@ CREATE TABLE activity_inbox (
     event_id INTEGER NOT NULL REFERENCES activity(id) ON DELETE CASCADE,
     updated_at INTEGER NOT NULL,
     seen_at INTEGER,
+    -- When an email digest told them of it (as it stood then).
+    mailed_at INTEGER,
     PRIMARY KEY (person_id, event_id)
 ) WITHOUT ROWID;
 CREATE INDEX activity_feed ON activity_inbox(person_id, updated_at);
 CREATE INDEX activity_by_event ON activity_inbox(event_id);
 CREATE INDEX activity_unread ON activity_inbox(person_id, event_id) WHERE seen_at IS NULL;
+
+-- A thing (an app's scope, such as "album:<id>") a person wants no digest
+-- about; it still shows in their feed.
+CREATE TABLE activity_mutes (
+    person_id INTEGER NOT NULL REFERENCES people(id) ON DELETE CASCADE,
+    app_id TEXT NOT NULL,
+    scope TEXT NOT NULL,
+    PRIMARY KEY (person_id, app_id, scope)
+) WITHOUT ROWID;
+
+-- Email digests: where a person wants them and how often ('digest': every
+-- activity.digest_every, 'weekly', or 'never'), when the last one went, and
+-- the backoff after a failed send.
+CREATE TABLE mail_prefs (
+    person_id INTEGER PRIMARY KEY REFERENCES people(id) ON DELETE CASCADE,
+    address TEXT NOT NULL,
+    frequency TEXT NOT NULL CHECK (frequency IN ('digest', 'weekly', 'never')),
+    last_sent_at INTEGER,
+    failures INTEGER NOT NULL DEFAULT 0,
+    next_try_at INTEGER
+);
+
+-- Each digest carries its own one-click unsubscribe link (RFC 8058); only
+-- the SHA-256 of its 256-bit token is kept.
+CREATE TABLE mail_unsubscribes (
+    token_hash BLOB PRIMARY KEY,
+    person_id INTEGER NOT NULL REFERENCES people(id) ON DELETE CASCADE,
+    created_at INTEGER NOT NULL
+);

@@ -61,6 +61,9 @@ enum Command {
     /// Check the clock, data folder, database, ports, DNS and certificates,
     /// and say what to fix.
     Doctor,
+    /// Email: check the [mail] settings.
+    #[command(subcommand)]
+    Mail(MailCommand),
     /// Back up the data folder into DEST while porch keeps serving: a
     /// snapshot of the database, certificates, apps and config, and the
     /// blob files not already in DEST. With --verify, check DEST instead.
@@ -272,6 +275,7 @@ async fn run(cli: Cli, settings: Settings) -> Result<()> {
     match cli.command.unwrap_or(Command::Serve(ServeArgs::default())) {
         Command::Serve(_) => Ok(porch::server::run(settings).await?),
         Command::Doctor => doctor(&settings).await,
+        Command::Mail(MailCommand::Test { address }) => mail_test(&settings, &address).await,
         Command::Tls(TlsCommand::ExportCa { out }) => export_ca(&settings, out),
         Command::Restore { from, snapshot, force } => restore(&settings, &from, snapshot, force).await,
         Command::InstallService(args) => install_service(&settings, args),
@@ -556,4 +560,39 @@ async fn audit(store: &Store, limit: i64) -> Result<()> {
 fn when(secs: i64) -> String {
     let d = Duration::from_secs(u64::try_from(secs).unwrap_or(0));
     humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + d).to_string()
+}
+
+#[derive(Subcommand)]
+enum MailCommand {
+    /// Send a test email to ADDRESS through the [mail] server, and say what
+    /// went wrong if it did not go.
+    Test {
+        /// Where to send it.
+        address: String,
+    },
+}
+
+/// `porch mail test ADDRESS`.
+async fn mail_test(settings: &Settings, address: &str) -> Result<()> {
+    let Some(mailer) = porch::gate::mail::Mailer::from_settings(settings.mail.as_ref())? else {
+        bail!(
+            "porch has no mail server to send through: set mail.host and mail.from in porch.toml (see README, [mail])"
+        );
+    };
+    let email = porch::gate::mail::Email {
+        to: address,
+        subject: "porch can send you email",
+        text: format!(
+            "This is a test from porch at {}. Digests of what's new will come from this address.\n",
+            settings.domain
+        ),
+        html: format!(
+            "<p>This is a test from porch at {}. Digests of what's new will come from this address.</p>",
+            settings.domain
+        ),
+        unsubscribe: None,
+    };
+    mailer.send(email).await?;
+    println!("Sent a test email to {address}. If it does not arrive, look in its spam folder.");
+    Ok(())
 }

@@ -196,6 +196,14 @@ pub async fn run(settings: Settings) -> Result<(), ServeError> {
     gate::password::configure(settings.passwords.parallel_checks(), settings.passwords.queue_wait);
     let gate = Gate::new(store.clone(), settings, base_url, apps, certificates, backups)?;
     let sweeper = tokio::spawn(sweep(gate.clone(), keep));
+    let digests = match gate::mail::Mailer::from_settings(gate.settings.mail.as_ref()) {
+        Ok(Some(mailer)) => Some(tokio::spawn(gate::digests::run(gate.clone(), mailer))),
+        Ok(None) => None,
+        Err(e) => {
+            tracing::warn!(error = %e, "email digests are off: [mail] cannot be used");
+            None
+        }
+    };
     let scheduler = tokio::spawn(crate::apps::schedule::Scheduler::new(gate.apps.clone(), gate.base_url.clone()).run());
     let mut listeners = vec![edge::Listener {
         tcp: listener,
@@ -215,6 +223,9 @@ pub async fn run(settings: Settings) -> Result<(), ServeError> {
     crate::media::jail::stop_all();
     sweeper.abort();
     scheduler.abort();
+    if let Some(digests) = digests {
+        digests.abort();
+    }
     if let Some(metrics) = metrics {
         metrics.abort();
     }
@@ -289,6 +300,9 @@ async fn sweep(gate: Gate, keep: Keep) {
             Ok(0) => {}
             Ok(n) => tracing::info!(events = n, "deleted audit events older than audit.keep"),
             Err(e) => tracing::warn!(error = %e, "could not delete old audit events"),
+        }
+        if let Err(e) = store.prune_unsubscribes(now() - gate::digests::UNSUBSCRIBE_KEEP).await {
+            tracing::warn!(error = %e, "could not remove old unsubscribe links");
         }
         match store.prune_activity(ago(keep.activity)).await {
             Ok(0) => {}

@@ -7,7 +7,7 @@
 //! since the last visit.
 
 use crate::photos::{app, enter, jpeg, new_album, person, person_id, post_form, share, upload_ok};
-use crate::util::{Browser, Porch, between, unescape};
+use crate::util::{Browser, Porch, Smtp, between, unescape};
 
 /// The news lines of a start page, as text, each with whether it is new.
 async fn news(b: &Browser) -> Vec<(String, bool)> {
@@ -83,7 +83,7 @@ async fn photos_news_reaches_the_album_s_people_once_per_burst_and_leaves_those_
 
     let lines = news(&victor).await;
     assert_eq!(lines.len(), 2, "three uploads in a row are one line, after the sharing: {lines:?}");
-    assert!(lines[0].0.starts_with("New Rita Relative added 3 photos to Beach day · Photos · just now"), "{lines:?}");
+    assert!(lines[0].0.starts_with("New Rita Relative added 3 photos to Beach day Photos · just now"), "{lines:?}");
     assert!(lines[0].1, "it is new to Victor");
     assert!(lines[1].0.starts_with("Rita Relative shared the album Beach day with you"), "{lines:?}");
     assert!(!lines[1].1, "Victor opened the album since: that news is seen");
@@ -166,4 +166,134 @@ async fn photos_news_reaches_the_album_s_people_once_per_burst_and_leaves_those_
     // Deleting the album takes all its news.
     post_form(&rita, &format!("/a/{album}/delete"), &[]).await;
     assert!(news(&nora).await.is_empty());
+}
+
+/// Sets `b`'s digest address and how often on the account page.
+async fn wants_mail(b: &Browser, address: &str, frequency: &str) {
+    let page = b.submit("/account", "/account/mail", &[("address", address), ("frequency", frequency)]).await;
+    assert_eq!(page.status, 303, "{}", page.body);
+}
+
+#[tokio::test]
+async fn forty_photos_in_bursts_are_one_email_digest_for_each_person_after_the_quiet_period() {
+    if !Smtp::available() {
+        return;
+    }
+    // The mail server is down at first: porch must retry and lose nothing.
+    let mut smtp = Smtp::reserve();
+    let config = format!(
+        "[limits]\ndoor_burst = 100\n[activity]\nquiet_for = \"4s\"\ndigest_every = \"1h\"\n\
+         [mail]\nhost = \"127.0.0.1\"\nport = {}\ntls = \"off\"\nfrom = \"porch@family.test\"\n",
+        smtp.port
+    );
+    let porch = Porch::start_with_config(&config, "127.0.0.1:0");
+    let owner = porch.owner().await;
+    enter(&owner).await;
+    let family = ["--app", "photos:viewer", "--group", "family"];
+    let rita = person(&porch, "Rita Relative", &["--app", "photos:contributor", "--group", "family"]).await;
+    let victor = person(&porch, "Victor Viewer", &family).await;
+    let muriel = person(&porch, "Muriel Muted", &family).await;
+    let dee = person(&porch, "Dee Disabled", &family).await;
+    let sam = person(&porch, "Sam Shared", &["--app", "photos:viewer"]).await;
+    for (b, address) in [
+        (&rita, "rita@family.test"),
+        (&victor, "victor@family.test"),
+        (&muriel, "muriel@family.test"),
+        (&dee, "dee@family.test"),
+        (&sam, "sam@family.test"),
+    ] {
+        wants_mail(b, address, "digest").await;
+    }
+    let page = victor.get("/account").await;
+    assert!(page.body.contains("value=\"victor@family.test\""));
+
+    let album = new_album(&rita, "Beach day").await;
+    let sam_id = person_id(&porch, "Sam Shared");
+    let sam_share = format!("person:{sam_id}");
+    share(&rita, &album, &[("group:family", "viewer"), (&sam_share, "viewer")]).await;
+    // Muriel wants no email about this album (her start page still shows it).
+    let page = post_form(&muriel, &format!("/a/{album}/mute"), &[("muted", "1")]).await;
+    assert_eq!(page.status, 303);
+    assert!(muriel.get(&app(&muriel, &format!("/a/{album}"))).await.body.contains("Email me about this album again"));
+
+    // Forty photos, in four bursts with short pauses (shorter than the
+    // quiet period).
+    for burst in 0..4u8 {
+        for i in 0..10u8 {
+            upload_ok(&rita, &album, &format!("b{burst}-{i}.jpg"), jpeg(64, 48, burst * 10 + i)).await;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+    }
+    // Meanwhile Dee is disabled, and Sam loses the album.
+    assert!(porch.cli(&["user", "disable", "Dee Disabled"]).success);
+    share(&rita, &album, &[("group:family", "viewer")]).await;
+    assert!(news(&muriel).await.iter().any(|(l, _)| l.contains("added 40 photos")), "muted is not hidden");
+
+    // The quiet period passes while the mail server is down; then it
+    // comes up, and the digest arrives on a retry.
+    tokio::time::sleep(std::time::Duration::from_secs(6)).await;
+    assert!(smtp.messages().is_empty());
+    let down = porch.cli(&["mail", "test", "olivia@family.test"]);
+    assert!(!down.success);
+    assert!(
+        down.stderr.contains("did not take the email") && down.stderr.contains("porch mail test"),
+        "{}",
+        down.stderr
+    );
+    smtp.start();
+    let up = porch.cli(&["mail", "test", "olivia@family.test"]);
+    assert!(up.success, "{}", up.stderr);
+    assert_eq!(smtp.to("olivia@family.test")[0].subject, "porch can send you email");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while smtp.to("victor@family.test").is_empty() {
+        assert!(std::time::Instant::now() < deadline, "no digest reached Victor");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    // Long enough for any second email to show up.
+    tokio::time::sleep(std::time::Duration::from_secs(6)).await;
+    let to_victor = smtp.to("victor@family.test");
+    assert_eq!(to_victor.len(), 1, "exactly one digest: {to_victor:#?}");
+    let digest = &to_victor[0];
+    assert!(digest.text.contains("Rita Relative added 40 photos to Beach day"), "{}", digest.text);
+    assert!(digest.text.contains("Rita Relative shared the album Beach day with you"), "{}", digest.text);
+    assert!(digest.html.contains("Rita Relative</strong> added 40 photos to Beach day"), "{}", digest.html);
+    assert_eq!(digest.subject, "2 new things on localhost");
+    let link = digest.text.lines().find(|l| l.contains("/activity/")).expect("a link to the news").trim();
+    assert!(link.starts_with(&porch.url), "{link}");
+    assert_eq!(victor.get(link.trim_start_matches(&porch.url)).await.status, 303, "the link opens the news");
+    assert!(!digest.html.contains("<img"), "no tracking pixel, no pictures from anywhere");
+    for url in digest.html.split("href=\"").skip(1).map(|h| unescape(h.split('"').next().unwrap_or_default())) {
+        assert!(url.starts_with(&porch.url), "a link to another site: {url}");
+    }
+    for nobody in ["muriel@family.test", "dee@family.test", "sam@family.test", "rita@family.test"] {
+        assert!(smtp.to(nobody).is_empty(), "{nobody} got {:#?}", smtp.to(nobody));
+    }
+
+    // One click (RFC 8058): a POST from the mail provider, no cookies.
+    assert_eq!(digest.unsubscribe_post, "List-Unsubscribe=One-Click");
+    let url = digest.unsubscribe.trim_matches(['<', '>']);
+    assert!(url.starts_with(&format!("{}/mail/unsubscribe/", porch.url)), "{url}");
+    let provider = reqwest::Client::new();
+    // Opening the link (a link preview does) only asks.
+    let asked = provider.get(url).send().await.expect("open");
+    assert_eq!(asked.status(), 200);
+    assert!(asked.text().await.expect("page").contains("id=\"unsubscribe\""));
+    assert!(victor.get("/account").await.body.contains("value=\"digest\" checked"));
+    let done = provider
+        .post(url)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("origin", "https://mail.example")
+        .body("List-Unsubscribe=One-Click")
+        .send()
+        .await
+        .expect("unsubscribe");
+    assert_eq!(done.status(), 200);
+    let page = victor.get("/account").await;
+    assert!(page.body.contains("value=\"never\" checked"), "{}", page.body);
+
+    // New photos: nobody who is left wants email, so none goes.
+    upload_ok(&rita, &album, "later.jpg", jpeg(64, 48, 200)).await;
+    tokio::time::sleep(std::time::Duration::from_secs(7)).await;
+    assert_eq!(smtp.to("victor@family.test").len(), 1, "{:#?}", smtp.messages());
+    assert_eq!(smtp.messages().len(), 2, "Victor's digest and the test email: {:#?}", smtp.messages());
 }

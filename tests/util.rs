@@ -831,6 +831,111 @@ impl Drop for WebFolder {
     }
 }
 
+/// A real SMTP server (Debian's python3-aiosmtpd) on a loopback port,
+/// keeping every message it takes in a Maildir; killed when dropped.
+pub struct Smtp {
+    child: Option<Child>,
+    pub port: u16,
+    dir: TempDir,
+}
+
+/// One email the [`Smtp`] server took, decoded by Python's `email`.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct Mail {
+    pub to: String,
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+    pub unsubscribe: String,
+    pub unsubscribe_post: String,
+}
+
+/// Debian's Python, which has the Debian packages (a pyenv one may be first
+/// on PATH).
+const DEBIAN_PYTHON: &str = "/usr/bin/python3";
+
+impl Smtp {
+    /// Whether aiosmtpd is there: in CI it must be; locally the test is
+    /// skipped with a loud note.
+    pub fn available() -> bool {
+        let found = Command::new(DEBIAN_PYTHON)
+            .args(["-c", "import aiosmtpd"])
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !found {
+            assert!(!in_ci(), "aiosmtpd is missing in CI: .ci/run must install the Debian package python3-aiosmtpd");
+            eprintln!(
+                "\n!!! SKIPPED: aiosmtpd is not installed. Install it with `apt-get install python3-aiosmtpd`.\n"
+            );
+        }
+        found
+    }
+
+    /// A port for the server, which is not started yet (so that porch
+    /// meets a mail server that is down).
+    pub fn reserve() -> Smtp {
+        Smtp { child: None, port: free_port(), dir: TempDir::new().expect("maildir") }
+    }
+
+    /// Starts the server on its port.
+    pub fn start(&mut self) {
+        let child = Command::new(DEBIAN_PYTHON)
+            .args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{}", self.port)])
+            .args(["-c", "aiosmtpd.handlers.Mailbox"])
+            .arg(self.dir.path().join("mail"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start aiosmtpd");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(Instant::now() < deadline, "aiosmtpd did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Every message taken so far, oldest first.
+    pub fn messages(&self) -> Vec<Mail> {
+        let script = r#"
+import email, email.policy, json, mailbox, sys
+box = mailbox.Maildir(sys.argv[1], create=False)
+out = []
+for key in sorted(box.keys()):
+    with box.get_file(key) as f:
+        m = email.message_from_binary_file(f, policy=email.policy.default)
+    text = m.get_body(preferencelist=("plain",))
+    html = m.get_body(preferencelist=("html",))
+    out.append({"to": str(m["To"]), "subject": str(m["Subject"]),
+                "text": text.get_content() if text else "", "html": html.get_content() if html else "",
+                "unsubscribe": str(m["List-Unsubscribe"] or ""), "unsubscribe_post": str(m["List-Unsubscribe-Post"] or "")})
+print(json.dumps(out))
+"#;
+        let dir = self.dir.path().join("mail");
+        if !dir.join("new").is_dir() {
+            return Vec::new();
+        }
+        let out = Command::new(DEBIAN_PYTHON).args(["-c", script]).arg(&dir).output().expect("read the maildir");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice(&out.stdout).expect("messages as JSON")
+    }
+
+    /// The messages to `address`.
+    pub fn to(&self, address: &str) -> Vec<Mail> {
+        self.messages().into_iter().filter(|m| m.to.contains(address)).collect()
+    }
+}
+
+impl Drop for Smtp {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
 /// What a [`Proxy`] does to the requests it passes on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Cut {

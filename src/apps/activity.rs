@@ -165,6 +165,29 @@ impl activity::Host for AppState {
         scope.store.retract_activity(&scope.manifest.id, person, &batch).await.map_err(internal)?;
         Ok(())
     }
+
+    async fn mute(&mut self, what: String, muted: bool) -> Result<(), Error> {
+        let Some(person) = self.mute_scope(&what)? else { return Ok(()) };
+        let scope = self.scope();
+        scope.store.set_mute(person, &scope.manifest.id, &what, muted).await.map_err(internal)
+    }
+
+    async fn muted(&mut self, what: String) -> Result<bool, Error> {
+        let Some(person) = self.mute_scope(&what)? else { return Ok(false) };
+        let scope = self.scope();
+        scope.store.is_muted(person, &scope.manifest.id, &what).await.map_err(internal)
+    }
+}
+
+impl AppState {
+    /// The checks `mute` and `muted` share: declared, a good scope, a person.
+    fn mute_scope(&self, what: &str) -> Result<Option<i64>, Error> {
+        if !self.scope().manifest.capabilities.activity {
+            return Err(not_declared());
+        }
+        check_key("scope", what)?;
+        Ok(self.person())
+    }
 }
 
 /// A picture for the start page.

@@ -343,6 +343,28 @@ sections! {
         batch_for: Duration = "15m", Dur("1s", "1d");
         /// How long news is kept after its last change.
         keep: Duration = "90d", Dur("1d", "3650d");
+        /// A person's email digest waits until no news has come for them for this long, so a burst of uploads is
+        /// one email.
+        quiet_for: Duration = "30m", Dur("1s", "1d");
+        /// A person gets at most one digest per this period (those who chose weekly, one a week).
+        digest_every: Duration = "1d", Dur("1s", "30d");
+    }
+    /// `[mail]`: the SMTP server porch sends digests through; porch sends no email while `host` is empty.
+    mail: MailKeys = "mail" {
+        /// Your mail provider's SMTP server, such as smtp.example.org.
+        host: Option<String> = "", Custom { allowed: "empty, or a host name or IP address", parse: optional_host };
+        /// Its port: usually 587 with starttls, 465 with tls.
+        port: u32 = "587", Whole(1, 65_535);
+        /// starttls (port 587), tls (port 465), or off (no encryption: only for a server on this machine).
+        tls: MailTls = "starttls", OneOf(&[("starttls", MailTls::StartTls), ("tls", MailTls::Tls), ("off", MailTls::Off)]);
+        /// The user name porch signs in to the server with (empty: no sign-in).
+        user: String = "", Custom { allowed: "empty, or a user name", parse: any_text };
+        /// Its password (or set PORCH_MAIL_PASSWORD rather than writing it here).
+        password: String = "", Custom { allowed: "empty, or a password", parse: any_text };
+        /// The address digests come from, such as porch@family.example.
+        from: Option<String> = "", Custom { allowed: "empty or an email address", parse: email_address };
+        /// How long one email may take to send before porch tries again later.
+        timeout: Duration = "30s", Dur("1s", "5m");
     }
     /// `[certificates]`: owner-provided PEM files, for `tls = "files"`.
     certificates: CertificateKeys = "certificates" {

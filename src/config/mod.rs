@@ -18,12 +18,13 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use keys::{
-    AcmeKeys, Activity, AppRuntime, Audit, BackupKeys, CertificateKeys, DnsKeys, Invites, KEYS, Keys, Limits,
+    AcmeKeys, Activity, AppRuntime, Audit, BackupKeys, CertificateKeys, DnsKeys, Invites, KEYS, Keys, Limits, MailKeys,
     MediaLimits, MetricsKeys, Passwords, Recovery, Sessions, SigninLimits, StoreKeys, TopKeys, Uploads, rule_of,
 };
 pub use rules::{parse_duration, parse_size};
 pub use values::{
-    AcmeChallenge, AddressSource, Catalogue, ForwardedHeader, LETS_ENCRYPT, LETS_ENCRYPT_STAGING, LogFormat, TlsMode,
+    AcmeChallenge, AddressSource, Catalogue, ForwardedHeader, LETS_ENCRYPT, LETS_ENCRYPT_STAGING, LogFormat, MailTls,
+    TlsMode,
 };
 
 /// One configuration key as `KEYS` lists it.
@@ -193,6 +194,8 @@ pub struct Settings {
     pub media: MediaLimits,
     pub uploads: Uploads,
     pub activity: Activity,
+    /// Set when `mail.host` is (and then `mail.from` is too).
+    pub mail: Option<MailKeys>,
     pub store: StoreKeys,
     pub acme: AcmeSettings,
     /// Set exactly when `tls` is `files`.
@@ -271,6 +274,15 @@ impl Settings {
                 signin.block_after, signin.free_failures
             )));
         }
+        let mail = match (&keys.mail.host, &keys.mail.from) {
+            (None, _) => None,
+            (Some(_), Some(_)) => Some(keys.mail),
+            (Some(_), None) => {
+                return Err(ConfigError::Conflict(
+                    "mail.host is set but mail.from is empty: set mail.from to the address digests come from, such as porch@family.example".into(),
+                ));
+            }
+        };
         let backup = keys.backup;
         Ok(Settings {
             data_dir: top.data_dir,
@@ -296,6 +308,7 @@ impl Settings {
             media: keys.media,
             uploads: keys.uploads,
             activity: keys.activity,
+            mail,
             store: keys.store,
             acme,
             cert_files,

@@ -27,6 +27,17 @@ impl TlsMode {
     }
 }
 
+/// How porch talks TLS to the SMTP server (`mail.tls`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MailTls {
+    /// Plain first, then STARTTLS (required): port 587.
+    StartTls,
+    /// TLS from the first byte: port 465.
+    Tls,
+    /// No TLS at all: only for a server on this machine or a test.
+    Off,
+}
+
 /// How log lines look.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
@@ -151,6 +162,17 @@ pub fn acme_directory(v: &str) -> Option<String> {
         "letsencrypt" => Some(LETS_ENCRYPT.to_owned()),
         "letsencrypt-staging" => Some(LETS_ENCRYPT_STAGING.to_owned()),
         _ => url::Url::parse(v).ok().filter(|u| u.scheme() == "https").map(|u| u.to_string()),
+    }
+}
+
+/// Empty, or a host name or IP address (no scheme, port or path).
+pub fn optional_host(v: &str) -> Option<Option<String>> {
+    match v {
+        "" => Some(None),
+        _ => v
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-.:[]".contains(&b))
+            .then(|| Some(v.trim_start_matches('[').trim_end_matches(']').to_owned())),
     }
 }
 

@@ -264,12 +264,18 @@ async fn identify(gate: &Gate, mut request: Request, next: impl AsyncFnOnce(Requ
 /// with neither (not from a browser) pass; signed-in forms still need their
 /// per-session token (see [`Checked`]).
 async fn refuse_cross_site(gate: &Gate, request: Request, next: impl AsyncFnOnce(Request) -> Response) -> Response {
-    if not_cross_site(&request) {
+    // A digest's one-click unsubscribe (RFC 8058) is posted by the mail
+    // provider, from anywhere: its token is the authority, and all it can
+    // do is stop that person's digests.
+    if not_cross_site(&request) || request.uri().path().starts_with(UNSUBSCRIBE_PATH) {
         return next(request).await;
     }
     let visitor = request.extensions().get::<Visitor>().cloned().unwrap_or_else(|| Visitor::anonymous(&request));
     refuse_as_cross_site(gate, cross_site_detail(&request), &visitor).await
 }
+
+/// Where a digest's unsubscribe links point (`/mail/unsubscribe/<token>`).
+pub const UNSUBSCRIBE_PATH: &str = "/mail/unsubscribe/";
 
 /// Whether a request is safe (GET, HEAD, OPTIONS) or, by what the browser
 /// says, came from this very origin. Apps' hosts are checked the same way:

@@ -85,6 +85,8 @@ actions! {
     PasswordChanged => "password.changed",
     PasswordChangeRefused => "password.change_refused",
     DeviceForgotten => "device.forgotten",
+    MailSettingsChanged => "mail.settings_changed",
+    MailTest => "mail.test",
     PasskeyAdded => "passkey.added",
     PasskeyRemoved => "passkey.removed",
     PasskeyRefused => "passkey.refused",

@@ -60,6 +60,7 @@ async fn main(request: Request<Body>) -> Result<Response<Body>, Error> {
         .get("/a/{album}/delete", pages::confirm_delete)
         .post("/a/{album}/delete", pages::delete_album)
         .post("/a/{album}/cover", pages::set_cover)
+        .post("/a/{album}/mute", pages::mute)
         .get("/a/{album}/share", pages::share_page)
         .post("/a/{album}/share", pages::save_shares)
         .post("/a/{album}/invite", pages::invite_someone_new)

@@ -142,6 +142,16 @@ pub fn forget(album: &Album, people: &[i64]) {
     }
 }
 
+/// Whether the caller muted the album's email digests.
+pub fn muted(album: &Album) -> bool {
+    activity::muted(&scope(&album.id)).unwrap_or(false)
+}
+
+/// Mutes or unmutes the album's email digests for the caller.
+pub fn mute(album: &Album, muted: bool) -> Result<(), porch_app::HostError> {
+    activity::mute(&scope(&album.id), muted)
+}
+
 /// The caller looked at the album: its news is seen.
 pub fn seen(album: &Album) {
     let _ = activity::seen(&scope(&album.id));

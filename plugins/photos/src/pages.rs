@@ -153,6 +153,7 @@ pub async fn album(cx: Cx<Role>) -> Reply {
     cx.render(
         "album.html",
         context! {
+            muted => crate::news::muted(&album),
             fresh_count,
             fresh,
             mine => album.owner == cx.caller.id,
@@ -242,6 +243,21 @@ pub async fn photo(cx: Cx<Role>) -> Reply {
             photo,
         },
     )
+}
+
+#[derive(Deserialize)]
+pub struct MuteForm {
+    #[serde(default)]
+    muted: String,
+}
+
+/// "Mute this album" for the caller's email digests (the feed still shows
+/// it), or unmute.
+pub async fn mute(mut cx: Cx<Role>) -> Reply {
+    let (album, _) = model::album(&cx.caller, &cx.param("album")?, Access::View)?;
+    let form: MuteForm = cx.form(MAX_FORM).await?;
+    crate::news::mute(&album, form.muted == "1")?;
+    web::see_other(&format!("/a/{}", album.id))
 }
 
 /// The heart: a like, or taking it back (one per person).

@@ -114,6 +114,17 @@ pub fn forget(scope: &str, people: &[i64]) -> Result<(), Error> {
     activity::forget(scope, people)
 }
 
+/// The calling person wants no email digest about `scope` (`muted`), or
+/// wants them again; their start page still shows its news.
+pub fn mute(scope: &str, muted: bool) -> Result<(), Error> {
+    activity::mute(scope, muted)
+}
+
+/// Whether the calling person muted `scope`.
+pub fn muted(scope: &str) -> Result<bool, Error> {
+    activity::muted(scope)
+}
+
 /// Takes back the calling person's news in `batch` (a like undone).
 pub fn retract(batch: &str) -> Result<(), Error> {
     activity::retract(batch)

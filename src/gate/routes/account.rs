@@ -24,6 +24,8 @@ pub struct AccountQuery {
     pairing: Option<String>,
     /// `added`, `removed` or `last` after a passkey change.
     passkey: Option<String>,
+    /// `saved` after the digest settings changed.
+    mail: Option<String>,
 }
 
 pub async fn page(
@@ -35,6 +37,7 @@ pub async fn page(
         (true, _) => Some("Your password is changed. Every other device was signed out."),
         (_, Some("added")) => Some("Your passkey is saved. Next time, sign in with it: no password to type."),
         (_, Some("removed")) => Some("That passkey is removed. It no longer signs you in."),
+        _ if q.mail.is_some() => Some("Your email settings are saved."),
         _ => None,
     };
     let last_way = q.passkey.as_deref() == Some("last");
@@ -67,7 +70,13 @@ async fn render(
     let passkeys = gate.store.passkeys_of(caller.person.id).await?;
     let has_password = gate.store.has_password(caller.person.id).await?;
     let fresh = sessions::signed_in_within(&gate.store, caller, crate::common::limits::ADD_SIGN_IN_FRESH).await?;
+    let mail = gate.store.mail_prefs(caller.person.id).await?;
     let ctx = context! {
+        mail_on => gate.settings.mail.is_some(),
+        mail_address => mail.as_ref().map(|m| m.address.clone()),
+        mail_frequency => mail.as_ref().map_or("never", |m| if m.frequency == "digest" { "digest" } else if m.frequency == "weekly" { "weekly" } else { "never" }),
+        quiet_minutes => gate.settings.activity.quiet_for.as_secs().div_ceil(60),
+        digest_period => period_text(gate.settings.activity.digest_every.as_secs()),
         person => caller.person,
         groups => caller.person.group_list(),
         sessions,
@@ -204,4 +213,15 @@ pub async fn end_session(
         .await;
     let to = if id == caller.session_id { "/" } else { "/account" };
     Ok(Redirect::to(to).into_response())
+}
+
+/// "day", "2 days", "6 hours", "30 minutes": `activity.digest_every` as the
+/// account page says it.
+fn period_text(secs: u64) -> String {
+    let (n, unit) = match secs {
+        s if s >= 86_400 && s % 86_400 == 0 => (s / 86_400, "day"),
+        s if s >= 3600 && s % 3600 == 0 => (s / 3600, "hour"),
+        s => (s.div_ceil(60).max(1), "minute"),
+    };
+    if n == 1 { unit.to_owned() } else { format!("{n} {unit}s") }
 }

@@ -1,10 +1,11 @@
 //! porch's own routes on the apex host, and the reserved `/.porch/` paths.
 
 mod account;
-mod activity;
+pub(super) mod activity;
 mod admin;
 pub(super) mod admin_apps;
 mod door;
+mod mail;
 mod pair;
 mod passkey;
 mod recover;
@@ -37,6 +38,8 @@ pub fn porch_routes(gate: Gate) -> Router<Gate> {
         .route("/activity/{id}", get(activity::open))
         .route("/activity/{id}/picture", get(activity::picture))
         .route("/account", get(account::page))
+        .route("/account/mail", post(mail::save))
+        .route("/mail/unsubscribe/{token}", get(mail::unsubscribe_page).post(mail::unsubscribe))
         .route("/account/sessions/{id}/end", post(account::end_session))
         .route("/account/password", post(account::change_password))
         .route("/account/devices/{id}/forget", post(account::forget_device))
