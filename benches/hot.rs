@@ -234,5 +234,34 @@ fn feed(c: &mut Criterion) {
             assert!(!unread.is_empty());
         })
     });
+    // What an added photo costs on the upload path: its news merged into
+    // the uploader's line, made new again for the 49 others.
+    let family = vec!["family".to_owned()];
+    let uploader = people[0];
+    let mut at = 1_800_000_000;
+    c.bench_function("feed/publish: one added photo's news, merged, for 49 people", |b| {
+        b.to_async(&rt).iter(|| {
+            at += 1;
+            let (store, family) = (&store, &family);
+            async move {
+                let news = porch::store::NewActivity {
+                    app: "photos",
+                    actor: uploader,
+                    text: "added a photo to Summer",
+                    text_many: Some("added {count} photos to Summer"),
+                    count: 1,
+                    batch: Some("added:bench"),
+                    scope: Some("album:summer"),
+                    link: "/a/summer",
+                    thumbnail: Some("summer/x/t"),
+                    people: &[],
+                    groups: family,
+                    at,
+                    merge_since: at - 900,
+                };
+                store.publish_activity(&news).await.expect("publish");
+            }
+        })
+    });
     rt.block_on(store.close());
 }
