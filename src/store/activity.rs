@@ -8,6 +8,9 @@ use sqlx::FromRow;
 
 use super::{Result, Store};
 
+/// A growing batch moves up people's feeds at most this often (seconds).
+pub const REORDER_AFTER: i64 = 60;
+
 /// The most unread lines counted for a tile (it says "99+" long before).
 pub const UNREAD_COUNTED: i64 = 1000;
 
@@ -70,7 +73,7 @@ const AUDIENCE: &str = "SELECT p.id FROM people p JOIN grants g ON g.person_id =
 const FEED: &str = "SELECT a.id, a.app_id, ap.name AS app_name, pe.display_name AS actor, a.text, a.text_many, \
        a.count, a.link, \
        CASE WHEN EXISTS (SELECT 1 FROM app_blobs b WHERE b.app_id = a.app_id AND b.name = a.thumbnail) \
-         THEN a.thumbnail END AS thumbnail, i.updated_at, i.seen_at IS NOT NULL AS seen \
+         THEN a.thumbnail END AS thumbnail, a.updated_at, i.seen_at IS NOT NULL AS seen \
      FROM activity_inbox i JOIN activity a ON a.id = i.event_id \
      JOIN grants g ON g.person_id = i.person_id AND g.app_id = a.app_id \
      JOIN apps ap ON ap.id = a.app_id \
@@ -80,7 +83,8 @@ impl Store {
     /// Stores `news` for everyone in its audience who may get it, merging
     /// it into the actor's recent news of the same batch (its count grows,
     /// its text, link and picture become the newest, and it is new again
-    /// for everyone). Returns the event id and how many people it reached.
+    /// for everyone who saw it). Returns the event id and how many people
+    /// it reached anew.
     pub async fn publish_activity(&self, news: &NewActivity<'_>) -> Result<(i64, u64)> {
         let people = serde_json::to_string(news.people).unwrap_or_else(|_| "[]".into());
         let groups = serde_json::to_string(news.groups).unwrap_or_else(|_| "[]".into());
@@ -132,9 +136,14 @@ impl Store {
                 id
             }
         };
+        // A merge makes the line new again for whoever saw it, and moves it
+        // up their feeds at most once a minute: the rows of a burst are not
+        // rewritten for every photo (the line's own time, which digests go
+        // by, is always current).
         let reached = sqlx::query(&format!(
             "INSERT INTO activity_inbox (person_id, event_id, updated_at) SELECT id, ?, ? FROM ({AUDIENCE}) WHERE 1 \
-             ON CONFLICT(person_id, event_id) DO UPDATE SET updated_at = excluded.updated_at, seen_at = NULL"
+             ON CONFLICT(person_id, event_id) DO UPDATE SET updated_at = excluded.updated_at, seen_at = NULL \
+             WHERE activity_inbox.seen_at IS NOT NULL OR activity_inbox.updated_at <= excluded.updated_at - ?"
         ))
         .bind(id)
         .bind(news.at)
@@ -142,6 +151,7 @@ impl Store {
         .bind(news.actor)
         .bind(&people)
         .bind(&groups)
+        .bind(REORDER_AFTER)
         .execute(&mut *tx)
         .await?
         .rows_affected();

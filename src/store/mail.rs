@@ -36,7 +36,7 @@ pub struct DigestClock {
 /// from an app they have, about nothing they muted. Binds: person.
 const MAILABLE: &str = "FROM activity_inbox i JOIN activity a ON a.id = i.event_id \
      JOIN grants g ON g.person_id = i.person_id AND g.app_id = a.app_id \
-     WHERE i.person_id = ? AND i.seen_at IS NULL AND (i.mailed_at IS NULL OR i.mailed_at < i.updated_at) \
+     WHERE i.person_id = ? AND i.seen_at IS NULL AND (i.mailed_at IS NULL OR i.mailed_at < a.updated_at) \
        AND NOT EXISTS (SELECT 1 FROM activity_mutes mu WHERE mu.person_id = i.person_id AND mu.app_id = a.app_id \
                        AND mu.scope = a.scope)";
 
@@ -77,7 +77,7 @@ impl Store {
                AND (m.next_try_at IS NULL OR m.next_try_at <= ?) \
                AND (m.last_sent_at IS NULL OR m.last_sent_at <= \
                     CASE m.frequency WHEN 'weekly' THEN ? ELSE ? END) \
-               AND (SELECT max(i.updated_at) {MAILABLE}) <= ?",
+               AND (SELECT max(a.updated_at) {MAILABLE}) <= ?",
             MAILABLE = MAILABLE.replace("i.person_id = ?", "i.person_id = m.person_id")
         ))
         .bind(clock.now)
@@ -92,8 +92,8 @@ impl Store {
     pub async fn digest_lines(&self, person: i64, limit: u32) -> Result<Vec<FeedItem>> {
         Ok(sqlx::query_as(&format!(
             "SELECT a.id, a.app_id, ap.name AS app_name, pe.display_name AS actor, a.text, a.text_many, a.count, \
-               a.link, a.thumbnail, i.updated_at, 0 AS seen {MAILABLE_JOINED} \
-             ORDER BY i.updated_at DESC, i.event_id DESC LIMIT ?",
+               a.link, a.thumbnail, a.updated_at, 0 AS seen {MAILABLE_JOINED} \
+             ORDER BY a.updated_at DESC, i.event_id DESC LIMIT ?",
             MAILABLE_JOINED = MAILABLE.replace(
                 "JOIN grants g",
                 "JOIN apps ap ON ap.id = a.app_id LEFT JOIN people pe ON pe.id = a.actor_id JOIN grants g"

@@ -97,7 +97,7 @@ impl News {
         self
     }
 
-    /// Publishes it from the calling person; how many people it reached
+    /// Publishes it from the calling person; how many people it reached anew
     /// (never the caller, never anyone without a grant for this app).
     pub fn publish(self) -> Result<u32, Error> {
         activity::publish(&self.0)
