@@ -1,4 +1,5 @@
-//! Email digests of what's new: every few seconds, the people who are due
+//! Email digests of what's new: several times per quiet period (at least
+//! every 30 s), the people who are due
 //! one (they set an address and did not choose "never", are not disabled,
 //! had no digest within their period, and their news has been quiet for
 //! `activity.quiet_for`) each get one email listing it, with links, never
@@ -19,8 +20,11 @@ use super::secret::Secret;
 use crate::common::clock::now;
 use crate::store::DigestClock;
 
-/// How often porch looks for digests that are due.
-const LOOK_EVERY: Duration = Duration::from_secs(2);
+/// porch looks for digests that are due four times per `quiet_for`, but
+/// no more often than every second and no less often than every 30 s.
+fn look_every(quiet_for: Duration) -> Duration {
+    (quiet_for / 4).clamp(Duration::from_secs(1), Duration::from_secs(30))
+}
 
 /// The most lines one digest lists (the rest: "and N more" on the start page).
 pub const DIGEST_LINES: u32 = 50;
@@ -36,7 +40,7 @@ pub const UNSUBSCRIBE_KEEP: i64 = 365 * 86_400;
 
 /// Sends digests while porch runs (only when `[mail]` is set).
 pub async fn run(gate: Gate, mailer: Mailer) {
-    let mut every = tokio::time::interval(LOOK_EVERY);
+    let mut every = tokio::time::interval(look_every(gate.settings.activity.quiet_for));
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         every.tick().await;
@@ -119,5 +123,18 @@ fn subject(lines: &[crate::store::FeedItem], domain: &str) -> String {
             if subject.chars().count() > 120 { subject.chars().take(119).collect::<String>() + "…" } else { subject }
         }
         many => format!("{} new things on {domain}", many.len()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn digests_are_looked_for_four_times_a_quiet_period_within_one_to_thirty_seconds() {
+        assert_eq!(look_every(Duration::from_secs(30 * 60)), Duration::from_secs(30));
+        assert_eq!(look_every(Duration::from_secs(60)), Duration::from_secs(15));
+        assert_eq!(look_every(Duration::from_secs(4)), Duration::from_secs(1));
+        assert_eq!(look_every(Duration::from_secs(1)), Duration::from_secs(1));
     }
 }
