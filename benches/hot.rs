@@ -92,21 +92,27 @@ fn budget(c: &mut Criterion) {
     });
 }
 
+/// A store and the apps layer on `dir`, with default settings.
+async fn store_and_apps(dir: &Path) -> (porch::store::Store, porch::apps::Apps) {
+    let store = porch::store::Store::open(dir).await.expect("store");
+    let apps = porch::apps::Apps::open(
+        store.clone(),
+        dir,
+        &config::AppRuntime::default(),
+        &config::MediaLimits::default(),
+        &config::Activity::default(),
+        0,
+    )
+    .expect("apps");
+    (store, apps)
+}
+
 fn instance(c: &mut Criterion) {
     let rt = runtime();
     let dir = tempfile::TempDir::new().expect("temp");
     let bare = Path::new(env!("TEST_APPS_DIR")).join("bare.porchapp");
     let (store, app) = rt.block_on(async {
-        let store = porch::store::Store::open(dir.path()).await.expect("store");
-        let apps = porch::apps::Apps::open(
-            store.clone(),
-            dir.path(),
-            &config::AppRuntime::default(),
-            &config::MediaLimits::default(),
-            &config::Activity::default(),
-            0,
-        )
-        .expect("apps");
+        let (store, apps) = store_and_apps(dir.path()).await;
         let package = porch::apps::Package::read(&bare, u64::MAX).expect("bare package");
         apps.install_package(&package, porch::store::audit::Actor::System).await.expect("install bare");
         let app = apps.resolve("bare").await.expect("resolve").expect("bare installed");
@@ -159,16 +165,7 @@ fn feed(c: &mut Criterion) {
     let dir = tempfile::TempDir::new().expect("temp");
     let photos = Path::new(env!("TEST_APPS_DIR")).join("photos.porchapp");
     let (store, people) = rt.block_on(async {
-        let store = porch::store::Store::open(dir.path()).await.expect("store");
-        let apps = porch::apps::Apps::open(
-            store.clone(),
-            dir.path(),
-            &config::AppRuntime::default(),
-            &config::MediaLimits::default(),
-            &config::Activity::default(),
-            0,
-        )
-        .expect("apps");
+        let (store, apps) = store_and_apps(dir.path()).await;
         let package = porch::apps::Package::read(&photos, u64::MAX).expect("photos package");
         apps.install_package(&package, porch::store::audit::Actor::System).await.expect("install photos");
         let mut people = Vec::new();

@@ -99,10 +99,13 @@ async fn home(
     // with the cards the app has for them (its albums, say), asked at once.
     let mut ids: Vec<String> = Vec::new();
     let mut news = Vec::new();
+    // Whether any news is unseen, shown or not ("Mark all as seen").
+    let mut any_unread = false;
     let apps: Vec<_> = match &visitor.caller {
         Some(c) => {
             let (lines, unread) = activity::feed(&gate, c).await?;
             news = lines;
+            any_unread = !unread.is_empty();
             let names: std::collections::HashMap<String, String> =
                 gate.store.apps().await?.into_iter().map(|a| (a.id, a.name)).collect();
             let tiles: Vec<(String, String, String)> = gate
@@ -146,7 +149,7 @@ async fn home(
         }
         _ => None,
     };
-    let unread = news.iter().any(|n| n.get_attr("new").map(|v| v.is_true()).unwrap_or(false));
+    let unread = any_unread;
     gate.pages
         .render("home.html", context! { apps, news, unread, recovered, welcome, landing, ..visitor.page_context() })
 }
